@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what the project needs on a fresh machine, idempotently:
+# - the local AWS emulators (moto, ministack) in .venv-tools, pinned by requirements/tools.txt.
+# The Rust toolchain and python3 come with the machine.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+
+install_venv() { # venv requirements-file
+  local venv=$1 req=$2 stamp="$1/.requirements.sha256"
+  local want; want=$(sha256sum "$req" | cut -d' ' -f1)
+  if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then return; fi
+  echo "bootstrap: installing $(basename "$req") into $venv" >&2
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+  echo "$want" > "$stamp"
+}
+
+install_venv "$MIYABI_TOOLS_VENV" "$REPO_ROOT/requirements/tools.txt"
+command -v cargo >/dev/null || { echo "bootstrap: cargo not found: install Rust (rustup)" >&2; exit 1; }

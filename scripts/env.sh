@@ -1,0 +1,11 @@
+# Shared settings for the project's scripts. Source it; it changes nothing on disk.
+# - One persistent cargo target folder outside the checkout, one profile (release) for tests,
+#   examples, benches and the wheel, so the AWS SDK crates compile once.
+# - Static dummy credentials and no instance-metadata probing: nothing leaves 127.0.0.1.
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export REPO_ROOT
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/miyabi-aws/target}"
+export MIYABI_TOOLS_VENV="${MIYABI_TOOLS_VENV:-$REPO_ROOT/.venv-tools}"
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing
+export AWS_EC2_METADATA_DISABLED=true AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
+unset AWS_PROFILE AWS_ENDPOINT_URL AWS_ENDPOINT_URL_CLOUDWATCH

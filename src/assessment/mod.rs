@@ -1,0 +1,109 @@
+//! The assessment: cost per resource and in total, security findings and score, utilisation.
+//!
+//! It is computed from an [`Inventory`] by one function, [`assess`], so that every discovery
+//! implementation (the Rust one, the legacy Python one through the bridge) feeds the same rules.
+
+mod cost;
+pub mod security;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use cost::ResourceCost;
+pub use security::{Finding, FindingStatus, Severity};
+
+use crate::catalog::PriceCatalog;
+use crate::world::Inventory;
+
+/// Cost, findings, score and utilisation of one inventory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Assessment {
+    /// Which catalog priced the estate.
+    pub catalog: CatalogStamp,
+    /// Monthly cost per priced or unpriced resource.
+    pub costs: Vec<ResourceCost>,
+    /// Sum of the priced resources' monthly cost, USD.
+    pub monthly_total_usd: f64,
+    /// How many resources could not be priced (they are not in the total).
+    pub unpriced_count: usize,
+    /// Check results, passing and failing.
+    pub findings: Vec<Finding>,
+    /// 0–100, see [`security::score`].
+    pub security_score: f64,
+    /// Mean over running instances of their average CPU %, weighted by vCPU; `None` without data.
+    pub utilisation_percent: Option<f64>,
+}
+
+/// The catalog's identity, so a reader knows which prices were used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogStamp {
+    /// The catalog's source.
+    pub source: String,
+    /// The catalog's date.
+    pub as_of: String,
+}
+
+/// The kinds of resource in an inventory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResourceKind {
+    /// EC2 instance.
+    Ec2Instance,
+    /// EBS volume.
+    EbsVolume,
+    /// Elastic IP.
+    ElasticIp,
+    /// Security group.
+    SecurityGroup,
+    /// S3 bucket.
+    S3Bucket,
+    /// RDS DB instance.
+    RdsInstance,
+}
+
+/// Computes the assessment of an inventory with a price catalog.
+#[must_use]
+pub fn assess(inventory: &Inventory, catalog: &PriceCatalog) -> Assessment {
+    let costs = cost::price_inventory(inventory, catalog);
+    let monthly_total_usd = costs.iter().filter_map(|c| c.monthly_usd).sum();
+    let unpriced: Vec<Finding> = costs.iter().filter_map(ResourceCost::unpriced_finding).collect();
+    let mut findings = security::run_checks(inventory);
+    let security_score = security::score(&findings);
+    findings.extend(unpriced);
+    Assessment {
+        catalog: CatalogStamp {
+            source: catalog.source.clone(),
+            as_of: catalog.as_of.clone(),
+        },
+        unpriced_count: costs.iter().filter(|c| c.monthly_usd.is_none()).count(),
+        monthly_total_usd: round_cents(monthly_total_usd),
+        costs,
+        findings,
+        security_score,
+        utilisation_percent: utilisation(inventory, catalog),
+    }
+}
+
+/// vCPU-weighted mean of the average CPU of running instances that have a CPU series and a
+/// known type.
+#[must_use]
+pub fn utilisation(inventory: &Inventory, catalog: &PriceCatalog) -> Option<f64> {
+    let index = inventory.series_index();
+    let (weighted, vcpus) = inventory
+        .instances
+        .iter()
+        .filter(|i| i.state == "running")
+        .filter_map(|i| {
+            let mean = index.get(&(i.id.as_str(), "CPUUtilization"))?.mean()?;
+            let vcpu = f64::from(catalog.ec2_type(&i.instance_type).ok()?.vcpu);
+            Some((mean * vcpu, vcpu))
+        })
+        .fold((0.0, 0.0), |(w, v), (dw, dv)| (w + dw, v + dv));
+    (vcpus > 0.0).then(|| (weighted / vcpus * 100.0).round() / 100.0)
+}
+
+fn round_cents(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}

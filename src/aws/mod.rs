@@ -1,0 +1,147 @@
+//! Access to AWS: configuration from the standard chain, the clients of one Region, the retry
+//! layer, and typed errors.
+//!
+//! Credentials, Region defaults, profiles and endpoints come from `aws-config`'s standard chain
+//! (environment, shared config and credentials files, SSO, web identity, ECS and EC2 metadata).
+//! The standard endpoint variables apply, per-service ones included
+//! (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_CLOUDWATCH`, …). An explicit
+//! [`AwsOptions::endpoint_url`] replaces the global `AWS_ENDPOINT_URL` but never a per-service
+//! variable.
+
+mod error;
+mod retry;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+pub use error::{AwsError, AwsErrorKind};
+pub use retry::{CallLayer, CallStats, RetryPolicy};
+
+/// How to reach AWS.
+#[derive(Debug, Clone)]
+pub struct AwsOptions {
+    /// Named profile from the shared config files; `None` follows `AWS_PROFILE` or `default`.
+    pub profile: Option<String>,
+    /// Endpoint for every service that has no per-service endpoint variable.
+    pub endpoint_url: Option<String>,
+    /// The retry policy (the SDK's own retry is off).
+    pub retry: RetryPolicy,
+    /// Time limit for one attempt of one call.
+    pub attempt_timeout: Duration,
+    /// Time limit for opening a connection.
+    pub connect_timeout: Duration,
+}
+
+impl Default for AwsOptions {
+    fn default() -> Self {
+        Self {
+            profile: None,
+            endpoint_url: None,
+            retry: RetryPolicy::default(),
+            attempt_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// One service client behind its [`CallLayer`].
+#[derive(Debug, Clone)]
+pub struct Layered<C> {
+    /// The SDK client.
+    pub client: C,
+    /// The layer its calls go through.
+    pub layer: CallLayer,
+}
+
+/// The four SDK clients of one Region, each behind the retry layer.
+#[derive(Debug, Clone)]
+pub struct RegionClients {
+    /// The Region.
+    pub region: String,
+    /// EC2 (instances, volumes, addresses, security groups).
+    pub ec2: Layered<aws_sdk_ec2::Client>,
+    /// S3.
+    pub s3: Layered<aws_sdk_s3::Client>,
+    /// RDS.
+    pub rds: Layered<aws_sdk_rds::Client>,
+    /// CloudWatch.
+    pub cloudwatch: Layered<aws_sdk_cloudwatch::Client>,
+}
+
+/// Loads the shared SDK configuration for `region` from the standard chain, with the SDK's
+/// retry switched off so that [`RetryPolicy`] is the only one.
+pub async fn load_sdk_config(region: &str, options: &AwsOptions) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region.to_owned()))
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(options.connect_timeout)
+                .operation_attempt_timeout(options.attempt_timeout)
+                .build(),
+        );
+    if let Some(profile) = &options.profile {
+        loader = loader.profile_name(profile);
+    }
+    loader.load().await
+}
+
+/// The explicit endpoint for a service, unless a per-service variable names one (it wins).
+fn explicit_endpoint(options: &AwsOptions, env_suffix: &str) -> Option<String> {
+    let per_service = format!("AWS_ENDPOINT_URL_{env_suffix}");
+    match std::env::var(&per_service) {
+        Ok(v) if !v.is_empty() => None,
+        _ => options.endpoint_url.clone(),
+    }
+}
+
+impl RegionClients {
+    /// Builds the clients of one Region.
+    pub async fn new(region: &str, options: &AwsOptions, stats: &Arc<CallStats>) -> Self {
+        let sdk = load_sdk_config(region, options).await;
+        Self::from_sdk_config(region, &sdk, options, stats)
+    }
+
+    /// Builds the clients of one Region from an already loaded configuration.
+    #[must_use]
+    pub fn from_sdk_config(region: &str, sdk: &SdkConfig, options: &AwsOptions, stats: &Arc<CallStats>) -> Self {
+        let policy = Arc::new(options.retry.clone());
+        let layer = |service| CallLayer::new(service, region, policy.clone(), stats.clone());
+        macro_rules! client {
+            ($sdk_crate:ident, $env:literal, $extra:expr) => {{
+                let mut builder = $sdk_crate::config::Builder::from(sdk);
+                if let Some(url) = explicit_endpoint(options, $env) {
+                    builder = builder.endpoint_url(url);
+                }
+                #[allow(clippy::redundant_closure_call)]
+                let builder = ($extra)(builder);
+                $sdk_crate::Client::from_conf(builder.build())
+            }};
+        }
+        Self {
+            region: region.to_owned(),
+            ec2: Layered {
+                client: client!(aws_sdk_ec2, "EC2", std::convert::identity),
+                layer: layer("ec2"),
+            },
+            // Path-style addressing works with every endpoint, local emulators included.
+            s3: Layered {
+                client: client!(aws_sdk_s3, "S3", |b: aws_sdk_s3::config::Builder| b
+                    .force_path_style(true)),
+                layer: layer("s3"),
+            },
+            rds: Layered {
+                client: client!(aws_sdk_rds, "RDS", std::convert::identity),
+                layer: layer("rds"),
+            },
+            cloudwatch: Layered {
+                client: client!(aws_sdk_cloudwatch, "CLOUDWATCH", std::convert::identity),
+                layer: layer("cloudwatch"),
+            },
+        }
+    }
+}

@@ -1,0 +1,474 @@
+//! The [`Phase`] trait and the [`Cycle`] runner.
+//!
+//! A cycle holds six θ slots. Each iteration runs the phases present, in order, on one shared
+//! [`CycleContext`], and records each phase's timing and error. The loop stops when the rule of
+//! convergence holds (no applicable change remains in the plan), at `max_iterations`, or when a
+//! phase fails; the [`CycleReport`] says which.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use crate::catalog::PriceCatalog;
+use crate::progress::{SharedProgress, TracingProgress};
+use crate::world::WorldState;
+use crate::{Error, Result};
+
+/// The six phases of the loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhaseId {
+    /// θ1: understand the estate as a world state.
+    Discovery,
+    /// θ2: plan cost and security changes, rendered as IaC.
+    Planning,
+    /// θ3: right-size and allocate.
+    Optimization,
+    /// θ4: execute safely, with rollback.
+    Deployment,
+    /// θ5: watch through CloudWatch.
+    Monitoring,
+    /// θ6: learn from the outcome.
+    Learning,
+}
+
+impl PhaseId {
+    /// All phases in loop order.
+    pub const ALL: [Self; 6] = [
+        Self::Discovery,
+        Self::Planning,
+        Self::Optimization,
+        Self::Deployment,
+        Self::Monitoring,
+        Self::Learning,
+    ];
+
+    /// θ number, 1–6.
+    #[must_use]
+    pub fn theta(self) -> u8 {
+        match self {
+            Self::Discovery => 1,
+            Self::Planning => 2,
+            Self::Optimization => 3,
+            Self::Deployment => 4,
+            Self::Monitoring => 5,
+            Self::Learning => 6,
+        }
+    }
+
+    /// Lower-case name, for example `discovery`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Discovery => "discovery",
+            Self::Planning => "planning",
+            Self::Optimization => "optimization",
+            Self::Deployment => "deployment",
+            Self::Monitoring => "monitoring",
+            Self::Learning => "learning",
+        }
+    }
+
+    fn slot(self) -> usize {
+        usize::from(self.theta() - 1)
+    }
+}
+
+impl std::fmt::Display for PhaseId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "θ{} {}", self.theta(), self.name())
+    }
+}
+
+/// One phase of the loop. Object-safe, so that a cycle holds `Arc<dyn Phase>` and a phase
+/// written in Python (through the bridge) fits the same slot as a Rust one.
+#[async_trait]
+pub trait Phase: Send + Sync {
+    /// Which θ slot the phase fills.
+    fn id(&self) -> PhaseId;
+
+    /// A name for reports, for example `discovery (rust)`.
+    fn name(&self) -> String {
+        self.id().name().to_owned()
+    }
+
+    /// Reads and extends the shared context.
+    ///
+    /// # Errors
+    /// Whatever stops the phase; the cycle records it and stops.
+    async fn run(&self, ctx: &mut CycleContext) -> Result<()>;
+}
+
+/// The state shared by the phases of a cycle. Each phase reads it and extends it.
+pub struct CycleContext {
+    /// Iteration number, 0-based.
+    pub iteration: u32,
+    /// The latest world state.
+    pub world: Option<WorldState>,
+    /// The first world state of the run, for the targets.
+    pub world0: Option<WorldState>,
+    /// Changes in the current plan that may be applied (approved, or needing no approval).
+    /// Planning phases set it; with none present it stays 0 and the loop converges.
+    pub applicable_changes: usize,
+    /// Reports written so far.
+    pub reports: Vec<PathBuf>,
+    /// Where phases write their files; `None` writes nothing.
+    pub out_dir: Option<PathBuf>,
+    /// The price catalog.
+    pub catalog: Arc<PriceCatalog>,
+    /// Where progress goes.
+    pub progress: SharedProgress,
+}
+
+impl std::fmt::Debug for CycleContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CycleContext")
+            .field("iteration", &self.iteration)
+            .field("world", &self.world.as_ref().map(|w| w.inventory.resource_count()))
+            .field("applicable_changes", &self.applicable_changes)
+            .field("out_dir", &self.out_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for CycleContext {
+    fn default() -> Self {
+        Self {
+            iteration: 0,
+            world: None,
+            world0: None,
+            applicable_changes: 0,
+            reports: Vec::new(),
+            out_dir: None,
+            catalog: Arc::new(PriceCatalog::built_in().clone()),
+            progress: Arc::new(TracingProgress),
+        }
+    }
+}
+
+impl CycleContext {
+    /// A context writing into `out_dir`.
+    #[must_use]
+    pub fn with_out_dir(out_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            out_dir: Some(out_dir.into()),
+            ..Self::default()
+        }
+    }
+
+    /// Stores a new world state, keeping the first one as World0.
+    pub fn set_world(&mut self, world: WorldState) {
+        if self.world0.is_none() {
+            self.world0 = Some(world.clone());
+        }
+        self.world = Some(world);
+    }
+}
+
+/// The plan's targets, checked each iteration: cost down ≥ 30% from World0 and score ≥ 90.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Targets {
+    /// Monthly cost reduction from World0, percent.
+    pub cost_reduction_percent: f64,
+    /// Cost target met.
+    pub cost_met: bool,
+    /// Security score now.
+    pub security_score: f64,
+    /// Score target met.
+    pub score_met: bool,
+}
+
+impl Targets {
+    /// Cost reduction target, percent.
+    pub const COST_REDUCTION_PERCENT: f64 = 30.0;
+    /// Security score target.
+    pub const SECURITY_SCORE: f64 = 90.0;
+
+    fn of(world0: &WorldState, world: &WorldState) -> Self {
+        let before = world0.assessment.monthly_total_usd;
+        let after = world.assessment.monthly_total_usd;
+        let cost_reduction_percent = if before > 0.0 {
+            (before - after) / before * 100.0
+        } else {
+            0.0
+        };
+        let security_score = world.assessment.security_score;
+        Self {
+            cost_reduction_percent,
+            cost_met: cost_reduction_percent >= Self::COST_REDUCTION_PERCENT,
+            security_score,
+            score_met: security_score >= Self::SECURITY_SCORE,
+        }
+    }
+}
+
+/// Timing and outcome of one phase run.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseRecord {
+    /// Which slot.
+    pub id: PhaseId,
+    /// The phase's name.
+    pub name: String,
+    /// Wall time.
+    pub duration: Duration,
+    /// The error, if the phase failed.
+    pub error: Option<String>,
+}
+
+/// One pass over the six slots.
+#[derive(Debug, Clone, Serialize)]
+pub struct IterationRecord {
+    /// 0-based.
+    pub index: u32,
+    /// The phases run, in order.
+    pub phases: Vec<PhaseRecord>,
+    /// The targets after this iteration, when a world state exists.
+    pub targets: Option<Targets>,
+}
+
+/// Why the loop stopped.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StopReason {
+    /// The convergence rule held.
+    Converged {
+        /// The rule, in words.
+        rule: &'static str,
+    },
+    /// `max_iterations` was reached while applicable changes remained.
+    MaxIterations {
+        /// The limit.
+        limit: u32,
+        /// Applicable changes left.
+        remaining_changes: usize,
+    },
+    /// A phase failed.
+    PhaseFailed {
+        /// Which phase.
+        phase: PhaseId,
+        /// Its error.
+        error: Error,
+    },
+}
+
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Converged { rule } => write!(f, "converged: {rule}"),
+            Self::MaxIterations {
+                limit,
+                remaining_changes,
+            } => write!(
+                f,
+                "not converged: stopped at max_iterations = {limit} with {remaining_changes} applicable change(s) left"
+            ),
+            Self::PhaseFailed { phase, error } => write!(f, "stopped: {phase} failed: {error}"),
+        }
+    }
+}
+
+/// What a cycle run did.
+#[derive(Debug)]
+pub struct CycleReport {
+    /// Each iteration.
+    pub iterations: Vec<IterationRecord>,
+    /// Why the loop stopped.
+    pub stop: StopReason,
+}
+
+impl CycleReport {
+    /// True when the loop converged.
+    #[must_use]
+    pub fn converged(&self) -> bool {
+        matches!(self.stop, StopReason::Converged { .. })
+    }
+}
+
+/// The loop: six θ slots and an iteration limit.
+#[derive(Clone)]
+pub struct Cycle {
+    slots: [Option<Arc<dyn Phase>>; 6],
+    max_iterations: u32,
+}
+
+impl std::fmt::Debug for Cycle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<String> = self.slots.iter().flatten().map(|p| p.name()).collect();
+        f.debug_struct("Cycle")
+            .field("phases", &names)
+            .field("max_iterations", &self.max_iterations)
+            .finish()
+    }
+}
+
+impl Default for Cycle {
+    fn default() -> Self {
+        Self {
+            slots: Default::default(),
+            max_iterations: 10,
+        }
+    }
+}
+
+/// The convergence rule, in words.
+pub const CONVERGENCE_RULE: &str = "the new plan holds no change that may be applied";
+
+impl Cycle {
+    /// An empty cycle with `max_iterations = 10`.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Puts `phase` into its θ slot, replacing what was there.
+    #[must_use]
+    pub fn with_phase(mut self, phase: Arc<dyn Phase>) -> Self {
+        let slot = phase.id().slot();
+        self.slots[slot] = Some(phase);
+        self
+    }
+
+    /// Sets the iteration limit (at least 1).
+    #[must_use]
+    pub fn with_max_iterations(mut self, max_iterations: u32) -> Self {
+        self.max_iterations = max_iterations.max(1);
+        self
+    }
+
+    /// The phases present, in loop order.
+    pub fn phases(&self) -> impl Iterator<Item = &Arc<dyn Phase>> {
+        self.slots.iter().flatten()
+    }
+
+    /// Runs iterations until convergence, the limit, or a failure.
+    pub async fn run(&self, ctx: &mut CycleContext) -> CycleReport {
+        let mut iterations = Vec::new();
+        for index in 0..self.max_iterations {
+            ctx.iteration = index;
+            ctx.applicable_changes = 0;
+            let mut phases = Vec::new();
+            let mut failure = None;
+            for phase in self.phases() {
+                let started = Instant::now();
+                tracing::info!(iteration = index, phase = %phase.id(), "phase started");
+                let result = phase.run(ctx).await;
+                let duration = started.elapsed();
+                tracing::info!(iteration = index, phase = %phase.id(), ?duration, ok = result.is_ok(), "phase finished");
+                phases.push(PhaseRecord {
+                    id: phase.id(),
+                    name: phase.name(),
+                    duration,
+                    error: result.as_ref().err().map(ToString::to_string),
+                });
+                if let Err(error) = result {
+                    failure = Some((phase.id(), error));
+                    break;
+                }
+            }
+            let targets = match (&ctx.world0, &ctx.world) {
+                (Some(w0), Some(w)) => Some(Targets::of(w0, w)),
+                _ => None,
+            };
+            iterations.push(IterationRecord { index, phases, targets });
+            if let Some((phase, error)) = failure {
+                return CycleReport {
+                    iterations,
+                    stop: StopReason::PhaseFailed { phase, error },
+                };
+            }
+            if ctx.applicable_changes == 0 {
+                return CycleReport {
+                    iterations,
+                    stop: StopReason::Converged { rule: CONVERGENCE_RULE },
+                };
+            }
+        }
+        CycleReport {
+            iterations,
+            stop: StopReason::MaxIterations {
+                limit: self.max_iterations,
+                remaining_changes: ctx.applicable_changes,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A phase that pretends to plan `changes[i]` applicable changes on iteration `i`.
+    struct Planner {
+        changes: Vec<usize>,
+    }
+
+    #[async_trait]
+    impl Phase for Planner {
+        fn id(&self) -> PhaseId {
+            PhaseId::Planning
+        }
+        async fn run(&self, ctx: &mut CycleContext) -> Result<()> {
+            ctx.applicable_changes = self.changes.get(ctx.iteration as usize).copied().unwrap_or(0);
+            Ok(())
+        }
+    }
+
+    struct Failing;
+
+    #[async_trait]
+    impl Phase for Failing {
+        fn id(&self) -> PhaseId {
+            PhaseId::Discovery
+        }
+        async fn run(&self, _: &mut CycleContext) -> Result<()> {
+            Err(Error::Config("boom".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn converges_when_no_applicable_change_remains() {
+        let cycle = Cycle::new().with_phase(Arc::new(Planner { changes: vec![3, 1, 0] }));
+        let report = cycle.run(&mut CycleContext::default()).await;
+        assert!(report.converged(), "{}", report.stop);
+        assert_eq!(report.iterations.len(), 3);
+        assert_eq!(report.iterations[0].phases[0].id, PhaseId::Planning);
+    }
+
+    #[tokio::test]
+    async fn stops_at_max_iterations_and_says_it_did_not_converge() {
+        let cycle = Cycle::new()
+            .with_phase(Arc::new(Planner { changes: vec![5; 10] }))
+            .with_max_iterations(4);
+        let report = cycle.run(&mut CycleContext::default()).await;
+        assert!(matches!(
+            report.stop,
+            StopReason::MaxIterations {
+                limit: 4,
+                remaining_changes: 5
+            }
+        ));
+        assert_eq!(report.iterations.len(), 4);
+        assert!(report.stop.to_string().contains("not converged"));
+    }
+
+    #[tokio::test]
+    async fn a_failing_phase_stops_the_loop_and_is_recorded() {
+        let cycle = Cycle::new()
+            .with_phase(Arc::new(Failing))
+            .with_phase(Arc::new(Planner { changes: vec![1] }));
+        let report = cycle.run(&mut CycleContext::default()).await;
+        let phases = &report.iterations[0].phases;
+        assert_eq!(phases.len(), 1, "the planner must not run after discovery failed");
+        assert!(phases[0].error.as_deref().unwrap().contains("boom"));
+        assert!(matches!(
+            report.stop,
+            StopReason::PhaseFailed {
+                phase: PhaseId::Discovery,
+                ..
+            }
+        ));
+    }
+}

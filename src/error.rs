@@ -1,0 +1,61 @@
+//! The crate's error type. Each family keeps its own typed error; this enum only gathers them.
+
+use std::path::PathBuf;
+
+use crate::aws::AwsError;
+use crate::catalog::CatalogError;
+use crate::world::WorldStateError;
+
+/// Result alias used across the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Every error the engine reports. Each variant names what failed, where and why.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An AWS call failed: AWS said no, or we could not ask.
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    /// A world-state document could not be read, parsed or validated.
+    #[error(transparent)]
+    WorldState(#[from] WorldStateError),
+    /// The price catalog could not be loaded or does not know an item.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// A capture finished with gaps; the partial world state is in the cycle context and on disk,
+    /// marked partial.
+    #[error("discovery captured a partial world state: {} scan(s) failed, first: {}", .gaps.len(), .gaps.first().map_or("-", |g| g.error.as_str()))]
+    PartialCapture {
+        /// What could not be scanned.
+        gaps: Vec<crate::world::ScanGap>,
+    },
+    /// A phase needs an input an earlier phase should have produced.
+    #[error("phase {phase} needs {missing}, which no earlier phase produced")]
+    MissingInput {
+        /// The phase that could not start.
+        phase: &'static str,
+        /// What it missed.
+        missing: &'static str,
+    },
+    /// Writing a report or world-state file failed.
+    #[error("could not write {path}: {source}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The operating-system error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Invalid configuration given by the caller.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

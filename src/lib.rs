@@ -1,0 +1,35 @@
+//! # miyabi-aws
+//!
+//! The engine of the Miyabi AWS optimisation agent. An agent improves an AWS estate in a closed
+//! loop of six phases (θ1 Discovery … θ6 Learning) until the estate converges:
+//!
+//! ```text
+//! Agent(Intent, World0) = lim n→∞ (θ6 ∘ θ5 ∘ θ4 ∘ θ3 ∘ θ2 ∘ θ1)^n (Intent, World0)
+//! ```
+//!
+//! The crate is organised so that each part has its own room:
+//!
+//! - [`world`]: the versioned, serde world-state model (inventory + assessment);
+//! - [`catalog`]: the price catalog that ships with the crate;
+//! - [`assessment`]: cost, security checks and utilisation, computed from an inventory;
+//! - [`aws`]: access to AWS: configuration, the retry layer, typed errors;
+//! - [`phases`]: one module per phase (θ1 [`phases::discovery`] so far);
+//! - [`cycle`]: the [`Phase`] trait and the [`Cycle`] runner with its convergence rule;
+//! - [`report`]: the Markdown reports written to the output folder.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod assessment;
+pub mod aws;
+pub mod catalog;
+pub mod cycle;
+mod error;
+pub mod owners;
+pub mod phases;
+pub mod progress;
+pub mod report;
+pub mod world;
+
+pub use cycle::{Cycle, CycleContext, CycleReport, Phase, PhaseId, StopReason};
+pub use error::{Error, Result};
+pub use world::WorldState;

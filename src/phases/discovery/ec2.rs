@@ -1,0 +1,226 @@
+//! EC2: instances, EBS volumes, Elastic IPs and security groups. Every list call is paginated.
+
+use aws_sdk_ec2::types::{HttpTokensState, IpPermission};
+
+use super::convert::{stopped_since, tags, time};
+use crate::aws::{AwsError, Layered};
+use crate::owners::OwnerDirectory;
+use crate::world::{EbsVolume, Ec2Instance, ElasticIp, SecurityGroup, SecurityGroupRule};
+
+type Ec2 = Layered<aws_sdk_ec2::Client>;
+
+/// Instances, and the account id seen in their reservations.
+pub(super) async fn instances(
+    ec2: &Ec2,
+    owners: &OwnerDirectory,
+) -> Result<(Vec<Ec2Instance>, Option<String>), AwsError> {
+    let region = ec2.layer.region();
+    let mut out = Vec::new();
+    let mut account = None;
+    let mut token: Option<String> = None;
+    loop {
+        let page = ec2
+            .layer
+            .call("DescribeInstances", || {
+                ec2.client
+                    .describe_instances()
+                    .max_results(1000)
+                    .set_next_token(token.clone())
+                    .send()
+            })
+            .await?;
+        for reservation in page.reservations() {
+            if account.is_none() {
+                account = reservation.owner_id().map(str::to_owned);
+            }
+            for i in reservation.instances() {
+                let Some(id) = i.instance_id() else { continue };
+                let state = i
+                    .state()
+                    .and_then(|s| s.name())
+                    .map_or("unknown", |n| n.as_str())
+                    .to_owned();
+                out.push(Ec2Instance {
+                    id: id.to_owned(),
+                    arn: String::new(),
+                    region: region.to_owned(),
+                    availability_zone: i.placement().and_then(|p| p.availability_zone()).map(str::to_owned),
+                    instance_type: i.instance_type().map_or("unknown", |t| t.as_str()).to_owned(),
+                    stopped_since: if state == "stopped" {
+                        stopped_since(i.state_transition_reason())
+                    } else {
+                        None
+                    },
+                    state,
+                    launch_time: time(i.launch_time()),
+                    architecture: i.architecture().map(|a| a.as_str().to_owned()),
+                    platform: i.platform_details().map(str::to_owned),
+                    vpc_id: i.vpc_id().map(str::to_owned),
+                    subnet_id: i.subnet_id().map(str::to_owned),
+                    public_ip: i.public_ip_address().map(str::to_owned),
+                    security_group_ids: i
+                        .security_groups()
+                        .iter()
+                        .filter_map(|g| g.group_id().map(str::to_owned))
+                        .collect(),
+                    volume_ids: i
+                        .block_device_mappings()
+                        .iter()
+                        .filter_map(|b| b.ebs().and_then(|e| e.volume_id()).map(str::to_owned))
+                        .collect(),
+                    imds_v2_required: i
+                        .metadata_options()
+                        .and_then(|m| m.http_tokens())
+                        .is_some_and(|t| *t == HttpTokensState::Required),
+                    tags: tags(i.tags().iter().map(|t| (t.key(), t.value()))),
+                    owner_agent: owners.persona("ec2").to_owned(),
+                });
+            }
+        }
+        token = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
+        if token.is_none() {
+            return Ok((out, account));
+        }
+    }
+}
+
+pub(super) async fn volumes(ec2: &Ec2, owners: &OwnerDirectory) -> Result<Vec<EbsVolume>, AwsError> {
+    let region = ec2.layer.region();
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = ec2
+            .layer
+            .call("DescribeVolumes", || {
+                ec2.client
+                    .describe_volumes()
+                    .max_results(500)
+                    .set_next_token(token.clone())
+                    .send()
+            })
+            .await?;
+        for v in page.volumes() {
+            let Some(id) = v.volume_id() else { continue };
+            out.push(EbsVolume {
+                id: id.to_owned(),
+                arn: String::new(),
+                region: region.to_owned(),
+                availability_zone: v.availability_zone().map(str::to_owned),
+                volume_type: v.volume_type().map_or("unknown", |t| t.as_str()).to_owned(),
+                size_gib: v.size().and_then(|s| u32::try_from(s).ok()).unwrap_or(0),
+                iops: v.iops().and_then(|s| u32::try_from(s).ok()),
+                throughput_mibps: v.throughput().and_then(|s| u32::try_from(s).ok()),
+                encrypted: v.encrypted().unwrap_or(false),
+                state: v.state().map_or("unknown", |s| s.as_str()).to_owned(),
+                attached_to: v
+                    .attachments()
+                    .iter()
+                    .filter_map(|a| a.instance_id().map(str::to_owned))
+                    .collect(),
+                create_time: time(v.create_time()),
+                tags: tags(v.tags().iter().map(|t| (t.key(), t.value()))),
+                owner_agent: owners.persona("ebs").to_owned(),
+            });
+        }
+        token = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
+        if token.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+/// Elastic IPs. `DescribeAddresses` has no pagination: it returns every address at once.
+pub(super) async fn addresses(ec2: &Ec2, owners: &OwnerDirectory) -> Result<Vec<ElasticIp>, AwsError> {
+    let region = ec2.layer.region();
+    let page = ec2
+        .layer
+        .call("DescribeAddresses", || ec2.client.describe_addresses().send())
+        .await?;
+    Ok(page
+        .addresses()
+        .iter()
+        .filter_map(|a| {
+            Some(ElasticIp {
+                allocation_id: a.allocation_id()?.to_owned(),
+                arn: String::new(),
+                region: region.to_owned(),
+                public_ip: a.public_ip().unwrap_or_default().to_owned(),
+                association_id: a.association_id().map(str::to_owned),
+                instance_id: a.instance_id().filter(|i| !i.is_empty()).map(str::to_owned),
+                network_interface_id: a.network_interface_id().map(str::to_owned),
+                tags: tags(a.tags().iter().map(|t| (t.key(), t.value()))),
+                owner_agent: owners.persona("ec2").to_owned(),
+            })
+        })
+        .collect())
+}
+
+/// Security groups, and the account id that owns them.
+pub(super) async fn security_groups(
+    ec2: &Ec2,
+    owners: &OwnerDirectory,
+) -> Result<(Vec<SecurityGroup>, Option<String>), AwsError> {
+    let region = ec2.layer.region();
+    let mut out = Vec::new();
+    let mut account = None;
+    let mut token: Option<String> = None;
+    loop {
+        let page = ec2
+            .layer
+            .call("DescribeSecurityGroups", || {
+                ec2.client
+                    .describe_security_groups()
+                    .max_results(1000)
+                    .set_next_token(token.clone())
+                    .send()
+            })
+            .await?;
+        for g in page.security_groups() {
+            let Some(id) = g.group_id() else { continue };
+            if account.is_none() {
+                account = g.owner_id().map(str::to_owned);
+            }
+            out.push(SecurityGroup {
+                id: id.to_owned(),
+                arn: String::new(),
+                region: region.to_owned(),
+                name: g.group_name().unwrap_or_default().to_owned(),
+                description: g.description().map(str::to_owned),
+                vpc_id: g.vpc_id().map(str::to_owned),
+                ingress: g.ip_permissions().iter().map(rule).collect(),
+                egress: g.ip_permissions_egress().iter().map(rule).collect(),
+                tags: tags(g.tags().iter().map(|t| (t.key(), t.value()))),
+                owner_agent: owners.persona("ec2").to_owned(),
+            });
+        }
+        token = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
+        if token.is_none() {
+            return Ok((out, account));
+        }
+    }
+}
+
+fn rule(p: &IpPermission) -> SecurityGroupRule {
+    let protocol = p.ip_protocol().unwrap_or("-1").to_owned();
+    let all = protocol == "-1";
+    SecurityGroupRule {
+        from_port: p.from_port().filter(|_| !all),
+        to_port: p.to_port().filter(|_| !all),
+        protocol,
+        ipv4_ranges: p
+            .ip_ranges()
+            .iter()
+            .filter_map(|r| r.cidr_ip().map(str::to_owned))
+            .collect(),
+        ipv6_ranges: p
+            .ipv6_ranges()
+            .iter()
+            .filter_map(|r| r.cidr_ipv6().map(str::to_owned))
+            .collect(),
+        group_ids: p
+            .user_id_group_pairs()
+            .iter()
+            .filter_map(|g| g.group_id().map(str::to_owned))
+            .collect(),
+    }
+}

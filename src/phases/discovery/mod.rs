@@ -1,0 +1,519 @@
+//! θ1 Discovery: the estate as a world state.
+//!
+//! Regions are scanned concurrently, and within a Region the EC2 and RDS scans run concurrently;
+//! S3's bucket list is global and each bucket is read through a client of its own Region. Metric
+//! series come last, batched per Region. A scan that fails with anything but an auth error
+//! becomes a [`ScanGap`]: the world state is then marked partial and nothing is dropped silently.
+//! An auth error stops discovery at once.
+
+mod convert;
+mod ec2;
+pub mod metrics;
+mod rds;
+mod s3;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::stream::{self, StreamExt};
+
+use self::metrics::SeriesRequest;
+use crate::assessment::assess;
+use crate::aws::{AwsError, AwsOptions, CallStats, RegionClients};
+use crate::catalog::PriceCatalog;
+use crate::cycle::{CycleContext, Phase, PhaseId};
+use crate::owners::OwnerDirectory;
+use crate::progress::{ProgressEvent, ProgressSink, TracingProgress};
+use crate::world::{Completeness, Inventory, ScanGap, Scope, WorldState, SCHEMA_VERSION};
+use crate::{Error, Result};
+
+/// What to scan and how.
+#[derive(Debug, Clone)]
+pub struct DiscoveryConfig {
+    /// Regions to scan. Empty means the Region of the standard configuration.
+    pub regions: Vec<String>,
+    /// Credentials, endpoints and retry.
+    pub aws: AwsOptions,
+    /// Metric lookback in hours (14 days by default; 32 and 93 days are the other usual values).
+    pub lookback_hours: u32,
+    /// Owner agents stamped on resources.
+    pub owners: OwnerDirectory,
+    /// `GetMetricData` calls in flight per Region.
+    pub metric_concurrency: usize,
+    /// S3 buckets read at once.
+    pub bucket_concurrency: usize,
+    /// End of the metric window; `None` is now, rounded down to the hour.
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl Default for DiscoveryConfig {
+    fn default() -> Self {
+        Self {
+            regions: Vec::new(),
+            aws: AwsOptions::default(),
+            lookback_hours: 14 * 24,
+            owners: OwnerDirectory::default(),
+            metric_concurrency: 4,
+            bucket_concurrency: 8,
+            until: None,
+        }
+    }
+}
+
+/// What a scan produced: the world state and the API calls it made.
+#[derive(Debug, Clone)]
+pub struct DiscoveryOutput {
+    /// The captured world state, marked partial if any scan failed.
+    pub world: WorldState,
+    /// Requests sent per service, retries included.
+    pub calls_per_service: BTreeMap<String, u64>,
+}
+
+/// θ1 in Rust, over the AWS SDK.
+pub struct Discovery {
+    config: DiscoveryConfig,
+    progress: Arc<dyn ProgressSink>,
+}
+
+impl std::fmt::Debug for Discovery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Discovery")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything one Region's scan found, and what failed.
+#[derive(Default)]
+struct RegionScan {
+    inventory: Inventory,
+    gaps: Vec<ScanGap>,
+    account: Option<String>,
+}
+
+impl RegionScan {
+    /// Keeps `Ok` values, records other failures as gaps, and passes auth errors up.
+    fn take<T>(&mut self, result: Result<T, AwsError>) -> Result<Option<T>, AwsError> {
+        match result {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.is_access_denied() => Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, "scan failed; the capture will be partial");
+                self.gaps.push(ScanGap {
+                    region: e.region.clone(),
+                    service: e.service.to_owned(),
+                    operation: e.operation.to_owned(),
+                    error: e.to_string(),
+                });
+                Ok(None)
+            }
+        }
+    }
+}
+
+impl Discovery {
+    /// Discovery with `config`, reporting progress to `tracing`.
+    #[must_use]
+    pub fn new(config: DiscoveryConfig) -> Self {
+        Self {
+            config,
+            progress: Arc::new(TracingProgress),
+        }
+    }
+
+    /// Sends progress to `sink` instead.
+    #[must_use]
+    pub fn with_progress(mut self, sink: Arc<dyn ProgressSink>) -> Self {
+        self.progress = sink;
+        self
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &DiscoveryConfig {
+        &self.config
+    }
+
+    fn progress(&self, scope: &str, message: String, done: Option<u64>, total: Option<u64>) {
+        self.progress.report(&ProgressEvent {
+            phase: "discovery",
+            scope: scope.to_owned(),
+            message,
+            done,
+            total,
+        });
+    }
+
+    /// Scans the estate and assesses it with `catalog`.
+    ///
+    /// # Errors
+    /// An auth or permission error, at once; [`Error::Config`] when no Region is known. Other
+    /// failures do not error: they mark the world state partial.
+    pub async fn discover(&self, catalog: &PriceCatalog) -> Result<DiscoveryOutput> {
+        let stats = Arc::new(CallStats::default());
+        let regions = self.regions().await?;
+        let until = self.config.until.unwrap_or_else(Utc::now).timestamp();
+        let until = until - until.rem_euclid(3600);
+        let window = (until - i64::from(self.config.lookback_hours) * 3600, until);
+
+        let mut clients = BTreeMap::new();
+        for region in &regions {
+            clients.insert(
+                region.clone(),
+                RegionClients::new(region, &self.config.aws, &stats).await,
+            );
+        }
+        let scans = futures::future::join_all(clients.values().map(|c| self.scan_region(c))).await;
+        let mut total = RegionScan::default();
+        for scan in scans {
+            let scan = scan?;
+            total.account = total.account.or(scan.account);
+            merge(&mut total.inventory, scan.inventory);
+            total.gaps.extend(scan.gaps);
+        }
+        self.scan_buckets(&regions, &mut clients, &stats, &mut total).await?;
+        self.scan_metrics(&clients, window, &mut total).await?;
+
+        let account = total.account.clone().unwrap_or_default();
+        fill_arns(&mut total.inventory, &account);
+        total.inventory.sort();
+        let completeness = if total.gaps.is_empty() {
+            Completeness::Complete
+        } else {
+            Completeness::Partial { gaps: total.gaps }
+        };
+        let assessment = assess(&total.inventory, catalog);
+        let world = WorldState {
+            schema_version: SCHEMA_VERSION,
+            scope: Scope {
+                account_id: total.account,
+                regions,
+                captured_at: Utc::now(),
+                lookback_hours: self.config.lookback_hours,
+                completeness,
+            },
+            inventory: total.inventory,
+            assessment,
+        };
+        Ok(DiscoveryOutput {
+            world,
+            calls_per_service: stats.per_service(),
+        })
+    }
+
+    async fn regions(&self) -> Result<Vec<String>> {
+        if !self.config.regions.is_empty() {
+            return Ok(self.config.regions.clone());
+        }
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(profile) = &self.config.aws.profile {
+            loader = loader.profile_name(profile);
+        }
+        let sdk = loader.load().await;
+        sdk.region().map(|r| vec![r.to_string()]).ok_or_else(|| {
+            Error::Config("no Region given and none in the standard AWS configuration (AWS_REGION, profile)".into())
+        })
+    }
+
+    async fn scan_region(&self, c: &RegionClients) -> Result<RegionScan, AwsError> {
+        let owners = &self.config.owners;
+        self.progress(&c.region, "scanning EC2 and RDS".into(), None, None);
+        let (instances, volumes, addresses, groups, dbs) = tokio::join!(
+            ec2::instances(&c.ec2, owners),
+            ec2::volumes(&c.ec2, owners),
+            ec2::addresses(&c.ec2, owners),
+            ec2::security_groups(&c.ec2, owners),
+            rds::db_instances(&c.rds, owners),
+        );
+        let mut scan = RegionScan::default();
+        if let Some((instances, account)) = scan.take(instances)? {
+            scan.inventory.instances = instances;
+            scan.account = account;
+        }
+        scan.inventory.volumes = scan.take(volumes)?.unwrap_or_default();
+        scan.inventory.addresses = scan.take(addresses)?.unwrap_or_default();
+        if let Some((groups, account)) = scan.take(groups)? {
+            scan.inventory.security_groups = groups;
+            scan.account = scan.account.or(account);
+        }
+        scan.inventory.db_instances = scan.take(dbs)?.unwrap_or_default();
+        let inv = &scan.inventory;
+        self.progress(
+            &c.region,
+            format!(
+                "found {} instances, {} volumes, {} Elastic IPs, {} security groups, {} DB instances",
+                inv.instances.len(),
+                inv.volumes.len(),
+                inv.addresses.len(),
+                inv.security_groups.len(),
+                inv.db_instances.len()
+            ),
+            None,
+            None,
+        );
+        Ok(scan)
+    }
+
+    async fn scan_buckets(
+        &self,
+        regions: &[String],
+        clients: &mut BTreeMap<String, RegionClients>,
+        stats: &Arc<CallStats>,
+        total: &mut RegionScan,
+    ) -> Result<(), AwsError> {
+        let Some(home) = regions.first().and_then(|r| clients.get(r)) else {
+            return Ok(());
+        };
+        let Some(listed) = total.take(s3::list(&home.s3).await)? else {
+            return Ok(());
+        };
+        self.progress(
+            "global",
+            format!("reading {} S3 buckets", listed.len()),
+            Some(0),
+            Some(listed.len() as u64),
+        );
+        // Buckets whose Region the list did not give are located first.
+        let mut located = Vec::with_capacity(listed.len());
+        for mut b in listed {
+            if b.region.is_none() {
+                match total.take(s3::location(&home.s3, &b.name).await)? {
+                    Some(region) => b.region = Some(region),
+                    None => continue,
+                }
+            }
+            located.push(b);
+        }
+        // A bucket may live outside the scanned Regions: read it through a client of its Region.
+        for b in &located {
+            let region = b.region.clone().unwrap_or_default();
+            if !clients.contains_key(&region) {
+                let c = RegionClients::new(&region, &self.config.aws, stats).await;
+                clients.insert(region, c);
+            }
+        }
+        let owner = self.config.owners.persona("s3");
+        let clients_ref = &*clients;
+        let count = located.len() as u64;
+        // Futures are built first and streamed after: a closure over borrowed clients inside the
+        // stream would need a higher-ranked `Send` bound that async-trait cannot express.
+        let reads: Vec<_> = located
+            .into_iter()
+            .filter_map(|b| {
+                let c = clients_ref.get(b.region.as_deref().unwrap_or_default())?;
+                Some(s3::describe(&c.s3, b, owner))
+            })
+            .collect();
+        let results: Vec<_> = stream::iter(reads)
+            .buffer_unordered(self.config.bucket_concurrency.max(1))
+            .collect()
+            .await;
+        for r in results {
+            if let Some(bucket) = total.take(r)? {
+                total.inventory.buckets.push(bucket);
+            }
+        }
+        self.progress("global", "S3 buckets read".into(), Some(count), Some(count));
+        Ok(())
+    }
+
+    async fn scan_metrics(
+        &self,
+        clients: &BTreeMap<String, RegionClients>,
+        window: (i64, i64),
+        total: &mut RegionScan,
+    ) -> Result<(), AwsError> {
+        // Memory exists only where the CloudWatch agent publishes it: ask which instances do.
+        let mut memory = Vec::new();
+        for (region, c) in clients {
+            if total.inventory.instances.iter().any(|i| &i.region == region) {
+                let listed = metrics::agent_memory_metrics(&c.cloudwatch).await;
+                if let Some(dim_sets) = total.take(listed)? {
+                    memory.extend(dim_sets.into_iter().map(|d| (region.as_str(), d)));
+                }
+            }
+        }
+        let inv = &total.inventory;
+        let known: std::collections::BTreeSet<&str> = inv.instances.iter().map(|i| i.id.as_str()).collect();
+        let mut per_region: BTreeMap<&str, Vec<SeriesRequest>> = BTreeMap::new();
+        for (region, dims) in memory {
+            if known.contains(dims["InstanceId"].as_str()) {
+                let mut req = SeriesRequest::new(
+                    &dims["InstanceId"],
+                    "CWAgent",
+                    "mem_used_percent",
+                    "InstanceId",
+                    "Average",
+                );
+                req.dimensions = dims;
+                per_region.entry(region).or_default().push(req);
+            }
+        }
+        for i in &inv.instances {
+            let r = per_region.entry(i.region.as_str()).or_default();
+            r.push(SeriesRequest::new(
+                &i.id,
+                "AWS/EC2",
+                "CPUUtilization",
+                "InstanceId",
+                "Average",
+            ));
+            r.push(SeriesRequest::new(&i.id, "AWS/EC2", "NetworkIn", "InstanceId", "Sum"));
+            r.push(SeriesRequest::new(&i.id, "AWS/EC2", "NetworkOut", "InstanceId", "Sum"));
+        }
+        for v in &inv.volumes {
+            let r = per_region.entry(v.region.as_str()).or_default();
+            r.push(SeriesRequest::new(&v.id, "AWS/EBS", "VolumeReadOps", "VolumeId", "Sum"));
+            r.push(SeriesRequest::new(
+                &v.id,
+                "AWS/EBS",
+                "VolumeWriteOps",
+                "VolumeId",
+                "Sum",
+            ));
+        }
+        for d in &inv.db_instances {
+            let r = per_region.entry(d.region.as_str()).or_default();
+            r.push(SeriesRequest::new(
+                &d.id,
+                "AWS/RDS",
+                "CPUUtilization",
+                "DBInstanceIdentifier",
+                "Average",
+            ));
+            r.push(SeriesRequest::new(
+                &d.id,
+                "AWS/RDS",
+                "DatabaseConnections",
+                "DBInstanceIdentifier",
+                "Maximum",
+            ));
+        }
+        for b in &inv.buckets {
+            let mut req = SeriesRequest::new(&b.name, "AWS/S3", "BucketSizeBytes", "BucketName", "Average");
+            req.dimensions.insert("StorageType".into(), "StandardStorage".into());
+            req.period_seconds = 86_400;
+            // The metric is daily: three days back always hold the latest value.
+            req.window = (window.1 - 3 * 86_400, window.1);
+            per_region.entry(b.region.as_str()).or_default().push(req);
+        }
+
+        let mut jobs = Vec::new();
+        for (region, mut requests) in per_region {
+            for r in &mut requests {
+                if r.window == (0, 0) {
+                    r.window = window;
+                }
+            }
+            // Batches share one window, so daily S3 requests go in batches of their own.
+            requests.sort_by_key(|r| r.period_seconds);
+            let Some(c) = clients.get(region) else { continue };
+            let points = metrics::request_points(&requests);
+            for range in metrics::batches(&points) {
+                jobs.push((c, requests[range].to_vec()));
+            }
+        }
+        let batches = jobs.len() as u64;
+        self.progress(
+            "cloudwatch",
+            format!("fetching metric series in {batches} GetMetricData batches"),
+            Some(0),
+            Some(batches),
+        );
+        let mut done = 0u64;
+        let fetches: Vec<_> = jobs
+            .iter()
+            .map(|(c, reqs)| metrics::fetch_batch(&c.cloudwatch, reqs))
+            .collect();
+        let mut results = stream::iter(fetches).buffer_unordered(self.config.metric_concurrency.max(1));
+        let mut series = Vec::new();
+        while let Some(r) = results.next().await {
+            done += 1;
+            if let Some(s) = total.take(r)? {
+                series.extend(s);
+            }
+            self.progress(
+                "cloudwatch",
+                format!("batch {done}/{batches}"),
+                Some(done),
+                Some(batches),
+            );
+        }
+        drop(results);
+        for b in &mut total.inventory.buckets {
+            b.size_bytes = series
+                .iter()
+                .find(|s| s.metric_name == "BucketSizeBytes" && s.resource_id == b.name)
+                .and_then(crate::world::MetricSeries::last);
+        }
+        total.inventory.metrics = series;
+        Ok(())
+    }
+}
+
+fn merge(into: &mut Inventory, from: Inventory) {
+    into.instances.extend(from.instances);
+    into.volumes.extend(from.volumes);
+    into.addresses.extend(from.addresses);
+    into.security_groups.extend(from.security_groups);
+    into.buckets.extend(from.buckets);
+    into.db_instances.extend(from.db_instances);
+    into.metrics.extend(from.metrics);
+}
+
+fn fill_arns(inv: &mut Inventory, account: &str) {
+    let arn = |region: &str, kind: &str, id: &str| {
+        format!("arn:{}:ec2:{region}:{account}:{kind}/{id}", convert::partition(region))
+    };
+    for i in &mut inv.instances {
+        i.arn = arn(&i.region, "instance", &i.id);
+    }
+    for v in &mut inv.volumes {
+        v.arn = arn(&v.region, "volume", &v.id);
+    }
+    for a in &mut inv.addresses {
+        a.arn = arn(&a.region, "elastic-ip", &a.allocation_id);
+    }
+    for g in &mut inv.security_groups {
+        g.arn = arn(&g.region, "security-group", &g.id);
+    }
+}
+
+#[async_trait]
+impl Phase for Discovery {
+    fn id(&self) -> PhaseId {
+        PhaseId::Discovery
+    }
+
+    fn name(&self) -> String {
+        "discovery (rust)".into()
+    }
+
+    /// Captures the world state, writes `world_state_N.json` and `discovery_report.md` when the
+    /// context has an output folder, and fails with [`Error::PartialCapture`] (after saving the
+    /// partial state) when a scan failed.
+    async fn run(&self, ctx: &mut CycleContext) -> Result<()> {
+        let out = self.discover(&ctx.catalog).await?;
+        let partial = match &out.world.scope.completeness {
+            Completeness::Partial { gaps } => Some(gaps.clone()),
+            Completeness::Complete => None,
+        };
+        if let Some(dir) = ctx.out_dir.clone() {
+            let state_path = dir.join(format!("world_state_{}.json", ctx.iteration));
+            out.world.save(&state_path)?;
+            let report_path = dir.join("discovery_report.md");
+            crate::report::write_atomic(
+                &report_path,
+                crate::report::discovery::render(&out.world, &out.calls_per_service).as_bytes(),
+            )?;
+            ctx.reports.extend([state_path, report_path]);
+        }
+        ctx.set_world(out.world);
+        match partial {
+            Some(gaps) => Err(Error::PartialCapture { gaps }),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! S3: the bucket list (global) and each bucket's access settings, read through a client of the
+//! bucket's own Region.
+
+use crate::aws::{AwsError, Layered};
+use crate::world::{AclGrant, PublicAccessBlock, S3Bucket, Tags, VersioningStatus};
+
+type S3 = Layered<aws_sdk_s3::Client>;
+
+/// A bucket from the list, before its settings are read.
+pub(super) struct ListedBucket {
+    pub name: String,
+    pub region: Option<String>,
+    pub created: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Lists every bucket, following continuation tokens.
+pub(super) async fn list(s3: &S3) -> Result<Vec<ListedBucket>, AwsError> {
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = s3
+            .layer
+            .call("ListBuckets", || {
+                s3.client.list_buckets().set_continuation_token(token.clone()).send()
+            })
+            .await?;
+        out.extend(page.buckets().iter().filter_map(|b| {
+            Some(ListedBucket {
+                name: b.name()?.to_owned(),
+                region: b.bucket_region().map(str::to_owned),
+                created: super::convert::time(b.creation_date()),
+            })
+        }));
+        token = page.continuation_token().filter(|t| !t.is_empty()).map(str::to_owned);
+        if token.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+/// The Region of a bucket that the list did not say.
+pub(super) async fn location(s3: &S3, bucket: &str) -> Result<String, AwsError> {
+    let out = s3
+        .layer
+        .call("GetBucketLocation", || {
+            s3.client.get_bucket_location().bucket(bucket).send()
+        })
+        .await?;
+    Ok(
+        match out
+            .location_constraint()
+            .map(aws_sdk_s3::types::BucketLocationConstraint::as_str)
+        {
+            None | Some("") => "us-east-1".to_owned(),
+            Some("EU") => "eu-west-1".to_owned(),
+            Some(other) => other.to_owned(),
+        },
+    )
+}
+
+/// `Ok(None)` when AWS answers with one of the codes that mean "not configured".
+fn absent_if<T>(result: Result<T, AwsError>, codes: &[&str]) -> Result<Option<T>, AwsError> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.code().is_some_and(|c| codes.contains(&c)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Reads one bucket's settings. The six reads run concurrently.
+pub(super) async fn describe(s3: &S3, listed: ListedBucket, owner_agent: &str) -> Result<S3Bucket, AwsError> {
+    let name = listed.name.as_str();
+    let c = &s3.client;
+    let l = &s3.layer;
+    let (pab, policy, acl, encryption, versioning, logging, tagging) = tokio::join!(
+        l.call("GetPublicAccessBlock", || c
+            .get_public_access_block()
+            .bucket(name)
+            .send()),
+        l.call("GetBucketPolicyStatus", || c
+            .get_bucket_policy_status()
+            .bucket(name)
+            .send()),
+        l.call("GetBucketAcl", || c.get_bucket_acl().bucket(name).send()),
+        l.call("GetBucketEncryption", || c.get_bucket_encryption().bucket(name).send()),
+        l.call("GetBucketVersioning", || c.get_bucket_versioning().bucket(name).send()),
+        l.call("GetBucketLogging", || c.get_bucket_logging().bucket(name).send()),
+        l.call("GetBucketTagging", || c.get_bucket_tagging().bucket(name).send()),
+    );
+    let public_access_block = absent_if(pab, &["NoSuchPublicAccessBlockConfiguration"])?
+        .and_then(|o| o.public_access_block_configuration().cloned())
+        .map(|p| PublicAccessBlock {
+            block_public_acls: p.block_public_acls().unwrap_or(false),
+            ignore_public_acls: p.ignore_public_acls().unwrap_or(false),
+            block_public_policy: p.block_public_policy().unwrap_or(false),
+            restrict_public_buckets: p.restrict_public_buckets().unwrap_or(false),
+        });
+    let policy_is_public = absent_if(policy, &["NoSuchBucketPolicy"])?
+        .and_then(|o| o.policy_status().and_then(aws_sdk_s3::types::PolicyStatus::is_public));
+    let acl_grants = acl?
+        .grants()
+        .iter()
+        .filter_map(|g| {
+            let grantee = g.grantee()?;
+            let who = grantee.uri().or(grantee.id()).or(grantee.email_address())?;
+            Some(AclGrant {
+                grantee: who.to_owned(),
+                permission: g.permission().map_or("UNKNOWN", |p| p.as_str()).to_owned(),
+            })
+        })
+        .collect();
+    let default_encryption =
+        absent_if(encryption, &["ServerSideEncryptionConfigurationNotFoundError"])?.and_then(|o| {
+            o.server_side_encryption_configuration()?
+                .rules()
+                .iter()
+                .find_map(|r| r.apply_server_side_encryption_by_default())
+                .map(|d| d.sse_algorithm().as_str().to_owned())
+        });
+    let versioning = match versioning?
+        .status()
+        .map(aws_sdk_s3::types::BucketVersioningStatus::as_str)
+    {
+        Some("Enabled") => VersioningStatus::Enabled,
+        Some("Suspended") => VersioningStatus::Suspended,
+        _ => VersioningStatus::Off,
+    };
+    let logging_enabled = logging?.logging_enabled().is_some();
+    let tags: Tags = absent_if(tagging, &["NoSuchTagSet", "NoSuchTagSetError"])?
+        .map(|o| {
+            o.tag_set()
+                .iter()
+                .map(|t| (t.key().to_owned(), t.value().to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(S3Bucket {
+        arn: format!("arn:aws:s3:::{name}"),
+        name: listed.name.clone(),
+        region: s3.layer.region().to_owned(),
+        created: listed.created,
+        public_access_block,
+        policy_is_public,
+        acl_grants,
+        default_encryption,
+        versioning,
+        logging_enabled,
+        size_bytes: None,
+        tags,
+        owner_agent: owner_agent.to_owned(),
+    })
+}

@@ -1,0 +1,270 @@
+//! The world state: what the estate is (the [`Inventory`]) and what it costs and risks (the
+//! [`Assessment`]).
+//!
+//! The document is versioned by [`SCHEMA_VERSION`] and described by the JSON Schema in
+//! `schema/world_state.schema.json`. A JSON round trip is lossless.
+
+mod resources;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use resources::*;
+
+use crate::assessment::Assessment;
+
+/// The schema version this build reads and writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One capture of an AWS estate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorldState {
+    /// Always [`SCHEMA_VERSION`] for documents this build writes.
+    pub schema_version: u32,
+    /// Which account and Regions were captured, when, and whether completely.
+    pub scope: Scope,
+    /// Resources and their metric series.
+    pub inventory: Inventory,
+    /// Cost, findings, score and utilisation, computed from the inventory.
+    pub assessment: Assessment,
+}
+
+/// What a capture covered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scope {
+    /// The AWS account id, when the capture learned it.
+    pub account_id: Option<String>,
+    /// The Regions scanned.
+    pub regions: Vec<String>,
+    /// When the capture finished.
+    pub captured_at: DateTime<Utc>,
+    /// The metric lookback, in hours.
+    pub lookback_hours: u32,
+    /// Whether every scan succeeded.
+    pub completeness: Completeness,
+}
+
+/// Whether a capture is whole. A partial capture lists what is missing, so nothing is lost
+/// silently.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "status", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Completeness {
+    /// Every scan succeeded.
+    Complete,
+    /// Some scans failed; their resources are missing from the inventory.
+    Partial {
+        /// The scans that failed.
+        gaps: Vec<ScanGap>,
+    },
+}
+
+impl Completeness {
+    /// True when the capture is whole.
+    #[must_use]
+    pub fn is_complete(&self) -> bool {
+        matches!(self, Self::Complete)
+    }
+}
+
+/// A scan that failed: which service, operation and Region, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScanGap {
+    /// The Region scanned (`global` for S3's bucket list).
+    pub region: String,
+    /// The AWS service, for example `ec2`.
+    pub service: String,
+    /// The API operation, for example `DescribeInstances`.
+    pub operation: String,
+    /// The error, as text.
+    pub error: String,
+}
+
+/// Everything discovered: resources and metric series.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Inventory {
+    /// EC2 instances.
+    pub instances: Vec<Ec2Instance>,
+    /// EBS volumes.
+    pub volumes: Vec<EbsVolume>,
+    /// Elastic IP addresses.
+    pub addresses: Vec<ElasticIp>,
+    /// Security groups with their rules.
+    pub security_groups: Vec<SecurityGroup>,
+    /// S3 buckets with their access settings.
+    pub buckets: Vec<S3Bucket>,
+    /// RDS DB instances.
+    pub db_instances: Vec<RdsInstance>,
+    /// CloudWatch series over the lookback.
+    pub metrics: Vec<MetricSeries>,
+}
+
+impl Inventory {
+    /// Number of resources (metric series not counted).
+    #[must_use]
+    pub fn resource_count(&self) -> usize {
+        self.instances.len()
+            + self.volumes.len()
+            + self.addresses.len()
+            + self.security_groups.len()
+            + self.buckets.len()
+            + self.db_instances.len()
+    }
+
+    /// Puts every list in a canonical order, so that two captures of the same estate compare
+    /// equal whatever order the scans finished in.
+    pub fn sort(&mut self) {
+        self.instances
+            .sort_by(|a, b| (&a.region, &a.id).cmp(&(&b.region, &b.id)));
+        self.volumes.sort_by(|a, b| (&a.region, &a.id).cmp(&(&b.region, &b.id)));
+        self.addresses
+            .sort_by(|a, b| (&a.region, &a.allocation_id).cmp(&(&b.region, &b.allocation_id)));
+        self.security_groups
+            .sort_by(|a, b| (&a.region, &a.id).cmp(&(&b.region, &b.id)));
+        self.buckets.sort_by(|a, b| a.name.cmp(&b.name));
+        self.db_instances
+            .sort_by(|a, b| (&a.region, &a.id).cmp(&(&b.region, &b.id)));
+        self.metrics.sort_by(|a, b| {
+            (&a.region, &a.resource_id, &a.namespace, &a.metric_name).cmp(&(
+                &b.region,
+                &b.resource_id,
+                &b.namespace,
+                &b.metric_name,
+            ))
+        });
+    }
+
+    /// The series of one metric of one resource, if captured.
+    #[must_use]
+    pub fn series(&self, resource_id: &str, metric_name: &str) -> Option<&MetricSeries> {
+        self.metrics
+            .iter()
+            .find(|m| m.resource_id == resource_id && m.metric_name == metric_name)
+    }
+
+    /// All series indexed by (resource id, metric name).
+    #[must_use]
+    pub fn series_index(&self) -> BTreeMap<(&str, &str), &MetricSeries> {
+        self.metrics
+            .iter()
+            .map(|m| ((m.resource_id.as_str(), m.metric_name.as_str()), m))
+            .collect()
+    }
+}
+
+/// Why a world-state document could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorldStateError {
+    /// The file could not be read.
+    #[error("cannot read world state {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The operating-system error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The text is not a world-state document.
+    #[error("malformed world state{}: {message} at line {line}, column {column}", .path.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default())]
+    Malformed {
+        /// The file, when read from one.
+        path: Option<PathBuf>,
+        /// The parser's explanation.
+        message: String,
+        /// 1-based line of the error.
+        line: usize,
+        /// 1-based column of the error.
+        column: usize,
+    },
+    /// The document was written by another schema version.
+    #[error("world state has schema_version {found}; this build reads version {expected}")]
+    UnsupportedVersion {
+        /// The version in the document.
+        found: u64,
+        /// The version this build supports.
+        expected: u32,
+    },
+}
+
+impl WorldState {
+    /// Parses a world-state document, checking its version before its shape so that a document
+    /// from another version gets a version error rather than a confusing field error.
+    ///
+    /// # Errors
+    /// [`WorldStateError::Malformed`] or [`WorldStateError::UnsupportedVersion`].
+    pub fn from_json(text: &str) -> Result<Self, WorldStateError> {
+        Self::parse(text, None)
+    }
+
+    /// Reads a world-state file.
+    ///
+    /// # Errors
+    /// [`WorldStateError`] naming the file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, WorldStateError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| WorldStateError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, Some(path))
+    }
+
+    fn parse(text: &str, path: Option<&Path>) -> Result<Self, WorldStateError> {
+        let malformed = |e: &serde_json::Error| WorldStateError::Malformed {
+            path: path.map(Path::to_path_buf),
+            message: e.to_string(),
+            line: e.line(),
+            column: e.column(),
+        };
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| malformed(&e))?;
+        match value.get("schema_version").and_then(serde_json::Value::as_u64) {
+            Some(v) if v == u64::from(SCHEMA_VERSION) => {}
+            Some(found) => {
+                return Err(WorldStateError::UnsupportedVersion {
+                    found,
+                    expected: SCHEMA_VERSION,
+                })
+            }
+            None => {
+                return Err(WorldStateError::Malformed {
+                    path: path.map(Path::to_path_buf),
+                    message: "missing or non-integer `schema_version`".into(),
+                    line: 1,
+                    column: 1,
+                })
+            }
+        }
+        // Parse from the text again rather than from `value`, so that errors carry positions.
+        serde_json::from_str(text).map_err(|e| malformed(&e))
+    }
+
+    /// The JSON Schema of the document, as committed in `schema/world_state.schema.json`.
+    #[must_use]
+    pub fn json_schema() -> serde_json::Value {
+        schemars::schema_for!(WorldState).as_value().clone()
+    }
+
+    /// The document as pretty JSON.
+    #[must_use]
+    pub fn to_json(&self) -> String {
+        // Serialising plain data with string keys cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| unreachable!("world state serialises: {e}"))
+    }
+
+    /// Writes the document atomically: to a temporary file, then renamed into place, so that a
+    /// crash never leaves a half-written world state.
+    ///
+    /// # Errors
+    /// [`crate::Error::Io`] naming the file.
+    pub fn save(&self, path: impl AsRef<Path>) -> crate::Result<()> {
+        crate::report::write_atomic(path.as_ref(), self.to_json().as_bytes())
+    }
+}

@@ -1,0 +1,478 @@
+//! A recording, fault-injecting HTTP proxy in front of the local emulators.
+//!
+//! It routes CloudWatch's Smithy RPC v2 CBOR requests to ministack and everything else to moto,
+//! so one endpoint serves all four SDK clients. It records every request (service, operation,
+//! start and end) and can answer matching requests with each service's own throttling or auth
+//! error in its own wire format, or drop them as a dead endpoint would.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// One request the proxy saw.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// `ec2`, `s3`, `rds` or `cloudwatch`.
+    pub service: String,
+    /// The operation, for example `DescribeInstances`.
+    pub operation: String,
+    /// The Region from the request's credential scope.
+    pub region: String,
+    /// When the request arrived.
+    pub started: Instant,
+    /// When its answer was complete.
+    pub finished: Instant,
+    /// The status answered (0 when the connection was dropped).
+    pub status: u16,
+    /// The fault injected, if any.
+    pub fault: Option<Fault>,
+}
+
+/// What to do to a matching request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The service's own throttling error in its wire format.
+    Throttle,
+    /// The service's own auth error.
+    AuthError,
+    /// Close the connection without an answer, as a dying endpoint does.
+    Drop,
+}
+
+/// Which requests a fault hits, and how often.
+#[derive(Debug, Clone)]
+pub struct FaultRule {
+    service: Option<String>,
+    operation: Option<String>,
+    fault: Fault,
+    skip: u32,
+    times: Option<u32>,
+}
+
+impl FaultRule {
+    /// Every request of `service` (`*` for all) gets `fault`, forever.
+    #[must_use]
+    pub fn new(service: &str, fault: Fault) -> Self {
+        Self {
+            service: (service != "*").then(|| service.to_owned()),
+            operation: None,
+            fault,
+            skip: 0,
+            times: None,
+        }
+    }
+
+    /// Only requests of `operation`.
+    #[must_use]
+    pub fn operation(mut self, operation: &str) -> Self {
+        self.operation = Some(operation.to_owned());
+        self
+    }
+
+    /// Lets the first `n` matching requests through untouched.
+    #[must_use]
+    pub fn after(mut self, n: u32) -> Self {
+        self.skip = n;
+        self
+    }
+
+    /// Stops after hitting `n` requests.
+    #[must_use]
+    pub fn times(mut self, n: u32) -> Self {
+        self.times = Some(n);
+        self
+    }
+
+    fn matches(&self, service: &str, operation: &str) -> bool {
+        self.service.as_deref().is_none_or(|s| s == service) && self.operation.as_deref().is_none_or(|o| o == operation)
+    }
+}
+
+struct State {
+    moto: String,
+    cloudwatch: String,
+    client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    log: Mutex<Vec<Recorded>>,
+    rules: Mutex<Vec<FaultRule>>,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+}
+
+/// The proxy; it stops when dropped.
+pub struct FaultProxy {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    state: Arc<State>,
+    task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for FaultProxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FaultProxy")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FaultProxy {
+    /// Starts a proxy on a free port in front of `moto_url` and `cloudwatch_url`.
+    ///
+    /// # Errors
+    /// When no port can be bound.
+    pub async fn start(moto_url: &str, cloudwatch_url: &str) -> Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr: SocketAddr = listener.local_addr()?;
+        let state = Arc::new(State {
+            moto: moto_url.trim_end_matches('/').to_owned(),
+            cloudwatch: cloudwatch_url.trim_end_matches('/').to_owned(),
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            log: Mutex::new(Vec::new()),
+            rules: Mutex::new(Vec::new()),
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
+        });
+        let st = state.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let st = st.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req| handle(st.clone(), req));
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        Ok(Self {
+            url: format!("http://{addr}"),
+            state,
+            task,
+        })
+    }
+
+    /// Adds a fault rule. Rules are tried in the order added.
+    pub fn inject(&self, rule: FaultRule) {
+        self.state.rules.lock().expect("rules lock").push(rule);
+    }
+
+    /// Removes every fault rule.
+    pub fn clear_faults(&self) {
+        self.state.rules.lock().expect("rules lock").clear();
+    }
+
+    /// Every request seen so far.
+    #[must_use]
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.state.log.lock().expect("log lock").clone()
+    }
+
+    /// Forgets the recorded requests and the in-flight peak.
+    pub fn reset_log(&self) {
+        self.state.log.lock().expect("log lock").clear();
+        self.state.max_in_flight.store(0, Ordering::SeqCst);
+    }
+
+    /// Requests seen for one service and operation.
+    #[must_use]
+    pub fn calls(&self, service: &str, operation: &str) -> Vec<Recorded> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.service == service && r.operation == operation)
+            .collect()
+    }
+
+    /// The most requests that were in flight at once.
+    #[must_use]
+    pub fn max_in_flight(&self) -> usize {
+        self.state.max_in_flight.load(Ordering::SeqCst)
+    }
+}
+
+/// Service and Region from the SigV4 credential scope: `Credential=AK/DATE/REGION/SERVICE/aws4_request`.
+fn credential_scope(req: &Request<Incoming>) -> (String, String) {
+    let auth = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let scope = auth
+        .split("Credential=")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .unwrap_or_default();
+    let parts: Vec<&str> = scope.split('/').collect();
+    let region = parts.get(2).copied().unwrap_or_default().to_owned();
+    let service = match parts.get(3).copied().unwrap_or_default() {
+        "monitoring" => "cloudwatch".to_owned(),
+        other => other.to_owned(),
+    };
+    (service, region)
+}
+
+fn operation(service: &str, method: &hyper::Method, path: &str, query: &str, body: &[u8]) -> String {
+    match service {
+        "cloudwatch" => path.rsplit('/').next().unwrap_or_default().to_owned(),
+        "s3" => {
+            let keys: Vec<&str> = query
+                .split('&')
+                .map(|kv| kv.split('=').next().unwrap_or_default())
+                .collect();
+            let sub = [
+                ("publicAccessBlock", "PublicAccessBlock"),
+                ("policyStatus", "BucketPolicyStatus"),
+                ("acl", "BucketAcl"),
+                ("encryption", "BucketEncryption"),
+                ("versioning", "BucketVersioning"),
+                ("logging", "BucketLogging"),
+                ("tagging", "BucketTagging"),
+                ("location", "BucketLocation"),
+                ("policy", "BucketPolicy"),
+            ]
+            .iter()
+            .find(|(k, _)| keys.contains(k))
+            .map(|(_, name)| *name);
+            let verb = match *method {
+                hyper::Method::GET => "Get",
+                hyper::Method::PUT => "Put",
+                hyper::Method::DELETE => "Delete",
+                _ => "Head",
+            };
+            match (sub, path.trim_matches('/')) {
+                (Some(name), _) => format!("{verb}{name}"),
+                (None, "") => "ListBuckets".to_owned(),
+                (None, p) if !p.contains('/') && verb == "Put" => "CreateBucket".to_owned(),
+                (None, _) => format!("{verb}Object"),
+            }
+        }
+        _ => String::from_utf8_lossy(body)
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("Action="))
+            .unwrap_or("Unknown")
+            .to_owned(),
+    }
+}
+
+fn xml(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert("content-type", "text/xml".parse().expect("static header"));
+    r
+}
+
+fn cbor_error(code: &str, message: &str) -> Response<Full<Bytes>> {
+    let mut body = Vec::new();
+    let value = ciborium::Value::Map(vec![
+        (
+            ciborium::Value::Text("__type".into()),
+            ciborium::Value::Text(format!("com.amazonaws.cloudwatch#{code}")),
+        ),
+        (
+            ciborium::Value::Text("message".into()),
+            ciborium::Value::Text(message.into()),
+        ),
+    ]);
+    ciborium::into_writer(&value, &mut body).expect("CBOR into a Vec");
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = StatusCode::BAD_REQUEST;
+    let h = r.headers_mut();
+    h.insert("content-type", "application/cbor".parse().expect("static header"));
+    h.insert("smithy-protocol", "rpc-v2-cbor".parse().expect("static header"));
+    h.insert(
+        "x-amzn-query-error",
+        format!("{code};Sender").parse().expect("ascii header"),
+    );
+    r
+}
+
+/// The service's own error for `fault`, in its own wire format.
+fn fault_response(service: &str, fault: Fault) -> Response<Full<Bytes>> {
+    let throttle = fault == Fault::Throttle;
+    match service {
+        "ec2" => {
+            let (status, code, msg) = if throttle {
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "RequestLimitExceeded",
+                    "Request limit exceeded.",
+                )
+            } else {
+                (
+                    StatusCode::UNAUTHORIZED,
+                    "AuthFailure",
+                    "AWS was not able to validate the provided access credentials",
+                )
+            };
+            xml(status, format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>{code}</Code><Message>{msg}</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>"))
+        }
+        "s3" => {
+            let (status, code, msg) = if throttle {
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "SlowDown",
+                    "Please reduce your request rate.",
+                )
+            } else {
+                (StatusCode::FORBIDDEN, "AccessDenied", "Access Denied")
+            };
+            xml(status, format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{msg}</Message><RequestId>fault-proxy</RequestId></Error>"))
+        }
+        "cloudwatch" => {
+            if throttle {
+                cbor_error("ThrottlingException", "Rate exceeded")
+            } else {
+                cbor_error("AccessDeniedException", "User is not authorized")
+            }
+        }
+        _ => {
+            let (status, code, msg) = if throttle {
+                (StatusCode::BAD_REQUEST, "Throttling", "Rate exceeded")
+            } else {
+                (
+                    StatusCode::FORBIDDEN,
+                    "InvalidClientTokenId",
+                    "The security token included in the request is invalid.",
+                )
+            };
+            xml(status, format!("<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{msg}</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>"))
+        }
+    }
+}
+
+/// Finds the first rule that hits this request, consuming one of its uses.
+fn take_fault(st: &State, service: &str, op: &str) -> Option<Fault> {
+    let mut rules = st.rules.lock().expect("rules lock");
+    for rule in rules.iter_mut() {
+        if !rule.matches(service, op) {
+            continue;
+        }
+        if rule.skip > 0 {
+            rule.skip -= 1;
+            continue;
+        }
+        match &mut rule.times {
+            Some(0) => continue,
+            Some(n) => *n -= 1,
+            None => {}
+        }
+        return Some(rule.fault);
+    }
+    None
+}
+
+#[derive(Debug)]
+struct Dropped;
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by fault injection")
+    }
+}
+impl std::error::Error for Dropped {}
+
+async fn handle(st: Arc<State>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Dropped> {
+    let started = Instant::now();
+    let now = st.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    st.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    let result = forward(&st, req, started).await;
+    st.in_flight.fetch_sub(1, Ordering::SeqCst);
+    result
+}
+
+async fn forward(st: &State, req: Request<Incoming>, started: Instant) -> Result<Response<Full<Bytes>>, Dropped> {
+    let (service, region) = credential_scope(&req);
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().unwrap_or_default().to_owned();
+    let (parts, body) = req.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(http_body_util::Collected::to_bytes)
+        .unwrap_or_default();
+    let service = if path.starts_with("/service/GraniteServiceVersion20100801/") {
+        "cloudwatch".to_owned()
+    } else {
+        service
+    };
+    let op = operation(&service, &parts.method, &path, &query, &body);
+    let fault = take_fault(st, &service, &op);
+    let record = |status: u16| Recorded {
+        service: service.clone(),
+        operation: op.clone(),
+        region: region.clone(),
+        started,
+        finished: Instant::now(),
+        status,
+        fault,
+    };
+    let response = match fault {
+        Some(Fault::Drop) => {
+            st.log.lock().expect("log lock").push(record(0));
+            return Err(Dropped);
+        }
+        Some(f) => fault_response(&service, f),
+        None => {
+            let upstream = if service == "cloudwatch" {
+                &st.cloudwatch
+            } else {
+                &st.moto
+            };
+            let uri = format!("{upstream}{}", parts.uri.path_and_query().map_or("/", |p| p.as_str()));
+            let mut out = Request::builder().method(parts.method.clone()).uri(uri);
+            for (k, v) in &parts.headers {
+                out = out.header(k, v);
+            }
+            let Ok(out) = out.body(Full::new(body)) else {
+                return Err(Dropped);
+            };
+            match st.client.request(out).await {
+                Ok(resp) => {
+                    let (p, b) = resp.into_parts();
+                    let bytes = b
+                        .collect()
+                        .await
+                        .map(http_body_util::Collected::to_bytes)
+                        .unwrap_or_default();
+                    Response::from_parts(p, Full::new(bytes))
+                }
+                Err(_) => {
+                    st.log.lock().expect("log lock").push(record(0));
+                    return Err(Dropped);
+                }
+            }
+        }
+    };
+    st.log
+        .lock()
+        .expect("log lock")
+        .push(record(response.status().as_u16()));
+    Ok(response)
+}
+
+/// Gaps between consecutive requests of one list, for asserting backoff delays.
+#[must_use]
+pub fn gaps(requests: &[Recorded]) -> Vec<Duration> {
+    requests
+        .windows(2)
+        .map(|w| w[1].started.saturating_duration_since(w[0].finished))
+        .collect()
+}

@@ -1,0 +1,185 @@
+//! Cost, security score and utilisation computed from hand-built inventories, checked against
+//! values computed by hand.
+
+use miyabi_aws::assessment::security::{run_checks, score};
+use miyabi_aws::assessment::{assess, Finding, FindingStatus, ResourceKind, Severity};
+use miyabi_aws::catalog::PriceCatalog;
+use miyabi_aws::world::*;
+
+use super::support::status;
+use super::world::fixture_world;
+
+fn base() -> Inventory {
+    let mut inv = fixture_world().inventory;
+    inv.instances.clear();
+    inv.volumes.clear();
+    inv.addresses.clear();
+    inv.security_groups.clear();
+    inv.buckets.clear();
+    inv.db_instances.clear();
+    inv.metrics.clear();
+    inv
+}
+
+fn instance(id: &str, ty: &str, region: &str, state: &str) -> Ec2Instance {
+    let mut i = fixture_world().inventory.instances.remove(0);
+    i.id = id.into();
+    i.instance_type = ty.into();
+    i.region = region.into();
+    i.state = state.into();
+    i
+}
+
+fn cpu(id: &str, values: &[f64]) -> MetricSeries {
+    let mut s = fixture_world().inventory.metrics.remove(0);
+    s.resource_id = id.into();
+    s.timestamps = (0..values.len() as i64).map(|h| h * 3600).collect();
+    s.values = values.to_vec();
+    s
+}
+
+#[test]
+fn cost_totals_match_hand_computed_values() {
+    let mut inv = base();
+    inv.instances = vec![
+        instance("i-a", "m5.large", "us-east-1", "running"),   // 0.096 × 730 = 70.08
+        instance("i-b", "m5.xlarge", "eu-west-1", "running"),  // 0.192 × 730 × 1.115 = 156.2688 → 156.27
+        instance("i-c", "c5.large", "us-east-1", "stopped"),   // no compute charge
+        instance("i-d", "x9.huge", "us-east-1", "running"),    // unknown: unpriced
+    ];
+    let mut vol = fixture_world().inventory.volumes.remove(0);
+    vol.volume_type = "gp2".into();
+    vol.size_gib = 100; // 0.10 × 100 = 10.00
+    vol.iops = None;
+    let mut vol3 = vol.clone();
+    vol3.id = "vol-3".into();
+    vol3.volume_type = "gp3".into();
+    vol3.size_gib = 200; // 0.08 × 200 = 16.00
+    inv.volumes = vec![vol, vol3];
+    inv.addresses = fixture_world().inventory.addresses; // 0.005 × 730 = 3.65
+    let mut sized = fixture_world().inventory.buckets.remove(0);
+    sized.size_bytes = Some(100.0 * f64::from(1u32 << 30)); // 0.023 × 100 = 2.30
+    let mut unsized_bucket = sized.clone();
+    unsized_bucket.name = "no-metric".into();
+    unsized_bucket.size_bytes = None; // unpriced, and says so
+    inv.buckets = vec![sized, unsized_bucket];
+    // db.m5.large Multi-AZ with 100 GiB gp2: (0.171 × 730 + 0.115 × 100) × 2 = 272.66
+    inv.db_instances = fixture_world().inventory.db_instances;
+
+    let a = assess(&inv, PriceCatalog::built_in());
+    let cost = |id: &str| a.costs.iter().find(|c| c.resource_id == id).unwrap().monthly_usd;
+    assert_eq!(cost("i-a"), Some(70.08));
+    assert_eq!(cost("i-b"), Some(156.27));
+    assert_eq!(cost("i-c"), Some(0.0));
+    assert_eq!(cost("i-d"), None);
+    assert_eq!(cost("vol-1"), Some(10.0));
+    assert_eq!(cost("vol-3"), Some(16.0));
+    assert_eq!(cost("eipalloc-1"), Some(3.65));
+    assert_eq!(cost("bucket-0"), Some(2.3));
+    assert_eq!(cost("no-metric"), None);
+    assert_eq!(cost("orders"), Some(272.66));
+    assert!((a.monthly_total_usd - 530.96).abs() < 1e-9, "{}", a.monthly_total_usd);
+    assert_eq!(a.unpriced_count, 2);
+    let unpriced: Vec<&str> = a
+        .findings
+        .iter()
+        .filter(|f| f.check_id == "cost_resource_unpriced")
+        .map(|f| f.resource_id.as_str())
+        .collect();
+    assert_eq!(unpriced, vec!["i-d", "no-metric"]);
+    let basis = &a.costs.iter().find(|c| c.resource_id == "i-d").unwrap().basis;
+    assert!(basis.contains("x9.huge") && basis.contains("not in the price catalog"), "{basis}");
+}
+
+#[test]
+fn score_weighs_checks_by_severity() {
+    let f = |severity, status| Finding {
+        check_id: "c".into(),
+        severity,
+        status,
+        resource_id: "r".into(),
+        kind: ResourceKind::S3Bucket,
+        region: "us-east-1".into(),
+        message: String::new(),
+    };
+    assert_eq!(score(&[]), 100.0);
+    // passed: critical 10 + low 1 = 11; total: 10 + 5 + 3 + 1 = 19 → 57.9
+    let findings = [
+        f(Severity::Critical, FindingStatus::Pass),
+        f(Severity::High, FindingStatus::Fail),
+        f(Severity::Medium, FindingStatus::Fail),
+        f(Severity::Low, FindingStatus::Pass),
+        f(Severity::Informational, FindingStatus::Fail),
+    ];
+    assert_eq!(score(&findings), 57.9);
+}
+
+#[test]
+fn utilisation_is_the_vcpu_weighted_mean_of_running_instances() {
+    let mut inv = base();
+    inv.instances = vec![
+        instance("i-small", "m5.large", "us-east-1", "running"),  // 2 vCPU at 10%
+        instance("i-big", "m5.2xlarge", "us-east-1", "running"),  // 8 vCPU at 60%
+        instance("i-off", "m5.2xlarge", "us-east-1", "stopped"),  // ignored
+    ];
+    inv.metrics = vec![cpu("i-small", &[5.0, 15.0]), cpu("i-big", &[60.0, 60.0]), cpu("i-off", &[99.0])];
+    // (2 × 10 + 8 × 60) / 10 = 50
+    assert_eq!(assess(&inv, PriceCatalog::built_in()).utilisation_percent, Some(50.0));
+    inv.metrics.clear();
+    assert_eq!(assess(&inv, PriceCatalog::built_in()).utilisation_percent, None);
+}
+
+#[test]
+fn security_group_checks_follow_trusted_advisor_colours() {
+    let sg = |id: &str, name: &str, rules: Vec<SecurityGroupRule>| {
+        let mut g = fixture_world().inventory.security_groups.remove(0);
+        g.id = id.into();
+        g.name = name.into();
+        g.ingress = rules;
+        g.egress = vec![];
+        g
+    };
+    let rule = |proto: &str, from: i32, to: i32, v4: &str, v6: &str| SecurityGroupRule {
+        protocol: proto.into(),
+        from_port: Some(from),
+        to_port: Some(to),
+        ipv4_ranges: if v4.is_empty() { vec![] } else { vec![v4.into()] },
+        ipv6_ranges: if v6.is_empty() { vec![] } else { vec![v6.into()] },
+        group_ids: vec![],
+    };
+    let mut inv = base();
+    inv.security_groups = vec![
+        sg("sg-web", "web", vec![rule("tcp", 443, 443, "0.0.0.0/0", ""), rule("tcp", 80, 80, "0.0.0.0/0", "")]),
+        sg("sg-8080", "app", vec![rule("tcp", 8080, 8080, "0.0.0.0/0", "")]),
+        sg("sg-v6ssh", "ssh6", vec![rule("tcp", 22, 22, "", "::/0")]),
+        sg("sg-range", "range", vec![rule("tcp", 1000, 6000, "0.0.0.0/0", "")]),
+        sg("sg-private", "private", vec![rule("tcp", 22, 22, "10.0.0.0/8", "")]),
+        sg("sg-default-empty", "default", vec![]),
+    ];
+    let findings = run_checks(&inv);
+    let any = "ec2_securitygroup_allow_ingress_from_internet_to_any_port";
+    let ssh = "ec2_securitygroup_allow_ingress_from_internet_to_tcp_port_22";
+    let mysql = "ec2_securitygroup_allow_ingress_from_internet_to_tcp_port_mysql_3306";
+    assert_eq!(status(&findings, any, "sg-web"), FindingStatus::Pass, "80 and 443 are green");
+    assert_eq!(status(&findings, any, "sg-8080"), FindingStatus::Fail, "8080 is yellow");
+    assert_eq!(status(&findings, ssh, "sg-v6ssh"), FindingStatus::Fail, "::/0 is the internet too");
+    assert_eq!(status(&findings, mysql, "sg-range"), FindingStatus::Fail, "a range covering 3306");
+    assert_eq!(status(&findings, ssh, "sg-range"), FindingStatus::Pass);
+    assert_eq!(status(&findings, ssh, "sg-private"), FindingStatus::Pass);
+    assert_eq!(status(&findings, "ec2_securitygroup_default_restrict_traffic", "sg-default-empty"), FindingStatus::Pass);
+    assert!(findings.iter().all(|f| f.resource_id != "sg-web" || f.check_id != "ec2_securitygroup_default_restrict_traffic"));
+}
+
+#[test]
+fn rds_default_admin_names_fail() {
+    let mut inv = base();
+    let mut db = fixture_world().inventory.db_instances.remove(0);
+    db.master_username = Some("admin".into());
+    let mut custom = db.clone();
+    custom.id = "custom".into();
+    custom.master_username = Some("orders_owner".into());
+    inv.db_instances = vec![db, custom];
+    let findings = run_checks(&inv);
+    assert_eq!(status(&findings, "rds_instance_default_admin", "orders"), FindingStatus::Fail);
+    assert_eq!(status(&findings, "rds_instance_default_admin", "custom"), FindingStatus::Pass);
+}

@@ -1,0 +1,11 @@
+//! Integration tests: one binary (the SDK crates link once), one module per area.
+//!
+//! Tests that need AWS start the local emulators themselves (once per process) and talk to them
+//! through a recording, fault-injecting proxy. Each such test uses a Region of its own, so the
+//! tests can run in parallel on one pair of emulators.
+
+mod assessment;
+mod discovery;
+mod faults;
+mod support;
+mod world;

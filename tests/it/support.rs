@@ -1,0 +1,70 @@
+//! Shared set-up: emulators, a proxy per test, Discovery pointed at the proxy.
+
+use std::sync::Arc;
+
+use miyabi_aws::assessment::{Finding, FindingStatus};
+use miyabi_aws::aws::{AwsOptions, RetryPolicy};
+use miyabi_aws::phases::{Discovery, DiscoveryConfig};
+use miyabi_aws::progress::{ProgressEvent, ProgressSink};
+use miyabi_aws_testkit::local_aws::LocalAws;
+use miyabi_aws_testkit::proxy::FaultProxy;
+use miyabi_aws_testkit::seed::{Clients, Endpoints};
+
+/// Delays are scaled by this in tests: 1–16 s becomes 10–160 ms, 5 s becomes 50 ms.
+pub const DELAY_SCALE: f64 = 0.01;
+
+pub struct Harness {
+    pub endpoints: Endpoints,
+    pub proxy: FaultProxy,
+    /// Direct clients to the emulators, for seeding (they bypass the proxy).
+    pub seed: Clients,
+    pub region: &'static str,
+}
+
+pub async fn harness(region: &'static str) -> Harness {
+    let endpoints = LocalAws::shared().expect("local AWS emulators (run scripts/bootstrap.sh)");
+    let proxy = FaultProxy::start(&endpoints.moto, &endpoints.cloudwatch).await.expect("proxy");
+    let seed = Clients::new(&endpoints, region).await;
+    Harness { endpoints, proxy, seed, region }
+}
+
+/// Swallows progress; tests assert on results, not on terminal output.
+pub struct Quiet;
+impl ProgressSink for Quiet {
+    fn report(&self, _: &ProgressEvent) {}
+}
+
+impl Harness {
+    pub fn discovery(&self) -> Discovery {
+        self.discovery_in(&[self.region])
+    }
+
+    pub fn discovery_in(&self, regions: &[&str]) -> Discovery {
+        Discovery::new(DiscoveryConfig {
+            regions: regions.iter().map(|r| (*r).to_owned()).collect(),
+            aws: AwsOptions {
+                endpoint_url: Some(self.proxy.url.clone()),
+                retry: RetryPolicy::default().scaled(DELAY_SCALE),
+                ..AwsOptions::default()
+            },
+            ..DiscoveryConfig::default()
+        })
+        .with_progress(Arc::new(Quiet))
+    }
+}
+
+/// The status of `check` on `resource`, failing the test when the check did not run on it.
+pub fn status(findings: &[Finding], check: &str, resource: &str) -> FindingStatus {
+    findings
+        .iter()
+        .find(|f| f.check_id == check && f.resource_id == resource)
+        .unwrap_or_else(|| panic!("no finding {check} on {resource}"))
+        .status
+}
+
+pub fn tmp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("miyabi-it-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
