@@ -55,6 +55,7 @@ pub enum Fault {
 pub struct FaultRule {
     service: Option<String>,
     operation: Option<String>,
+    region: Option<String>,
     fault: Fault,
     skip: u32,
     times: Option<u32>,
@@ -67,6 +68,7 @@ impl FaultRule {
         Self {
             service: (service != "*").then(|| service.to_owned()),
             operation: None,
+            region: None,
             fault,
             skip: 0,
             times: None,
@@ -77,6 +79,13 @@ impl FaultRule {
     #[must_use]
     pub fn operation(mut self, operation: &str) -> Self {
         self.operation = Some(operation.to_owned());
+        self
+    }
+
+    /// Only requests signed for `region`.
+    #[must_use]
+    pub fn region(mut self, region: &str) -> Self {
+        self.region = Some(region.to_owned());
         self
     }
 
@@ -94,8 +103,10 @@ impl FaultRule {
         self
     }
 
-    fn matches(&self, service: &str, operation: &str) -> bool {
-        self.service.as_deref().is_none_or(|s| s == service) && self.operation.as_deref().is_none_or(|o| o == operation)
+    fn matches(&self, service: &str, operation: &str, region: &str) -> bool {
+        self.service.as_deref().is_none_or(|s| s == service)
+            && self.operation.as_deref().is_none_or(|o| o == operation)
+            && self.region.as_deref().is_none_or(|r| r == region)
     }
 }
 
@@ -360,10 +371,10 @@ fn fault_response(service: &str, fault: Fault) -> Response<Full<Bytes>> {
 }
 
 /// Finds the first rule that hits this request, consuming one of its uses.
-fn take_fault(st: &State, service: &str, op: &str) -> Option<Fault> {
+fn take_fault(st: &State, service: &str, op: &str, region: &str) -> Option<Fault> {
     let mut rules = st.rules.lock().expect("rules lock");
     for rule in rules.iter_mut() {
-        if !rule.matches(service, op) {
+        if !rule.matches(service, op, region) {
             continue;
         }
         if rule.skip > 0 {
@@ -414,7 +425,7 @@ async fn forward(st: &State, req: Request<Incoming>, started: Instant) -> Result
         service
     };
     let op = operation(&service, &parts.method, &path, &query, &body);
-    let fault = take_fault(st, &service, &op);
+    let fault = take_fault(st, &service, &op, &region);
     let record = |status: u16| Recorded {
         service: service.clone(),
         operation: op.clone(),

@@ -91,7 +91,9 @@ impl Default for DemoSpec {
             seed: 42,
             instances: 200,
             regions: vec!["us-east-1".into(), "eu-west-1".into()],
-            hours: 14 * 24,
+            // CloudWatch keeps backfilled data for two weeks, so the oldest hour of a 14-day
+            // window is already gone: 335 hours is the most a 14-day lookback can see.
+            hours: 14 * 24 - 1,
         }
     }
 }

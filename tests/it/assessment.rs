@@ -42,10 +42,10 @@ fn cpu(id: &str, values: &[f64]) -> MetricSeries {
 fn cost_totals_match_hand_computed_values() {
     let mut inv = base();
     inv.instances = vec![
-        instance("i-a", "m5.large", "us-east-1", "running"),   // 0.096 × 730 = 70.08
-        instance("i-b", "m5.xlarge", "eu-west-1", "running"),  // 0.192 × 730 × 1.115 = 156.2688 → 156.27
-        instance("i-c", "c5.large", "us-east-1", "stopped"),   // no compute charge
-        instance("i-d", "x9.huge", "us-east-1", "running"),    // unknown: unpriced
+        instance("i-a", "m5.large", "us-east-1", "running"), // 0.096 × 730 = 70.08
+        instance("i-b", "m5.xlarge", "eu-west-1", "running"), // 0.192 × 730 × 1.115 = 156.2784 → 156.28
+        instance("i-c", "c5.large", "us-east-1", "stopped"), // no compute charge
+        instance("i-d", "x9.huge", "us-east-1", "running"),  // unknown: unpriced
     ];
     let mut vol = fixture_world().inventory.volumes.remove(0);
     vol.volume_type = "gp2".into();
@@ -69,7 +69,7 @@ fn cost_totals_match_hand_computed_values() {
     let a = assess(&inv, PriceCatalog::built_in());
     let cost = |id: &str| a.costs.iter().find(|c| c.resource_id == id).unwrap().monthly_usd;
     assert_eq!(cost("i-a"), Some(70.08));
-    assert_eq!(cost("i-b"), Some(156.27));
+    assert_eq!(cost("i-b"), Some(156.28));
     assert_eq!(cost("i-c"), Some(0.0));
     assert_eq!(cost("i-d"), None);
     assert_eq!(cost("vol-1"), Some(10.0));
@@ -78,7 +78,7 @@ fn cost_totals_match_hand_computed_values() {
     assert_eq!(cost("bucket-0"), Some(2.3));
     assert_eq!(cost("no-metric"), None);
     assert_eq!(cost("orders"), Some(272.66));
-    assert!((a.monthly_total_usd - 530.96).abs() < 1e-9, "{}", a.monthly_total_usd);
+    assert!((a.monthly_total_usd - 530.97).abs() < 1e-9, "{}", a.monthly_total_usd);
     assert_eq!(a.unpriced_count, 2);
     let unpriced: Vec<&str> = a
         .findings
@@ -88,7 +88,10 @@ fn cost_totals_match_hand_computed_values() {
         .collect();
     assert_eq!(unpriced, vec!["i-d", "no-metric"]);
     let basis = &a.costs.iter().find(|c| c.resource_id == "i-d").unwrap().basis;
-    assert!(basis.contains("x9.huge") && basis.contains("not in the price catalog"), "{basis}");
+    assert!(
+        basis.contains("x9.huge") && basis.contains("not in the price catalog"),
+        "{basis}"
+    );
 }
 
 #[test]
@@ -118,11 +121,15 @@ fn score_weighs_checks_by_severity() {
 fn utilisation_is_the_vcpu_weighted_mean_of_running_instances() {
     let mut inv = base();
     inv.instances = vec![
-        instance("i-small", "m5.large", "us-east-1", "running"),  // 2 vCPU at 10%
-        instance("i-big", "m5.2xlarge", "us-east-1", "running"),  // 8 vCPU at 60%
-        instance("i-off", "m5.2xlarge", "us-east-1", "stopped"),  // ignored
+        instance("i-small", "m5.large", "us-east-1", "running"), // 2 vCPU at 10%
+        instance("i-big", "m5.2xlarge", "us-east-1", "running"), // 8 vCPU at 60%
+        instance("i-off", "m5.2xlarge", "us-east-1", "stopped"), // ignored
     ];
-    inv.metrics = vec![cpu("i-small", &[5.0, 15.0]), cpu("i-big", &[60.0, 60.0]), cpu("i-off", &[99.0])];
+    inv.metrics = vec![
+        cpu("i-small", &[5.0, 15.0]),
+        cpu("i-big", &[60.0, 60.0]),
+        cpu("i-off", &[99.0]),
+    ];
     // (2 × 10 + 8 × 60) / 10 = 50
     assert_eq!(assess(&inv, PriceCatalog::built_in()).utilisation_percent, Some(50.0));
     inv.metrics.clear();
@@ -149,7 +156,14 @@ fn security_group_checks_follow_trusted_advisor_colours() {
     };
     let mut inv = base();
     inv.security_groups = vec![
-        sg("sg-web", "web", vec![rule("tcp", 443, 443, "0.0.0.0/0", ""), rule("tcp", 80, 80, "0.0.0.0/0", "")]),
+        sg(
+            "sg-web",
+            "web",
+            vec![
+                rule("tcp", 443, 443, "0.0.0.0/0", ""),
+                rule("tcp", 80, 80, "0.0.0.0/0", ""),
+            ],
+        ),
         sg("sg-8080", "app", vec![rule("tcp", 8080, 8080, "0.0.0.0/0", "")]),
         sg("sg-v6ssh", "ssh6", vec![rule("tcp", 22, 22, "", "::/0")]),
         sg("sg-range", "range", vec![rule("tcp", 1000, 6000, "0.0.0.0/0", "")]),
@@ -160,14 +174,35 @@ fn security_group_checks_follow_trusted_advisor_colours() {
     let any = "ec2_securitygroup_allow_ingress_from_internet_to_any_port";
     let ssh = "ec2_securitygroup_allow_ingress_from_internet_to_tcp_port_22";
     let mysql = "ec2_securitygroup_allow_ingress_from_internet_to_tcp_port_mysql_3306";
-    assert_eq!(status(&findings, any, "sg-web"), FindingStatus::Pass, "80 and 443 are green");
+    assert_eq!(
+        status(&findings, any, "sg-web"),
+        FindingStatus::Pass,
+        "80 and 443 are green"
+    );
     assert_eq!(status(&findings, any, "sg-8080"), FindingStatus::Fail, "8080 is yellow");
-    assert_eq!(status(&findings, ssh, "sg-v6ssh"), FindingStatus::Fail, "::/0 is the internet too");
-    assert_eq!(status(&findings, mysql, "sg-range"), FindingStatus::Fail, "a range covering 3306");
+    assert_eq!(
+        status(&findings, ssh, "sg-v6ssh"),
+        FindingStatus::Fail,
+        "::/0 is the internet too"
+    );
+    assert_eq!(
+        status(&findings, mysql, "sg-range"),
+        FindingStatus::Fail,
+        "a range covering 3306"
+    );
     assert_eq!(status(&findings, ssh, "sg-range"), FindingStatus::Pass);
     assert_eq!(status(&findings, ssh, "sg-private"), FindingStatus::Pass);
-    assert_eq!(status(&findings, "ec2_securitygroup_default_restrict_traffic", "sg-default-empty"), FindingStatus::Pass);
-    assert!(findings.iter().all(|f| f.resource_id != "sg-web" || f.check_id != "ec2_securitygroup_default_restrict_traffic"));
+    assert_eq!(
+        status(
+            &findings,
+            "ec2_securitygroup_default_restrict_traffic",
+            "sg-default-empty"
+        ),
+        FindingStatus::Pass
+    );
+    assert!(findings
+        .iter()
+        .all(|f| f.resource_id != "sg-web" || f.check_id != "ec2_securitygroup_default_restrict_traffic"));
 }
 
 #[test]
@@ -180,6 +215,12 @@ fn rds_default_admin_names_fail() {
     custom.master_username = Some("orders_owner".into());
     inv.db_instances = vec![db, custom];
     let findings = run_checks(&inv);
-    assert_eq!(status(&findings, "rds_instance_default_admin", "orders"), FindingStatus::Fail);
-    assert_eq!(status(&findings, "rds_instance_default_admin", "custom"), FindingStatus::Pass);
+    assert_eq!(
+        status(&findings, "rds_instance_default_admin", "orders"),
+        FindingStatus::Fail
+    );
+    assert_eq!(
+        status(&findings, "rds_instance_default_admin", "custom"),
+        FindingStatus::Pass
+    );
 }

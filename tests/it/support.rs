@@ -8,13 +8,12 @@ use miyabi_aws::phases::{Discovery, DiscoveryConfig};
 use miyabi_aws::progress::{ProgressEvent, ProgressSink};
 use miyabi_aws_testkit::local_aws::LocalAws;
 use miyabi_aws_testkit::proxy::FaultProxy;
-use miyabi_aws_testkit::seed::{Clients, Endpoints};
+use miyabi_aws_testkit::seed::Clients;
 
 /// Delays are scaled by this in tests: 1–16 s becomes 10–160 ms, 5 s becomes 50 ms.
 pub const DELAY_SCALE: f64 = 0.01;
 
 pub struct Harness {
-    pub endpoints: Endpoints,
     pub proxy: FaultProxy,
     /// Direct clients to the emulators, for seeding (they bypass the proxy).
     pub seed: Clients,
@@ -23,9 +22,11 @@ pub struct Harness {
 
 pub async fn harness(region: &'static str) -> Harness {
     let endpoints = LocalAws::shared().expect("local AWS emulators (run scripts/bootstrap.sh)");
-    let proxy = FaultProxy::start(&endpoints.moto, &endpoints.cloudwatch).await.expect("proxy");
+    let proxy = FaultProxy::start(&endpoints.moto, &endpoints.cloudwatch)
+        .await
+        .expect("proxy");
     let seed = Clients::new(&endpoints, region).await;
-    Harness { endpoints, proxy, seed, region }
+    Harness { proxy, seed, region }
 }
 
 /// Swallows progress; tests assert on results, not on terminal output.

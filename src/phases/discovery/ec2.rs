@@ -58,11 +58,7 @@ pub(super) async fn instances(
                     vpc_id: i.vpc_id().map(str::to_owned),
                     subnet_id: i.subnet_id().map(str::to_owned),
                     public_ip: i.public_ip_address().map(str::to_owned),
-                    security_group_ids: i
-                        .security_groups()
-                        .iter()
-                        .filter_map(|g| g.group_id().map(str::to_owned))
-                        .collect(),
+                    security_group_ids: security_groups_of(i),
                     volume_ids: i
                         .block_device_mappings()
                         .iter()
@@ -198,6 +194,19 @@ pub(super) async fn security_groups(
             return Ok((out, account));
         }
     }
+}
+
+/// The groups of an instance and of its network interfaces (EC2 reports a group on either).
+fn security_groups_of(i: &aws_sdk_ec2::types::Instance) -> Vec<String> {
+    let mut ids: Vec<String> = i
+        .security_groups()
+        .iter()
+        .chain(i.network_interfaces().iter().flat_map(|n| n.groups()))
+        .filter_map(|g| g.group_id().map(str::to_owned))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
 }
 
 fn rule(p: &IpPermission) -> SecurityGroupRule {
