@@ -92,9 +92,16 @@ pub async fn load_sdk_config(region: &str, options: &AwsOptions) -> SdkConfig {
 
 /// The explicit endpoint for a service, unless a per-service variable names one (it wins).
 fn explicit_endpoint(options: &AwsOptions, env_suffix: &str) -> Option<String> {
-    let per_service = format!("AWS_ENDPOINT_URL_{env_suffix}");
-    match std::env::var(&per_service) {
-        Ok(v) if !v.is_empty() => None,
+    explicit_endpoint_with(options, env_suffix, |name| std::env::var(name).ok())
+}
+
+fn explicit_endpoint_with(
+    options: &AwsOptions,
+    env_suffix: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Option<String> {
+    match env(&format!("AWS_ENDPOINT_URL_{env_suffix}")) {
+        Some(v) if !v.is_empty() => None,
         _ => options.endpoint_url.clone(),
     }
 }
@@ -143,5 +150,33 @@ impl RegionClients {
                 layer: layer("cloudwatch"),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_explicit_endpoint_never_overrides_a_per_service_variable() {
+        let options = AwsOptions {
+            endpoint_url: Some("http://explicit".into()),
+            ..AwsOptions::default()
+        };
+        let env = |name: &str| (name == "AWS_ENDPOINT_URL_CLOUDWATCH").then(|| "http://per-service".to_owned());
+        // CloudWatch keeps its per-service endpoint (the SDK reads the variable itself) ...
+        assert_eq!(explicit_endpoint_with(&options, "CLOUDWATCH", env), None);
+        // ... while every other service takes the explicit one.
+        assert_eq!(
+            explicit_endpoint_with(&options, "EC2", env),
+            Some("http://explicit".into())
+        );
+        // An empty variable counts as unset.
+        assert_eq!(
+            explicit_endpoint_with(&options, "S3", |_| Some(String::new())),
+            Some("http://explicit".into())
+        );
+        let none = AwsOptions::default();
+        assert_eq!(explicit_endpoint_with(&none, "EC2", |_| None), None);
     }
 }

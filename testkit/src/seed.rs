@@ -109,6 +109,8 @@ pub struct SeededInstance {
     pub instance_type: String,
     /// Its demand.
     pub workload: Workload,
+    /// Its root EBS volume, when the emulator reported one.
+    pub root_volume: Option<String>,
 }
 
 /// What the seeder created.
@@ -331,12 +333,13 @@ async fn seed_region(
             ))
             .send()
             .await?;
-        let id = out
-            .instances()
-            .first()
-            .and_then(|i| i.instance_id())
-            .context("instance id")?
-            .to_owned();
+        let launched = out.instances().first().context("launched instance")?;
+        let id = launched.instance_id().context("instance id")?.to_owned();
+        let root_volume = launched
+            .block_device_mappings()
+            .iter()
+            .find_map(|b| b.ebs().and_then(|e| e.volume_id()))
+            .map(str::to_owned);
         estate.instances.push(SeededInstance {
             id,
             region: region.to_owned(),
@@ -346,6 +349,7 @@ async fn seed_region(
                 sized_for_vcpus: vcpus(instance_type),
                 seed: rng.random(),
             },
+            root_volume,
         });
     }
 
@@ -570,9 +574,14 @@ fn datum(metric: &str, dim: (&str, &str), hour: i64, value: f64, unit: StandardU
         .build()
 }
 
+/// Datums per `PutMetricData` call. Real CloudWatch takes at most 1,000; ministack takes any
+/// number, and scans its whole store on every request, so seeding large estates in 1,000-datum
+/// calls would take quadratic time. This harness only ever talks to the emulator.
+const EMULATOR_PUT_BATCH: usize = 50_000;
+
 async fn put_all(cw: &aws_sdk_cloudwatch::Client, namespace: &str, data: Vec<MetricDatum>) -> Result<usize> {
     let n = data.len();
-    for chunk in data.chunks(1000) {
+    for chunk in data.chunks(EMULATOR_PUT_BATCH) {
         cw.put_metric_data()
             .namespace(namespace)
             .set_metric_data(Some(chunk.to_vec()))
@@ -582,9 +591,9 @@ async fn put_all(cw: &aws_sdk_cloudwatch::Client, namespace: &str, data: Vec<Met
     Ok(n)
 }
 
-/// Publishes CPU, network and memory (for one instance in five) for hours `[from, to)`, from each
-/// instance's demand and its type `instance_type`. The workload simulator calls this after a
-/// resize with the new types.
+/// Publishes CPU, network, root-volume I/O and memory (for one instance in five) for hours `[from, to)`, from each
+/// instance's demand and its current type `instance_type`, so that a workload simulator can call it
+/// again after a resize and the next period shows the change.
 ///
 /// # Errors
 /// When CloudWatch refuses a call.
@@ -594,40 +603,66 @@ pub async fn publish_instance_metrics(
     from: i64,
     to: i64,
 ) -> Result<usize> {
-    let mut ec2 = Vec::new();
-    let mut agent = Vec::new();
-    for i in instances {
-        let v = vcpus(&i.instance_type);
-        for h in from..to {
-            let cpu = i.workload.cpu_percent(h, v);
-            let net = i.workload.network_bytes(h);
-            ec2.push(datum(
-                "CPUUtilization",
-                ("InstanceId", &i.id),
-                h,
-                cpu,
-                StandardUnit::Percent,
-            ));
-            ec2.push(datum("NetworkIn", ("InstanceId", &i.id), h, net, StandardUnit::Bytes));
-            ec2.push(datum(
-                "NetworkOut",
-                ("InstanceId", &i.id),
-                h,
-                net * 0.8,
-                StandardUnit::Bytes,
-            ));
-            if i.workload.seed % 5 == 0 {
-                agent.push(datum(
-                    "mem_used_percent",
+    let mut sent = 0;
+    // A few instances at a time, so that memory stays flat however large the estate.
+    for group in instances.chunks(64) {
+        let mut ec2 = Vec::new();
+        let mut agent = Vec::new();
+        let mut ebs = Vec::new();
+        for i in group {
+            let v = vcpus(&i.instance_type);
+            for h in from..to {
+                let cpu = i.workload.cpu_percent(h, v);
+                let net = i.workload.network_bytes(h);
+                ec2.push(datum(
+                    "CPUUtilization",
                     ("InstanceId", &i.id),
                     h,
-                    30.0 + cpu * 0.4,
+                    cpu,
                     StandardUnit::Percent,
                 ));
+                ec2.push(datum("NetworkIn", ("InstanceId", &i.id), h, net, StandardUnit::Bytes));
+                ec2.push(datum(
+                    "NetworkOut",
+                    ("InstanceId", &i.id),
+                    h,
+                    net * 0.8,
+                    StandardUnit::Bytes,
+                ));
+                if let Some(volume) = &i.root_volume {
+                    // Disk work follows CPU demand: about one I/O per 20 vCPU-seconds.
+                    let ops = i.workload.demand_vcpu_seconds(h) / 20.0;
+                    ebs.push(datum(
+                        "VolumeReadOps",
+                        ("VolumeId", volume),
+                        h,
+                        ops.round(),
+                        StandardUnit::Count,
+                    ));
+                    ebs.push(datum(
+                        "VolumeWriteOps",
+                        ("VolumeId", volume),
+                        h,
+                        (ops * 0.6).round(),
+                        StandardUnit::Count,
+                    ));
+                }
+                if i.workload.seed % 5 == 0 {
+                    agent.push(datum(
+                        "mem_used_percent",
+                        ("InstanceId", &i.id),
+                        h,
+                        30.0 + cpu * 0.4,
+                        StandardUnit::Percent,
+                    ));
+                }
             }
         }
+        sent += put_all(cw, "AWS/EC2", ec2).await?
+            + put_all(cw, "AWS/EBS", ebs).await?
+            + put_all(cw, "CWAgent", agent).await?;
     }
-    Ok(put_all(cw, "AWS/EC2", ec2).await? + put_all(cw, "CWAgent", agent).await?)
+    Ok(sent)
 }
 
 async fn publish_other_metrics(c: &Clients, region: &str, spec: &DemoSpec, until: i64) -> Result<usize> {

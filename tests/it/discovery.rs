@@ -289,6 +289,25 @@ async fn ec2_resources_and_checks_fail_and_pass() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rds_resources_and_checks_fail_and_pass() {
     let h = harness("ap-southeast-2").await;
+    // This Region's default security group is emptied: the PASS case of its check.
+    let groups = h
+        .seed
+        .ec2
+        .describe_security_groups()
+        .group_names("default")
+        .send()
+        .await
+        .unwrap();
+    let default = &groups.security_groups()[0];
+    let default_id = default.group_id().unwrap().to_owned();
+    h.seed
+        .ec2
+        .revoke_security_group_egress()
+        .group_id(&default_id)
+        .set_ip_permissions(Some(default.ip_permissions_egress().to_vec()))
+        .send()
+        .await
+        .unwrap();
     let create = |id: &'static str, public: bool, hardened: bool, user: &'static str| {
         h.seed
             .rds
@@ -338,6 +357,10 @@ async fn rds_resources_and_checks_fail_and_pass() {
         assert_eq!(status(f, check, "it-weak"), Fail, "{check}");
         assert_eq!(status(f, check, "it-strong"), Pass, "{check}");
     }
+    assert_eq!(
+        status(f, "ec2_securitygroup_default_restrict_traffic", &default_id),
+        Pass
+    );
     // Multi-AZ doubles the price: (0.171 × 730 + 0.115 × 100) × 2 × 1.25 (ap-southeast-2).
     let cost = out
         .world
@@ -561,6 +584,7 @@ async fn metric_series_come_back_whole_and_in_order() {
             sized_for_vcpus: 2,
             seed: 11,
         },
+        root_volume: None,
     };
     let until = current_hour();
     // CloudWatch keeps backfilled data for two weeks: the oldest hour of a 14-day window is
