@@ -76,11 +76,14 @@ async fn main() -> anyhow::Result<()> {
         regions: spec.regions.clone(),
         aws: AwsOptions {
             endpoint_url: Some(local.moto_url.clone()),
+            // ministack serves one request at a time and scans its whole store for each: a
+            // 300-series batch can take minutes once millions of points are stored.
+            attempt_timeout: std::time::Duration::from_secs(1800),
             ..AwsOptions::default()
         },
         ..DiscoveryConfig::default()
     })
-    .with_progress(std::sync::Arc::new(miyabi_aws::progress::TracingProgress));
+    .with_progress(std::sync::Arc::new(StderrProgress));
     // Reset the peak-RSS mark, so that the figure is the scan's and not the seeding's.
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let (u0, s0, rss_before) = usage();
