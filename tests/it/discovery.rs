@@ -563,18 +563,8 @@ async fn s3_buckets_and_checks_fail_and_pass_in_their_own_region() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metric_series_come_back_whole_and_in_order() {
     let h = harness("ap-south-1").await;
-    let id = h
-        .seed
-        .ec2
-        .run_instances()
-        .image_id("ami-12c6146b")
-        .instance_type(InstanceType::C5Large)
-        .min_count(1)
-        .max_count(1)
-        .send()
-        .await
-        .unwrap();
-    let id = id.instances()[0].instance_id().unwrap().to_owned();
+    let id = h.launch(InstanceType::C5Large, 1).await;
+    let id = id[0].clone();
     let seeded = SeededInstance {
         id: id.clone(),
         region: h.region.into(),
@@ -623,16 +613,7 @@ async fn metric_series_come_back_whole_and_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_metric_data_is_batched_to_the_limits_and_requests_overlap() {
     let h = harness("us-east-2").await;
-    h.seed
-        .ec2
-        .run_instances()
-        .image_id("ami-12c6146b")
-        .instance_type(InstanceType::T3Micro)
-        .min_count(120)
-        .max_count(120)
-        .send()
-        .await
-        .unwrap();
+    h.launch(InstanceType::T3Micro, 120).await;
 
     let out = h
         .discovery()
@@ -672,16 +653,7 @@ async fn get_metric_data_is_batched_to_the_limits_and_requests_overlap() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_phase_writes_the_world_state_and_the_report() {
     let h = harness("sa-east-1").await;
-    h.seed
-        .ec2
-        .run_instances()
-        .image_id("ami-12c6146b")
-        .instance_type(InstanceType::M5Xlarge)
-        .min_count(2)
-        .max_count(2)
-        .send()
-        .await
-        .unwrap();
+    h.launch(InstanceType::M5Xlarge, 2).await;
     let dir = tmp_dir("phase-files");
     let mut ctx = CycleContext::with_out_dir(&dir);
     let discovery = std::sync::Arc::new(h.discovery());

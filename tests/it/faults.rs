@@ -24,22 +24,8 @@ fn expected_throttle_delays() -> Vec<Duration> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_services_throttling_is_retried_with_backoff_and_nothing_is_lost() {
     let h = harness("eu-west-2").await;
-    let seeded = h
-        .seed
-        .ec2
-        .run_instances()
-        .image_id("ami-12c6146b")
-        .instance_type(InstanceType::M5Large)
-        .min_count(3)
-        .max_count(3)
-        .send()
-        .await
-        .unwrap();
-    let mut seeded: Vec<String> = seeded
-        .instances()
-        .iter()
-        .map(|i| i.instance_id().unwrap().to_owned())
-        .collect();
+    let seeded = h.launch(InstanceType::M5Large, 3).await;
+    let mut seeded = seeded;
     seeded.sort();
     h.seed
         .rds
@@ -184,16 +170,7 @@ async fn an_auth_error_is_sent_once_and_stops_discovery() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cloudwatch_auth_errors_in_cbor_are_understood() {
     let h = harness("ap-northeast-2").await;
-    h.seed
-        .ec2
-        .run_instances()
-        .image_id("ami-12c6146b")
-        .instance_type(InstanceType::M5Large)
-        .min_count(1)
-        .max_count(1)
-        .send()
-        .await
-        .unwrap();
+    h.launch(InstanceType::M5Large, 1).await;
     h.proxy.inject(FaultRule::new("cloudwatch", Fault::AuthError));
     let err = h
         .discovery()
@@ -214,16 +191,7 @@ async fn cloudwatch_auth_errors_in_cbor_are_understood() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_endpoint_mid_scan_gives_typed_errors_and_a_saved_partial_state() {
     let h = harness("eu-north-1").await;
-    h.seed
-        .ec2
-        .run_instances()
-        .image_id("ami-12c6146b")
-        .instance_type(InstanceType::M5Large)
-        .min_count(2)
-        .max_count(2)
-        .send()
-        .await
-        .unwrap();
+    h.launch(InstanceType::M5Large, 2).await;
     // The endpoint answers the first requests of the EC2/RDS scan, then dies for good.
     h.proxy.inject(FaultRule::new("*", Fault::Drop).after(3));
     let dir = tmp_dir("dead-endpoint");

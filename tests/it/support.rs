@@ -36,6 +36,25 @@ impl ProgressSink for Quiet {
 }
 
 impl Harness {
+    /// Launches `count` instances of `instance_type` in the test's Region; returns their ids.
+    pub async fn launch(&self, instance_type: aws_sdk_ec2::types::InstanceType, count: i32) -> Vec<String> {
+        let out = self
+            .seed
+            .ec2
+            .run_instances()
+            .image_id("ami-12c6146b")
+            .instance_type(instance_type)
+            .min_count(count)
+            .max_count(count)
+            .send()
+            .await
+            .expect("RunInstances on the emulator");
+        out.instances()
+            .iter()
+            .filter_map(|i| i.instance_id().map(str::to_owned))
+            .collect()
+    }
+
     pub fn discovery(&self) -> Discovery {
         self.discovery_in(&[self.region])
     }
