@@ -6,4 +6,5 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 "$REPO_ROOT/scripts/bootstrap.sh"
 cd "$REPO_ROOT"
 cargo fmt --all -- --check
+cargo clippy --release --workspace --exclude miyabi-aws-py --all-targets -- -D warnings
 cargo test --release --workspace --exclude miyabi-aws-py

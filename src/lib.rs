@@ -18,6 +18,9 @@
 //! - [`report`]: the Markdown reports written to the output folder.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+// Errors carry their context (service, operation, Region, cause); they are rare, so their size
+// on the cold path is worth the detail.
+#![allow(clippy::result_large_err)]
 
 pub mod assessment;
 pub mod aws;

@@ -158,7 +158,10 @@ impl AwsErrorKind {
         match self {
             Self::Throttled { .. } => RetryClass::Throttle,
             Self::Timeout | Self::Connection(_) => RetryClass::Transient,
-            Self::Service { status, .. } if matches!(status, 500 | 502 | 503 | 504) => RetryClass::Transient,
+            Self::Service {
+                status: 500 | 502 | 503 | 504,
+                ..
+            } => RetryClass::Transient,
             _ => RetryClass::Fatal,
         }
     }

@@ -579,7 +579,7 @@ async fn metric_series_come_back_whole_and_in_order() {
     let until = current_hour();
     // CloudWatch keeps backfilled data for two weeks: the oldest hour of a 14-day window is
     // already gone, so 335 hours are published and all 335 must come back.
-    publish_instance_metrics(&h.seed.cloudwatch, &[seeded.clone()], until - 335, until)
+    publish_instance_metrics(&h.seed.cloudwatch, std::slice::from_ref(&seeded), until - 335, until)
         .await
         .unwrap();
 

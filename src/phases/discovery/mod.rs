@@ -289,9 +289,9 @@ impl Discovery {
         // A bucket may live outside the scanned Regions: read it through a client of its Region.
         for b in &located {
             let region = b.region.clone().unwrap_or_default();
-            if !clients.contains_key(&region) {
-                let c = RegionClients::new(&region, &self.config.aws, stats).await;
-                clients.insert(region, c);
+            if let std::collections::btree_map::Entry::Vacant(slot) = clients.entry(region) {
+                let c = RegionClients::new(slot.key(), &self.config.aws, stats).await;
+                slot.insert(c);
             }
         }
         let owner = self.config.owners.persona("s3");
