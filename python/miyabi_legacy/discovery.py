@@ -1,0 +1,359 @@
+"""Legacy θ1 discovery: the estate of one Region as a world-state inventory, with boto3.
+
+Written the way such a script usually is: sequential boto3 paginators, one service after another.
+It emits the inventory part of the world-state schema (schema/world_state.schema.json), so that
+the Rust assessment prices and checks its output exactly as it does the Rust discovery's.
+
+    python -m miyabi_legacy.discovery --region us-east-1 --output json [--profile NAME] [--lookback-days 14]
+"""
+
+import argparse
+import datetime as dt
+import json
+import re
+import sys
+
+import boto3
+from botocore.exceptions import ClientError
+
+OWNERS = {"ec2": "Bill Gates", "ebs": "Bill Gates", "s3": "Steve Jobs", "rds": "Noguchi"}
+MAX_QUERIES = 500
+MAX_POINTS = 100_800
+
+
+def _tags(items):
+    return {t["Key"]: t.get("Value", "") for t in items or [] if "Key" in t}
+
+
+def _time(value):
+    if value is None:
+        return None
+    return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _partition(region):
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def _stopped_since(reason):
+    m = re.search(r"\((\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) GMT\)", reason or "")
+    return m.group(1).replace(" ", "T") + "Z" if m else None
+
+
+def _rule(p):
+    protocol = p.get("IpProtocol", "-1")
+    everything = protocol == "-1"
+    return {
+        "protocol": protocol,
+        "from_port": None if everything else p.get("FromPort"),
+        "to_port": None if everything else p.get("ToPort"),
+        "ipv4_ranges": [r["CidrIp"] for r in p.get("IpRanges", []) if "CidrIp" in r],
+        "ipv6_ranges": [r["CidrIpv6"] for r in p.get("Ipv6Ranges", []) if "CidrIpv6" in r],
+        "group_ids": [g["GroupId"] for g in p.get("UserIdGroupPairs", []) if "GroupId" in g],
+    }
+
+
+def discover_ec2(session, region):
+    ec2 = session.client("ec2", region_name=region)
+    account = None
+    instances, volumes, addresses, groups = [], [], [], []
+    for page in ec2.get_paginator("describe_instances").paginate(PaginationConfig={"PageSize": 1000}):
+        for res in page["Reservations"]:
+            account = account or res.get("OwnerId")
+            for i in res["Instances"]:
+                state = i.get("State", {}).get("Name", "unknown")
+                group_ids = {g["GroupId"] for g in i.get("SecurityGroups", [])}
+                for eni in i.get("NetworkInterfaces", []):
+                    group_ids |= {g["GroupId"] for g in eni.get("Groups", [])}
+                instances.append({
+                    "id": i["InstanceId"],
+                    "arn": "",
+                    "region": region,
+                    "availability_zone": i.get("Placement", {}).get("AvailabilityZone"),
+                    "instance_type": i.get("InstanceType", "unknown"),
+                    "state": state,
+                    "stopped_since": _stopped_since(i.get("StateTransitionReason")) if state == "stopped" else None,
+                    "launch_time": _time(i.get("LaunchTime")),
+                    "architecture": i.get("Architecture"),
+                    "platform": i.get("PlatformDetails"),
+                    "vpc_id": i.get("VpcId"),
+                    "subnet_id": i.get("SubnetId"),
+                    "public_ip": i.get("PublicIpAddress"),
+                    "security_group_ids": sorted(group_ids),
+                    "volume_ids": [b["Ebs"]["VolumeId"] for b in i.get("BlockDeviceMappings", []) if "Ebs" in b],
+                    "imds_v2_required": i.get("MetadataOptions", {}).get("HttpTokens") == "required",
+                    "tags": _tags(i.get("Tags")),
+                    "owner_agent": OWNERS["ec2"],
+                })
+    for page in ec2.get_paginator("describe_volumes").paginate(PaginationConfig={"PageSize": 500}):
+        for v in page["Volumes"]:
+            volumes.append({
+                "id": v["VolumeId"],
+                "arn": "",
+                "region": region,
+                "availability_zone": v.get("AvailabilityZone"),
+                "volume_type": v.get("VolumeType", "unknown"),
+                "size_gib": v.get("Size", 0),
+                "iops": v.get("Iops"),
+                "throughput_mibps": v.get("Throughput"),
+                "encrypted": v.get("Encrypted", False),
+                "state": v.get("State", "unknown"),
+                "attached_to": [a["InstanceId"] for a in v.get("Attachments", []) if "InstanceId" in a],
+                "create_time": _time(v.get("CreateTime")),
+                "tags": _tags(v.get("Tags")),
+                "owner_agent": OWNERS["ebs"],
+            })
+    for a in ec2.describe_addresses()["Addresses"]:
+        if "AllocationId" not in a:
+            continue
+        addresses.append({
+            "allocation_id": a["AllocationId"],
+            "arn": "",
+            "region": region,
+            "public_ip": a.get("PublicIp", ""),
+            "association_id": a.get("AssociationId"),
+            "instance_id": a.get("InstanceId") or None,
+            "network_interface_id": a.get("NetworkInterfaceId"),
+            "tags": _tags(a.get("Tags")),
+            "owner_agent": OWNERS["ec2"],
+        })
+    for page in ec2.get_paginator("describe_security_groups").paginate(PaginationConfig={"PageSize": 1000}):
+        for g in page["SecurityGroups"]:
+            account = account or g.get("OwnerId")
+            groups.append({
+                "id": g["GroupId"],
+                "arn": "",
+                "region": region,
+                "name": g.get("GroupName", ""),
+                "description": g.get("Description"),
+                "vpc_id": g.get("VpcId"),
+                "ingress": [_rule(p) for p in g.get("IpPermissions", [])],
+                "egress": [_rule(p) for p in g.get("IpPermissionsEgress", [])],
+                "tags": _tags(g.get("Tags")),
+                "owner_agent": OWNERS["ec2"],
+            })
+    return account, instances, volumes, addresses, groups
+
+
+def _absent(call, codes):
+    try:
+        return call()
+    except ClientError as e:
+        if e.response.get("Error", {}).get("Code") in codes:
+            return None
+        raise
+
+
+def discover_s3(session, region):
+    """Every bucket of the account (S3 is global), read through a client of its own Region."""
+    s3 = session.client("s3", region_name=region)
+    buckets = []
+    for page in s3.get_paginator("list_buckets").paginate():
+        for b in page.get("Buckets", []):
+            name = b["Name"]
+            bucket_region = b.get("BucketRegion")
+            if not bucket_region:
+                loc = s3.get_bucket_location(Bucket=name).get("LocationConstraint")
+                bucket_region = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(loc, loc)
+            c = session.client("s3", region_name=bucket_region)
+            pab = _absent(lambda: c.get_public_access_block(Bucket=name), {"NoSuchPublicAccessBlockConfiguration"})
+            pol = _absent(lambda: c.get_bucket_policy_status(Bucket=name), {"NoSuchBucketPolicy"})
+            acl = c.get_bucket_acl(Bucket=name)
+            enc = _absent(lambda: c.get_bucket_encryption(Bucket=name), {"ServerSideEncryptionConfigurationNotFoundError"})
+            ver = c.get_bucket_versioning(Bucket=name).get("Status")
+            log = c.get_bucket_logging(Bucket=name)
+            tags = _absent(lambda: c.get_bucket_tagging(Bucket=name), {"NoSuchTagSet", "NoSuchTagSetError"})
+            block = pab and pab.get("PublicAccessBlockConfiguration")
+            grants = []
+            for g in acl.get("Grants", []):
+                who = g.get("Grantee", {})
+                grantee = who.get("URI") or who.get("ID") or who.get("EmailAddress")
+                if grantee:
+                    grants.append({"grantee": grantee, "permission": g.get("Permission", "UNKNOWN")})
+            rules = (enc or {}).get("ServerSideEncryptionConfiguration", {}).get("Rules", [])
+            algo = next((r["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] for r in rules if "ApplyServerSideEncryptionByDefault" in r), None)
+            buckets.append({
+                "name": name,
+                "arn": f"arn:aws:s3:::{name}",
+                "region": bucket_region,
+                "created": _time(b.get("CreationDate")),
+                "public_access_block": None if not block else {
+                    "block_public_acls": block.get("BlockPublicAcls", False),
+                    "ignore_public_acls": block.get("IgnorePublicAcls", False),
+                    "block_public_policy": block.get("BlockPublicPolicy", False),
+                    "restrict_public_buckets": block.get("RestrictPublicBuckets", False),
+                },
+                "policy_is_public": None if pol is None else pol.get("PolicyStatus", {}).get("IsPublic"),
+                "acl_grants": grants,
+                "default_encryption": algo,
+                "versioning": {"Enabled": "enabled", "Suspended": "suspended"}.get(ver, "off"),
+                "logging_enabled": "LoggingEnabled" in log,
+                "size_bytes": None,
+                "tags": _tags((tags or {}).get("TagSet")),
+                "owner_agent": OWNERS["s3"],
+            })
+    return buckets
+
+
+def discover_rds(session, region):
+    rds = session.client("rds", region_name=region)
+    out = []
+    for page in rds.get_paginator("describe_db_instances").paginate(PaginationConfig={"PageSize": 100}):
+        for d in page["DBInstances"]:
+            out.append({
+                "id": d["DBInstanceIdentifier"],
+                "arn": d.get("DBInstanceArn", ""),
+                "region": region,
+                "class": d.get("DBInstanceClass", "unknown"),
+                "engine": d.get("Engine", "unknown"),
+                "engine_version": d.get("EngineVersion"),
+                "status": d.get("DBInstanceStatus", "unknown"),
+                "allocated_storage_gib": d.get("AllocatedStorage", 0),
+                "storage_type": d.get("StorageType"),
+                "publicly_accessible": d.get("PubliclyAccessible", False),
+                "storage_encrypted": d.get("StorageEncrypted", False),
+                "backup_retention_days": d.get("BackupRetentionPeriod", 0),
+                "deletion_protection": d.get("DeletionProtection", False),
+                "multi_az": d.get("MultiAZ", False),
+                "master_username": d.get("MasterUsername"),
+                "tags": _tags(d.get("TagList")),
+                "owner_agent": OWNERS["rds"],
+            })
+    return out
+
+
+def _series_requests(inventory, region, window):
+    reqs = []
+
+    def add(rid, ns, metric, dims, stat, period=3600, win=window):
+        reqs.append({"resource_id": rid, "namespace": ns, "metric_name": metric, "dimensions": dims,
+                     "stat": stat, "period_seconds": period, "window": win})
+
+    for i in inventory["instances"]:
+        for metric, stat in (("CPUUtilization", "Average"), ("NetworkIn", "Sum"), ("NetworkOut", "Sum")):
+            add(i["id"], "AWS/EC2", metric, {"InstanceId": i["id"]}, stat)
+    for v in inventory["volumes"]:
+        for metric in ("VolumeReadOps", "VolumeWriteOps"):
+            add(v["id"], "AWS/EBS", metric, {"VolumeId": v["id"]}, "Sum")
+    for d in inventory["db_instances"]:
+        add(d["id"], "AWS/RDS", "CPUUtilization", {"DBInstanceIdentifier": d["id"]}, "Average")
+        add(d["id"], "AWS/RDS", "DatabaseConnections", {"DBInstanceIdentifier": d["id"]}, "Maximum")
+    return reqs
+
+
+def _bucket_size_requests(buckets, window):
+    """BucketSizeBytes is daily: three days back always hold the latest value."""
+    return [{"resource_id": b["name"], "namespace": "AWS/S3", "metric_name": "BucketSizeBytes",
+             "dimensions": {"BucketName": b["name"], "StorageType": "StandardStorage"}, "stat": "Average",
+             "period_seconds": 86_400, "window": (window[1] - 3 * 86_400, window[1])} for b in buckets]
+
+
+def _fetch_all(cw, region, reqs):
+    reqs = sorted(reqs, key=lambda r: r["period_seconds"])
+    series = []
+    batch, points = [], 0
+    for r in reqs + [None]:
+        p = 0 if r is None else -(-(r["window"][1] - r["window"][0]) // r["period_seconds"])
+        if batch and (r is None or len(batch) == MAX_QUERIES or points + p > MAX_POINTS or r["window"] != batch[0]["window"]):
+            series += _fetch(cw, region, batch)
+            batch, points = [], 0
+        if r is not None:
+            batch.append(r)
+            points += p
+    return series
+
+
+def discover_metrics(session, region, inventory, window):
+    """Series of this Region's resources, and the size of every bucket from its own Region."""
+    cw = session.client("cloudwatch", region_name=region)
+    known = {i["id"] for i in inventory["instances"]}
+    reqs = []
+    if inventory["instances"]:
+        for page in cw.get_paginator("list_metrics").paginate(Namespace="CWAgent", MetricName="mem_used_percent"):
+            for m in page["Metrics"]:
+                dims = {d["Name"]: d["Value"] for d in m.get("Dimensions", [])}
+                if dims.get("InstanceId") in known:
+                    reqs.append({"resource_id": dims["InstanceId"], "namespace": "CWAgent", "metric_name": "mem_used_percent",
+                                 "dimensions": dims, "stat": "Average", "period_seconds": 3600, "window": window})
+    reqs += _series_requests(inventory, region, window)
+    reqs += _bucket_size_requests([b for b in inventory["buckets"] if b["region"] == region], window)
+    series = _fetch_all(cw, region, reqs)
+    for other in sorted({b["region"] for b in inventory["buckets"]} - {region}):
+        theirs = [b for b in inventory["buckets"] if b["region"] == other]
+        series += _fetch_all(session.client("cloudwatch", region_name=other), other, _bucket_size_requests(theirs, window))
+    return series
+
+
+def _fetch(cw, region, batch):
+    start, end = batch[0]["window"]
+    queries = [{
+        "Id": f"q{k}",
+        "MetricStat": {
+            "Metric": {"Namespace": r["namespace"], "MetricName": r["metric_name"],
+                       "Dimensions": [{"Name": n, "Value": v} for n, v in sorted(r["dimensions"].items())]},
+            "Period": r["period_seconds"], "Stat": r["stat"]},
+        "ReturnData": True,
+    } for k, r in enumerate(batch)]
+    points = [dict() for _ in batch]
+    for page in cw.get_paginator("get_metric_data").paginate(
+            MetricDataQueries=queries, ScanBy="TimestampAscending",
+            StartTime=dt.datetime.fromtimestamp(start, dt.timezone.utc), EndTime=dt.datetime.fromtimestamp(end, dt.timezone.utc)):
+        for res in page["MetricDataResults"]:
+            slot = points[int(res["Id"][1:])]
+            for t, v in zip(res["Timestamps"], res["Values"]):
+                slot.setdefault(int(t.timestamp()), v)
+    out = []
+    for r, pts in zip(batch, points):
+        if pts:
+            ts = sorted(pts)
+            out.append({"resource_id": r["resource_id"], "region": region, "namespace": r["namespace"],
+                        "metric_name": r["metric_name"], "dimensions": dict(sorted(r["dimensions"].items())),
+                        "stat": r["stat"], "period_seconds": r["period_seconds"],
+                        "timestamps": ts, "values": [pts[t] for t in ts]})
+    return out
+
+
+def discover(region, profile=None, lookback_days=14, until=None):
+    """The inventory of one Region (and every S3 bucket), in the world-state inventory schema.
+
+    Returns (inventory, account_id).
+    """
+    session = boto3.Session(profile_name=profile)
+    until = int(until if until is not None else dt.datetime.now(dt.timezone.utc).timestamp())
+    until -= until % 3600
+    window = (until - lookback_days * 24 * 3600, until)
+    account, instances, volumes, addresses, groups = discover_ec2(session, region)
+    inventory = {
+        "instances": instances, "volumes": volumes, "addresses": addresses, "security_groups": groups,
+        "buckets": discover_s3(session, region), "db_instances": discover_rds(session, region), "metrics": [],
+    }
+    inventory["metrics"] = discover_metrics(session, region, inventory, window)
+    for b in inventory["buckets"]:
+        sizes = [m for m in inventory["metrics"] if m["metric_name"] == "BucketSizeBytes" and m["resource_id"] == b["name"]]
+        b["size_bytes"] = sizes[0]["values"][-1] if sizes else None
+    arn = lambda kind, rid: f"arn:{_partition(region)}:ec2:{region}:{account or ''}:{kind}/{rid}"  # noqa: E731
+    for kind, key, items in (("instance", "id", instances), ("volume", "id", volumes),
+                             ("elastic-ip", "allocation_id", addresses), ("security-group", "id", groups)):
+        for item in items:
+            item["arn"] = arn(kind, item[key])
+    return inventory, account
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Legacy Miyabi discovery (boto3)")
+    parser.add_argument("--region", required=True)
+    parser.add_argument("--profile")
+    parser.add_argument("--lookback-days", type=int, default=14)
+    parser.add_argument("--output", choices=["json"], default="json")
+    args = parser.parse_args(argv)
+    inventory, account = discover(args.region, args.profile, args.lookback_days)
+    json.dump({"account_id": account, "region": args.region, "inventory": inventory}, sys.stdout)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()
