@@ -23,7 +23,7 @@ use crate::{Error, Result};
 pub enum PhaseId {
     /// θ1: understand the estate as a world state.
     Discovery,
-    /// θ2: plan cost and security changes, rendered as IaC.
+    /// θ2: plan cost and security changes, rendered as `IaC`.
     Planning,
     /// θ3: right-size and allocate.
     Optimization,

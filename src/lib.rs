@@ -17,7 +17,7 @@
 //! - [`cycle`]: the [`Phase`] trait and the [`Cycle`] runner with its convergence rule;
 //! - [`report`]: the Markdown reports written to the output folder.
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
+#![warn(missing_docs, clippy::pedantic)]
 // Errors carry their context (service, operation, Region, cause); they are rare, so their size
 // on the cold path is worth the detail.
 #![allow(clippy::result_large_err)]

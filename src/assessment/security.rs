@@ -10,7 +10,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::ResourceKind;
-use crate::world::{Inventory, SecurityGroup, SecurityGroupRule, VersioningStatus};
+use crate::world::{
+    EbsVolume, Ec2Instance, ElasticIp, Inventory, RdsInstance, S3Bucket, SecurityGroup, SecurityGroupRule,
+    VersioningStatus,
+};
 
 /// Severity of a check, after Prowler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
@@ -148,184 +151,204 @@ pub fn run_checks(inv: &Inventory) -> Vec<Finding> {
         check_security_group(sg, &mut findings);
     }
     for i in &inv.instances {
-        let mut e = Emitter {
-            findings: &mut findings,
-            kind: ResourceKind::Ec2Instance,
-            id: &i.id,
-            region: &i.region,
-        };
-        e.check(
-            "ec2_instance_imdsv2_enabled",
-            Severity::High,
-            !i.imds_v2_required,
-            "IMDSv2 is not required (HttpTokens=optional)",
-            "IMDSv2 is required",
-        );
-        e.check(
-            "ec2_instance_public_ip",
-            Severity::Medium,
-            i.public_ip.is_some(),
-            format!("instance has public IP {}", i.public_ip.as_deref().unwrap_or_default()),
-            "instance has no public IP",
-        );
+        check_instance(i, &mut findings);
     }
     for v in &inv.volumes {
-        let mut e = Emitter {
-            findings: &mut findings,
-            kind: ResourceKind::EbsVolume,
-            id: &v.id,
-            region: &v.region,
-        };
-        e.check(
-            "ec2_ebs_volume_encryption",
-            Severity::Medium,
-            !v.encrypted,
-            "volume is not encrypted",
-            "volume is encrypted",
-        );
+        check_volume(v, &mut findings);
     }
     for a in &inv.addresses {
-        let mut e = Emitter {
-            findings: &mut findings,
-            kind: ResourceKind::ElasticIp,
-            id: &a.allocation_id,
-            region: &a.region,
-        };
-        e.check(
-            "ec2_elastic_ip_unassigned",
-            Severity::Low,
-            a.association_id.is_none(),
-            format!("Elastic IP {} is not associated", a.public_ip),
-            "Elastic IP is associated",
-        );
+        check_address(a, &mut findings);
     }
     for b in &inv.buckets {
-        let mut e = Emitter {
-            findings: &mut findings,
-            kind: ResourceKind::S3Bucket,
-            id: &b.name,
-            region: &b.region,
-        };
-        let pab = b.public_access_block;
-        e.check(
-            "s3_bucket_level_public_access_block",
-            Severity::High,
-            !pab.is_some_and(|p| p.is_full()),
-            match pab {
-                None => "bucket has no public access block".to_owned(),
-                Some(p) => format!("bucket public access block is partial: {p:?}"),
-            },
-            "bucket blocks all public access",
-        );
-        e.check(
-            "s3_bucket_public_access",
-            Severity::Critical,
-            b.policy_is_public == Some(true),
-            "bucket policy makes the bucket public",
-            "bucket policy is not public",
-        );
-        let public_read = b
-            .acl_grants
-            .iter()
-            .any(|g| g.is_public() && matches!(g.permission.as_str(), "READ" | "READ_ACP" | "FULL_CONTROL"));
-        let public_write = b
-            .acl_grants
-            .iter()
-            .any(|g| g.is_public() && matches!(g.permission.as_str(), "WRITE" | "WRITE_ACP" | "FULL_CONTROL"));
-        e.check(
-            "s3_bucket_public_list_acl",
-            Severity::Critical,
-            public_read,
-            "bucket ACL grants read to everyone",
-            "bucket ACL grants no public read",
-        );
-        e.check(
-            "s3_bucket_public_write_acl",
-            Severity::Critical,
-            public_write,
-            "bucket ACL grants write to everyone",
-            "bucket ACL grants no public write",
-        );
-        e.check(
-            "s3_bucket_default_encryption",
-            Severity::Medium,
-            b.default_encryption.is_none(),
-            "bucket has no default encryption configured",
-            "bucket has default encryption",
-        );
-        e.check(
-            "s3_bucket_object_versioning",
-            Severity::Medium,
-            b.versioning != VersioningStatus::Enabled,
-            format!("bucket versioning is {:?}", b.versioning).to_lowercase(),
-            "bucket versioning is enabled",
-        );
-        e.check(
-            "s3_bucket_server_access_logging_enabled",
-            Severity::Low,
-            !b.logging_enabled,
-            "bucket server access logging is off",
-            "bucket server access logging is on",
-        );
+        check_bucket(b, &mut findings);
     }
     for d in &inv.db_instances {
-        let mut e = Emitter {
-            findings: &mut findings,
-            kind: ResourceKind::RdsInstance,
-            id: &d.id,
-            region: &d.region,
-        };
-        e.check(
-            "rds_instance_no_public_access",
-            Severity::Critical,
-            d.publicly_accessible,
-            "DB instance is publicly accessible",
-            "DB instance is not publicly accessible",
-        );
-        e.check(
-            "rds_instance_storage_encrypted",
-            Severity::High,
-            !d.storage_encrypted,
-            "DB storage is not encrypted",
-            "DB storage is encrypted",
-        );
-        e.check(
-            "rds_instance_backup_enabled",
-            Severity::Medium,
-            d.backup_retention_days == 0,
-            "automated backups are off (retention 0 days)",
-            "automated backups are on",
-        );
-        e.check(
-            "rds_instance_deletion_protection",
-            Severity::Medium,
-            !d.deletion_protection,
-            "deletion protection is off",
-            "deletion protection is on",
-        );
-        e.check(
-            "rds_instance_multi_az",
-            Severity::Medium,
-            !d.multi_az,
-            "DB instance is single-AZ",
-            "DB instance is Multi-AZ",
-        );
-        let default_admin = d
-            .master_username
-            .as_deref()
-            .is_some_and(|u| matches!(u, "admin" | "postgres" | "root" | "sa" | "master"));
-        e.check(
-            "rds_instance_default_admin",
-            Severity::Low,
-            default_admin,
-            format!(
-                "master user name is the default `{}`",
-                d.master_username.as_deref().unwrap_or_default()
-            ),
-            "master user name is not a default",
-        );
+        check_db_instance(d, &mut findings);
     }
     findings
+}
+
+fn check_instance(i: &Ec2Instance, findings: &mut Vec<Finding>) {
+    let mut e = Emitter {
+        findings,
+        kind: ResourceKind::Ec2Instance,
+        id: &i.id,
+        region: &i.region,
+    };
+    e.check(
+        "ec2_instance_imdsv2_enabled",
+        Severity::High,
+        !i.imds_v2_required,
+        "IMDSv2 is not required (HttpTokens=optional)",
+        "IMDSv2 is required",
+    );
+    e.check(
+        "ec2_instance_public_ip",
+        Severity::Medium,
+        i.public_ip.is_some(),
+        format!("instance has public IP {}", i.public_ip.as_deref().unwrap_or_default()),
+        "instance has no public IP",
+    );
+}
+
+fn check_volume(v: &EbsVolume, findings: &mut Vec<Finding>) {
+    let mut e = Emitter {
+        findings,
+        kind: ResourceKind::EbsVolume,
+        id: &v.id,
+        region: &v.region,
+    };
+    e.check(
+        "ec2_ebs_volume_encryption",
+        Severity::Medium,
+        !v.encrypted,
+        "volume is not encrypted",
+        "volume is encrypted",
+    );
+}
+
+fn check_address(a: &ElasticIp, findings: &mut Vec<Finding>) {
+    let mut e = Emitter {
+        findings,
+        kind: ResourceKind::ElasticIp,
+        id: &a.allocation_id,
+        region: &a.region,
+    };
+    e.check(
+        "ec2_elastic_ip_unassigned",
+        Severity::Low,
+        a.association_id.is_none(),
+        format!("Elastic IP {} is not associated", a.public_ip),
+        "Elastic IP is associated",
+    );
+}
+
+fn check_bucket(b: &S3Bucket, findings: &mut Vec<Finding>) {
+    let mut e = Emitter {
+        findings,
+        kind: ResourceKind::S3Bucket,
+        id: &b.name,
+        region: &b.region,
+    };
+    let pab = b.public_access_block;
+    e.check(
+        "s3_bucket_level_public_access_block",
+        Severity::High,
+        !pab.is_some_and(|p| p.is_full()),
+        match pab {
+            None => "bucket has no public access block".to_owned(),
+            Some(p) => format!("bucket public access block is partial: {p:?}"),
+        },
+        "bucket blocks all public access",
+    );
+    e.check(
+        "s3_bucket_public_access",
+        Severity::Critical,
+        b.policy_is_public == Some(true),
+        "bucket policy makes the bucket public",
+        "bucket policy is not public",
+    );
+    let public_read = b
+        .acl_grants
+        .iter()
+        .any(|g| g.is_public() && matches!(g.permission.as_str(), "READ" | "READ_ACP" | "FULL_CONTROL"));
+    let public_write = b
+        .acl_grants
+        .iter()
+        .any(|g| g.is_public() && matches!(g.permission.as_str(), "WRITE" | "WRITE_ACP" | "FULL_CONTROL"));
+    e.check(
+        "s3_bucket_public_list_acl",
+        Severity::Critical,
+        public_read,
+        "bucket ACL grants read to everyone",
+        "bucket ACL grants no public read",
+    );
+    e.check(
+        "s3_bucket_public_write_acl",
+        Severity::Critical,
+        public_write,
+        "bucket ACL grants write to everyone",
+        "bucket ACL grants no public write",
+    );
+    e.check(
+        "s3_bucket_default_encryption",
+        Severity::Medium,
+        b.default_encryption.is_none(),
+        "bucket has no default encryption configured",
+        "bucket has default encryption",
+    );
+    e.check(
+        "s3_bucket_object_versioning",
+        Severity::Medium,
+        b.versioning != VersioningStatus::Enabled,
+        format!("bucket versioning is {:?}", b.versioning).to_lowercase(),
+        "bucket versioning is enabled",
+    );
+    e.check(
+        "s3_bucket_server_access_logging_enabled",
+        Severity::Low,
+        !b.logging_enabled,
+        "bucket server access logging is off",
+        "bucket server access logging is on",
+    );
+}
+
+fn check_db_instance(d: &RdsInstance, findings: &mut Vec<Finding>) {
+    let mut e = Emitter {
+        findings,
+        kind: ResourceKind::RdsInstance,
+        id: &d.id,
+        region: &d.region,
+    };
+    e.check(
+        "rds_instance_no_public_access",
+        Severity::Critical,
+        d.publicly_accessible,
+        "DB instance is publicly accessible",
+        "DB instance is not publicly accessible",
+    );
+    e.check(
+        "rds_instance_storage_encrypted",
+        Severity::High,
+        !d.storage_encrypted,
+        "DB storage is not encrypted",
+        "DB storage is encrypted",
+    );
+    e.check(
+        "rds_instance_backup_enabled",
+        Severity::Medium,
+        d.backup_retention_days == 0,
+        "automated backups are off (retention 0 days)",
+        "automated backups are on",
+    );
+    e.check(
+        "rds_instance_deletion_protection",
+        Severity::Medium,
+        !d.deletion_protection,
+        "deletion protection is off",
+        "deletion protection is on",
+    );
+    e.check(
+        "rds_instance_multi_az",
+        Severity::Medium,
+        !d.multi_az,
+        "DB instance is single-AZ",
+        "DB instance is Multi-AZ",
+    );
+    let default_admin = d
+        .master_username
+        .as_deref()
+        .is_some_and(|u| matches!(u, "admin" | "postgres" | "root" | "sa" | "master"));
+    e.check(
+        "rds_instance_default_admin",
+        Severity::Low,
+        default_admin,
+        format!(
+            "master user name is the default `{}`",
+            d.master_username.as_deref().unwrap_or_default()
+        ),
+        "master user name is not a default",
+    );
 }
 
 fn check_security_group(sg: &SecurityGroup, findings: &mut Vec<Finding>) {

@@ -157,8 +157,9 @@ impl AwsErrorKind {
     pub(crate) fn retry_class(&self) -> RetryClass {
         match self {
             Self::Throttled { .. } => RetryClass::Throttle,
-            Self::Timeout | Self::Connection(_) => RetryClass::Transient,
-            Self::Service {
+            Self::Timeout
+            | Self::Connection(_)
+            | Self::Service {
                 status: 500 | 502 | 503 | 504,
                 ..
             } => RetryClass::Transient,

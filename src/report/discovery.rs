@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::assessment::{FindingStatus, ResourceKind};
+use crate::assessment::{Assessment, FindingStatus, ResourceKind};
 use crate::world::{Completeness, WorldState};
 
 /// How many failing findings the report lists.
@@ -84,6 +84,19 @@ pub fn render(world: &WorldState, calls_per_service: &BTreeMap<String, u64>) -> 
             .map_or("no data".to_owned(), |u| format!("{u:.1}%"))
     );
 
+    security_section(&mut md, a);
+
+    if !calls_per_service.is_empty() {
+        let _ = writeln!(md, "\n## API calls\n\n| service | requests |\n|---|---:|");
+        for (service, n) in calls_per_service {
+            let _ = writeln!(md, "| {service} | {n} |");
+        }
+    }
+    md
+}
+
+/// The score, failing resources per check, and the worst findings first.
+fn security_section(md: &mut String, a: &Assessment) {
     let _ = writeln!(md, "\n## Security\n\n**Score: {:.1} / 100**\n", a.security_score);
     let mut failing: Vec<_> = a
         .findings
@@ -114,12 +127,4 @@ pub fn render(world: &WorldState, calls_per_service: &BTreeMap<String, u64>) -> 
             failing.len() - TOP_FINDINGS
         );
     }
-
-    if !calls_per_service.is_empty() {
-        let _ = writeln!(md, "\n## API calls\n\n| service | requests |\n|---|---:|");
-        for (service, n) in calls_per_service {
-            let _ = writeln!(md, "| {service} | {n} |");
-        }
-    }
-    md
 }

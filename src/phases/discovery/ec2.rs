@@ -201,7 +201,11 @@ fn security_groups_of(i: &aws_sdk_ec2::types::Instance) -> Vec<String> {
     let mut ids: Vec<String> = i
         .security_groups()
         .iter()
-        .chain(i.network_interfaces().iter().flat_map(|n| n.groups()))
+        .chain(
+            i.network_interfaces()
+                .iter()
+                .flat_map(aws_sdk_ec2::types::InstanceNetworkInterface::groups),
+        )
         .filter_map(|g| g.group_id().map(str::to_owned))
         .collect();
     ids.sort();

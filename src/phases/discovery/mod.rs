@@ -335,78 +335,10 @@ impl Discovery {
                 }
             }
         }
-        let inv = &total.inventory;
-        let known: std::collections::BTreeSet<&str> = inv.instances.iter().map(|i| i.id.as_str()).collect();
-        let mut per_region: BTreeMap<&str, Vec<SeriesRequest>> = BTreeMap::new();
-        for (region, dims) in memory {
-            if known.contains(dims["InstanceId"].as_str()) {
-                let mut req = SeriesRequest::new(
-                    &dims["InstanceId"],
-                    "CWAgent",
-                    "mem_used_percent",
-                    "InstanceId",
-                    "Average",
-                );
-                req.dimensions = dims;
-                per_region.entry(region).or_default().push(req);
-            }
-        }
-        for i in &inv.instances {
-            let r = per_region.entry(i.region.as_str()).or_default();
-            r.push(SeriesRequest::new(
-                &i.id,
-                "AWS/EC2",
-                "CPUUtilization",
-                "InstanceId",
-                "Average",
-            ));
-            r.push(SeriesRequest::new(&i.id, "AWS/EC2", "NetworkIn", "InstanceId", "Sum"));
-            r.push(SeriesRequest::new(&i.id, "AWS/EC2", "NetworkOut", "InstanceId", "Sum"));
-        }
-        for v in &inv.volumes {
-            let r = per_region.entry(v.region.as_str()).or_default();
-            r.push(SeriesRequest::new(&v.id, "AWS/EBS", "VolumeReadOps", "VolumeId", "Sum"));
-            r.push(SeriesRequest::new(
-                &v.id,
-                "AWS/EBS",
-                "VolumeWriteOps",
-                "VolumeId",
-                "Sum",
-            ));
-        }
-        for d in &inv.db_instances {
-            let r = per_region.entry(d.region.as_str()).or_default();
-            r.push(SeriesRequest::new(
-                &d.id,
-                "AWS/RDS",
-                "CPUUtilization",
-                "DBInstanceIdentifier",
-                "Average",
-            ));
-            r.push(SeriesRequest::new(
-                &d.id,
-                "AWS/RDS",
-                "DatabaseConnections",
-                "DBInstanceIdentifier",
-                "Maximum",
-            ));
-        }
-        for b in &inv.buckets {
-            let mut req = SeriesRequest::new(&b.name, "AWS/S3", "BucketSizeBytes", "BucketName", "Average");
-            req.dimensions.insert("StorageType".into(), "StandardStorage".into());
-            req.period_seconds = 86_400;
-            // The metric is daily: three days back always hold the latest value.
-            req.window = (window.1 - 3 * 86_400, window.1);
-            per_region.entry(b.region.as_str()).or_default().push(req);
-        }
+        let per_region = series_requests(&total.inventory, memory, window);
 
         let mut jobs = Vec::new();
         for (region, mut requests) in per_region {
-            for r in &mut requests {
-                if r.window == (0, 0) {
-                    r.window = window;
-                }
-            }
             // Batches share one window, so daily S3 requests go in batches of their own.
             requests.sort_by_key(|r| r.period_seconds);
             let Some(c) = clients.get(region) else { continue };
@@ -451,6 +383,84 @@ impl Discovery {
         total.inventory.metrics = series;
         Ok(())
     }
+}
+
+/// The series to fetch, per Region: EC2 CPU and network, EBS I/O, RDS CPU and connections, agent
+/// memory where published, and each bucket's daily size in the bucket's own Region.
+fn series_requests<'a>(
+    inv: &'a Inventory,
+    memory: Vec<(&'a str, BTreeMap<String, String>)>,
+    window: (i64, i64),
+) -> BTreeMap<&'a str, Vec<SeriesRequest>> {
+    let known: std::collections::BTreeSet<&str> = inv.instances.iter().map(|i| i.id.as_str()).collect();
+    let mut per_region: BTreeMap<&str, Vec<SeriesRequest>> = BTreeMap::new();
+    for (region, dims) in memory {
+        if known.contains(dims["InstanceId"].as_str()) {
+            let mut req = SeriesRequest::new(
+                &dims["InstanceId"],
+                "CWAgent",
+                "mem_used_percent",
+                "InstanceId",
+                "Average",
+            );
+            req.dimensions = dims;
+            per_region.entry(region).or_default().push(req);
+        }
+    }
+    for i in &inv.instances {
+        let r = per_region.entry(i.region.as_str()).or_default();
+        r.push(SeriesRequest::new(
+            &i.id,
+            "AWS/EC2",
+            "CPUUtilization",
+            "InstanceId",
+            "Average",
+        ));
+        r.push(SeriesRequest::new(&i.id, "AWS/EC2", "NetworkIn", "InstanceId", "Sum"));
+        r.push(SeriesRequest::new(&i.id, "AWS/EC2", "NetworkOut", "InstanceId", "Sum"));
+    }
+    for v in &inv.volumes {
+        let r = per_region.entry(v.region.as_str()).or_default();
+        r.push(SeriesRequest::new(&v.id, "AWS/EBS", "VolumeReadOps", "VolumeId", "Sum"));
+        r.push(SeriesRequest::new(
+            &v.id,
+            "AWS/EBS",
+            "VolumeWriteOps",
+            "VolumeId",
+            "Sum",
+        ));
+    }
+    for d in &inv.db_instances {
+        let r = per_region.entry(d.region.as_str()).or_default();
+        r.push(SeriesRequest::new(
+            &d.id,
+            "AWS/RDS",
+            "CPUUtilization",
+            "DBInstanceIdentifier",
+            "Average",
+        ));
+        r.push(SeriesRequest::new(
+            &d.id,
+            "AWS/RDS",
+            "DatabaseConnections",
+            "DBInstanceIdentifier",
+            "Maximum",
+        ));
+    }
+    for b in &inv.buckets {
+        let mut req = SeriesRequest::new(&b.name, "AWS/S3", "BucketSizeBytes", "BucketName", "Average");
+        req.dimensions.insert("StorageType".into(), "StandardStorage".into());
+        req.period_seconds = 86_400;
+        // The metric is daily: three days back always hold the latest value.
+        req.window = (window.1 - 3 * 86_400, window.1);
+        per_region.entry(b.region.as_str()).or_default().push(req);
+    }
+    for requests in per_region.values_mut() {
+        for r in requests.iter_mut().filter(|r| r.window == (0, 0)) {
+            r.window = window;
+        }
+    }
+    per_region
 }
 
 fn merge(into: &mut Inventory, from: Inventory) {
