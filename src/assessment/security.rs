@@ -125,7 +125,16 @@ struct Emitter<'a> {
     region: &'a str,
 }
 
-impl Emitter<'_> {
+impl<'a> Emitter<'a> {
+    fn new(findings: &'a mut Vec<Finding>, kind: ResourceKind, id: &'a str, region: &'a str) -> Self {
+        Self {
+            findings,
+            kind,
+            id,
+            region,
+        }
+    }
+
     fn check(&mut self, check_id: &str, severity: Severity, failed: bool, fail_msg: impl Into<String>, pass_msg: &str) {
         self.findings.push(Finding {
             check_id: check_id.to_owned(),
@@ -169,12 +178,7 @@ pub fn run_checks(inv: &Inventory) -> Vec<Finding> {
 }
 
 fn check_instance(i: &Ec2Instance, findings: &mut Vec<Finding>) {
-    let mut e = Emitter {
-        findings,
-        kind: ResourceKind::Ec2Instance,
-        id: &i.id,
-        region: &i.region,
-    };
+    let mut e = Emitter::new(findings, ResourceKind::Ec2Instance, &i.id, &i.region);
     e.check(
         "ec2_instance_imdsv2_enabled",
         Severity::High,
@@ -192,12 +196,7 @@ fn check_instance(i: &Ec2Instance, findings: &mut Vec<Finding>) {
 }
 
 fn check_volume(v: &EbsVolume, findings: &mut Vec<Finding>) {
-    let mut e = Emitter {
-        findings,
-        kind: ResourceKind::EbsVolume,
-        id: &v.id,
-        region: &v.region,
-    };
+    let mut e = Emitter::new(findings, ResourceKind::EbsVolume, &v.id, &v.region);
     e.check(
         "ec2_ebs_volume_encryption",
         Severity::Medium,
@@ -208,12 +207,7 @@ fn check_volume(v: &EbsVolume, findings: &mut Vec<Finding>) {
 }
 
 fn check_address(a: &ElasticIp, findings: &mut Vec<Finding>) {
-    let mut e = Emitter {
-        findings,
-        kind: ResourceKind::ElasticIp,
-        id: &a.allocation_id,
-        region: &a.region,
-    };
+    let mut e = Emitter::new(findings, ResourceKind::ElasticIp, &a.allocation_id, &a.region);
     e.check(
         "ec2_elastic_ip_unassigned",
         Severity::Low,
@@ -224,12 +218,7 @@ fn check_address(a: &ElasticIp, findings: &mut Vec<Finding>) {
 }
 
 fn check_bucket(b: &S3Bucket, findings: &mut Vec<Finding>) {
-    let mut e = Emitter {
-        findings,
-        kind: ResourceKind::S3Bucket,
-        id: &b.name,
-        region: &b.region,
-    };
+    let mut e = Emitter::new(findings, ResourceKind::S3Bucket, &b.name, &b.region);
     let pab = b.public_access_block;
     e.check(
         "s3_bucket_level_public_access_block",
@@ -294,12 +283,7 @@ fn check_bucket(b: &S3Bucket, findings: &mut Vec<Finding>) {
 }
 
 fn check_db_instance(d: &RdsInstance, findings: &mut Vec<Finding>) {
-    let mut e = Emitter {
-        findings,
-        kind: ResourceKind::RdsInstance,
-        id: &d.id,
-        region: &d.region,
-    };
+    let mut e = Emitter::new(findings, ResourceKind::RdsInstance, &d.id, &d.region);
     e.check(
         "rds_instance_no_public_access",
         Severity::Critical,
@@ -353,12 +337,7 @@ fn check_db_instance(d: &RdsInstance, findings: &mut Vec<Finding>) {
 
 fn check_security_group(sg: &SecurityGroup, findings: &mut Vec<Finding>) {
     let open: Vec<&SecurityGroupRule> = sg.ingress.iter().filter(|r| r.is_world_open()).collect();
-    let mut e = Emitter {
-        findings,
-        kind: ResourceKind::SecurityGroup,
-        id: &sg.id,
-        region: &sg.region,
-    };
+    let mut e = Emitter::new(findings, ResourceKind::SecurityGroup, &sg.id, &sg.region);
     e.check(
         "ec2_securitygroup_allow_ingress_from_internet_to_all_ports",
         Severity::Critical,

@@ -14,7 +14,7 @@ use miyabi_aws::{Cycle, CycleContext, Phase, WorldState};
 use miyabi_aws_testkit::seed::{current_hour, publish_instance_metrics, SeededInstance};
 use miyabi_aws_testkit::workload::{Pattern, Workload};
 
-use super::support::{harness, status, tmp_dir, Harness};
+use super::support::{assert_fail_and_pass, harness, status, tmp_dir, Harness};
 
 async fn subnet(h: &Harness) -> (String, String, String) {
     let vpcs = h.seed.ec2.describe_vpcs().send().await.unwrap();
@@ -346,17 +346,19 @@ async fn rds_resources_and_checks_fail_and_pass() {
     );
     assert_eq!(weak.owner_agent, "Noguchi");
     let f = &out.world.assessment.findings;
-    for check in [
-        "rds_instance_no_public_access",
-        "rds_instance_storage_encrypted",
-        "rds_instance_backup_enabled",
-        "rds_instance_deletion_protection",
-        "rds_instance_multi_az",
-        "rds_instance_default_admin",
-    ] {
-        assert_eq!(status(f, check, "it-weak"), Fail, "{check}");
-        assert_eq!(status(f, check, "it-strong"), Pass, "{check}");
-    }
+    assert_fail_and_pass(
+        f,
+        &[
+            "rds_instance_no_public_access",
+            "rds_instance_storage_encrypted",
+            "rds_instance_backup_enabled",
+            "rds_instance_deletion_protection",
+            "rds_instance_multi_az",
+            "rds_instance_default_admin",
+        ],
+        "it-weak",
+        "it-strong",
+    );
     assert_eq!(
         status(f, "ec2_securitygroup_default_restrict_traffic", &default_id),
         Pass
@@ -536,18 +538,20 @@ async fn s3_buckets_and_checks_fail_and_pass_in_their_own_region() {
         .any(|c| c.resource_id == "it-s3-open" && c.monthly_usd.is_none()));
 
     let f = &out.world.assessment.findings;
-    for check in [
-        "s3_bucket_level_public_access_block",
-        "s3_bucket_public_access",
-        "s3_bucket_public_list_acl",
-        "s3_bucket_public_write_acl",
-        "s3_bucket_default_encryption",
-        "s3_bucket_object_versioning",
-        "s3_bucket_server_access_logging_enabled",
-    ] {
-        assert_eq!(status(f, check, "it-s3-open"), Fail, "{check}");
-        assert_eq!(status(f, check, "it-s3-closed"), Pass, "{check}");
-    }
+    assert_fail_and_pass(
+        f,
+        &[
+            "s3_bucket_level_public_access_block",
+            "s3_bucket_public_access",
+            "s3_bucket_public_list_acl",
+            "s3_bucket_public_write_acl",
+            "s3_bucket_default_encryption",
+            "s3_bucket_object_versioning",
+            "s3_bucket_server_access_logging_enabled",
+        ],
+        "it-s3-open",
+        "it-s3-closed",
+    );
     assert_eq!(
         status(f, "s3_bucket_level_public_access_block", "it-s3-partial"),
         Fail,

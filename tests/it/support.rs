@@ -88,3 +88,19 @@ pub fn tmp_dir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
 }
+
+/// Asserts that each of `checks` fails on `failing` and passes on `passing`.
+pub fn assert_fail_and_pass(findings: &[Finding], checks: &[&str], failing: &str, passing: &str) {
+    for check in checks {
+        assert_eq!(
+            status(findings, check, failing),
+            FindingStatus::Fail,
+            "{check} on {failing}"
+        );
+        assert_eq!(
+            status(findings, check, passing),
+            FindingStatus::Pass,
+            "{check} on {passing}"
+        );
+    }
+}

@@ -385,6 +385,29 @@ impl Discovery {
     }
 }
 
+/// Namespace, dimension, and (metric, statistic) pairs fetched for one kind of resource.
+type SeriesSpec = (&'static str, &'static str, &'static [(&'static str, &'static str)]);
+
+const EC2_SERIES: SeriesSpec = (
+    "AWS/EC2",
+    "InstanceId",
+    &[
+        ("CPUUtilization", "Average"),
+        ("NetworkIn", "Sum"),
+        ("NetworkOut", "Sum"),
+    ],
+);
+const EBS_SERIES: SeriesSpec = (
+    "AWS/EBS",
+    "VolumeId",
+    &[("VolumeReadOps", "Sum"), ("VolumeWriteOps", "Sum")],
+);
+const RDS_SERIES: SeriesSpec = (
+    "AWS/RDS",
+    "DBInstanceIdentifier",
+    &[("CPUUtilization", "Average"), ("DatabaseConnections", "Maximum")],
+);
+
 /// The series to fetch, per Region: EC2 CPU and network, EBS I/O, RDS CPU and connections, agent
 /// memory where published, and each bucket's daily size in the bucket's own Region.
 fn series_requests<'a>(
@@ -407,45 +430,33 @@ fn series_requests<'a>(
             per_region.entry(region).or_default().push(req);
         }
     }
-    for i in &inv.instances {
-        let r = per_region.entry(i.region.as_str()).or_default();
-        r.push(SeriesRequest::new(
-            &i.id,
-            "AWS/EC2",
-            "CPUUtilization",
-            "InstanceId",
-            "Average",
-        ));
-        r.push(SeriesRequest::new(&i.id, "AWS/EC2", "NetworkIn", "InstanceId", "Sum"));
-        r.push(SeriesRequest::new(&i.id, "AWS/EC2", "NetworkOut", "InstanceId", "Sum"));
-    }
-    for v in &inv.volumes {
-        let r = per_region.entry(v.region.as_str()).or_default();
-        r.push(SeriesRequest::new(&v.id, "AWS/EBS", "VolumeReadOps", "VolumeId", "Sum"));
-        r.push(SeriesRequest::new(
-            &v.id,
-            "AWS/EBS",
-            "VolumeWriteOps",
-            "VolumeId",
-            "Sum",
-        ));
-    }
-    for d in &inv.db_instances {
-        let r = per_region.entry(d.region.as_str()).or_default();
-        r.push(SeriesRequest::new(
-            &d.id,
-            "AWS/RDS",
-            "CPUUtilization",
-            "DBInstanceIdentifier",
-            "Average",
-        ));
-        r.push(SeriesRequest::new(
-            &d.id,
-            "AWS/RDS",
-            "DatabaseConnections",
-            "DBInstanceIdentifier",
-            "Maximum",
-        ));
+    let kinds: [(SeriesSpec, Vec<(&str, &str)>); 3] = [
+        (
+            EC2_SERIES,
+            inv.instances
+                .iter()
+                .map(|i| (i.id.as_str(), i.region.as_str()))
+                .collect(),
+        ),
+        (
+            EBS_SERIES,
+            inv.volumes.iter().map(|v| (v.id.as_str(), v.region.as_str())).collect(),
+        ),
+        (
+            RDS_SERIES,
+            inv.db_instances
+                .iter()
+                .map(|d| (d.id.as_str(), d.region.as_str()))
+                .collect(),
+        ),
+    ];
+    for ((namespace, dimension, metrics), resources) in kinds {
+        for (id, region) in resources {
+            let r = per_region.entry(region).or_default();
+            for (metric, stat) in metrics {
+                r.push(SeriesRequest::new(id, namespace, metric, dimension, stat));
+            }
+        }
     }
     for b in &inv.buckets {
         let mut req = SeriesRequest::new(&b.name, "AWS/S3", "BucketSizeBytes", "BucketName", "Average");
