@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh machine, idempotently:
-# - the local AWS emulators (moto, ministack) in .venv-tools, pinned by requirements/tools.txt.
+# - the local AWS emulators (moto, ministack) in .venv-tools, pinned by requirements/tools.txt;
+# - the project's Python (boto3, maturin, pytest, mypy) in .venv, pinned by requirements/dev.txt.
 # The Rust toolchain and python3 come with the machine.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -11,10 +12,11 @@ install_venv() { # venv requirements-file
   if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then return; fi
   echo "bootstrap: installing $(basename "$req") into $venv" >&2
   rm -rf "$venv"
-  python3 -m venv "$venv"
+  "${MIYABI_BASE_PYTHON:-python3}" -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
   echo "$want" > "$stamp"
 }
 
 install_venv "$MIYABI_TOOLS_VENV" "$REPO_ROOT/requirements/tools.txt"
+install_venv "$MIYABI_VENV" "$REPO_ROOT/requirements/dev.txt"
 command -v cargo >/dev/null || { echo "bootstrap: cargo not found: install Rust (rustup)" >&2; exit 1; }

@@ -6,6 +6,12 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export REPO_ROOT
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/miyabi-aws/target}"
 export MIYABI_TOOLS_VENV="${MIYABI_TOOLS_VENV:-$REPO_ROOT/.venv-tools}"
+# The project's own Python (boto3, maturin, pytest). It is also the interpreter PyO3 builds
+# against, so the embedded interpreter of tests and examples is this venv's CPython, and the
+# interpreter the subprocess bridge runs (python3 on PATH).
+export MIYABI_VENV="${MIYABI_VENV:-$REPO_ROOT/.venv}"
+export VIRTUAL_ENV="$MIYABI_VENV" PYO3_PYTHON="$MIYABI_VENV/bin/python"
+export PATH="$MIYABI_VENV/bin:$PATH"
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing
 export AWS_EC2_METADATA_DISABLED=true AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
 unset AWS_PROFILE AWS_ENDPOINT_URL AWS_ENDPOINT_URL_CLOUDWATCH

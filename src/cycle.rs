@@ -231,6 +231,7 @@ pub struct IterationRecord {
 
 /// Why the loop stopped.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per run; boxing would only add noise
 #[non_exhaustive]
 pub enum StopReason {
     /// The convergence rule held.

@@ -22,6 +22,20 @@ pub enum Error {
     /// The price catalog could not be loaded or does not know an item.
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    /// A Python phase could not be run, or answered wrongly.
+    #[error(transparent)]
+    Bridge(#[from] crate::bridge::BridgeError),
+    /// A phase written outside Rust (in Python, through the bindings) failed. The embedding
+    /// keeps its original error in `payload`, so that it can be re-raised unchanged.
+    #[error("phase {phase} failed: {message}")]
+    Foreign {
+        /// The phase's name.
+        phase: String,
+        /// The error, as text.
+        message: String,
+        /// The original error, for the embedding that raised it to downcast.
+        payload: ForeignPayload,
+    },
     /// A capture finished with gaps; the partial world state is in the cycle context and on disk,
     /// marked partial.
     #[error("discovery captured a partial world state: {} scan(s) failed, first: {}", .gaps.len(), .gaps.first().map_or("-", |g| g.error.as_str()))]
@@ -57,5 +71,16 @@ impl Error {
             path: path.into(),
             source,
         }
+    }
+}
+
+/// An error object owned by an embedding (for example a Python exception), carried through
+/// Rust untouched. Only the embedding that created it knows its type.
+#[derive(Clone)]
+pub struct ForeignPayload(pub std::sync::Arc<dyn std::any::Any + Send + Sync>);
+
+impl std::fmt::Debug for ForeignPayload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ForeignPayload(..)")
     }
 }

@@ -14,6 +14,8 @@
 //! - [`assessment`]: cost, security checks and utilisation, computed from an inventory;
 //! - [`aws`]: access to AWS: configuration, the retry layer, typed errors;
 //! - [`phases`]: one module per phase (θ1 [`phases::discovery`] so far);
+//! - [`bridge`]: the legacy Python discovery scripts as a θ1 phase (subprocess JSON-RPC, or
+//!   in process with the `python` feature);
 //! - [`cycle`]: the [`Phase`] trait and the [`Cycle`] runner with its convergence rule;
 //! - [`report`]: the Markdown reports written to the output folder.
 #![forbid(unsafe_code)]
@@ -24,6 +26,7 @@
 
 pub mod assessment;
 pub mod aws;
+pub mod bridge;
 pub mod catalog;
 pub mod cycle;
 mod error;
@@ -34,5 +37,5 @@ pub mod report;
 pub mod world;
 
 pub use cycle::{Cycle, CycleContext, CycleReport, Phase, PhaseId, StopReason};
-pub use error::{Error, Result};
+pub use error::{Error, ForeignPayload, Result};
 pub use world::WorldState;

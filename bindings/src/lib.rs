@@ -1,4 +1,25 @@
-//! Python bindings for miyabi-aws (`miyabi_aws._native`), built by maturin.
+//! `miyabi_aws._native`: the Python face of miyabi-aws, built by maturin.
 //!
-//! Not built yet: the bindings, the wheel and the PyO3 bridge are the next issue. The crate is
-//! kept in the workspace so that its place in the layout is fixed.
+//! Nothing but conversion and exception mapping lives here. Every blocking call takes its
+//! inputs, releases the interpreter and runs on the shared tokio runtime ([`runtime`]); every
+//! async variant is a coroutine on that same runtime.
+
+mod cycle;
+mod errors;
+mod phases;
+mod runtime;
+mod world;
+
+use pyo3::prelude::*;
+
+/// The native module.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("SCHEMA_VERSION", miyabi_aws::world::SCHEMA_VERSION)?;
+    errors::register(m)?;
+    world::register(m)?;
+    phases::register(m)?;
+    cycle::register(m)?;
+    Ok(())
+}

@@ -317,7 +317,7 @@ def _fetch(cw, region, batch):
     return out
 
 
-def discover(region, profile=None, lookback_days=14, until=None):
+def discover(region, profile=None, lookback_hours=14 * 24, until=None):
     """The inventory of one Region (and every S3 bucket), in the world-state inventory schema.
 
     Returns (inventory, account_id).
@@ -325,7 +325,7 @@ def discover(region, profile=None, lookback_days=14, until=None):
     session = boto3.Session(profile_name=profile)
     until = int(until if until is not None else dt.datetime.now(dt.timezone.utc).timestamp())
     until -= until % 3600
-    window = (until - lookback_days * 24 * 3600, until)
+    window = (until - lookback_hours * 3600, until)
     account, instances, volumes, addresses, groups = discover_ec2(session, region)
     inventory = {
         "instances": instances, "volumes": volumes, "addresses": addresses, "security_groups": groups,
@@ -350,7 +350,7 @@ def main(argv=None):
     parser.add_argument("--lookback-days", type=int, default=14)
     parser.add_argument("--output", choices=["json"], default="json")
     args = parser.parse_args(argv)
-    inventory, account = discover(args.region, args.profile, args.lookback_days)
+    inventory, account = discover(args.region, args.profile, args.lookback_days * 24)
     json.dump({"account_id": account, "region": args.region, "inventory": inventory}, sys.stdout)
     sys.stdout.write("\n")
 

@@ -178,25 +178,14 @@ impl Discovery {
 
         let account = total.account.clone().unwrap_or_default();
         fill_arns(&mut total.inventory, &account);
-        total.inventory.sort();
-        let completeness = if total.gaps.is_empty() {
-            Completeness::Complete
-        } else {
-            Completeness::Partial { gaps: total.gaps }
-        };
-        let assessment = assess(&total.inventory, catalog);
-        let world = WorldState {
-            schema_version: SCHEMA_VERSION,
-            scope: Scope {
-                account_id: total.account,
-                regions,
-                captured_at: Utc::now(),
-                lookback_hours: self.config.lookback_hours,
-                completeness,
-            },
-            inventory: total.inventory,
-            assessment,
-        };
+        let world = capture_world(
+            total.inventory,
+            total.account,
+            regions,
+            self.config.lookback_hours,
+            total.gaps,
+            catalog,
+        );
         Ok(DiscoveryOutput {
             world,
             calls_per_service: stats.per_service(),
@@ -517,24 +506,62 @@ impl Phase for Discovery {
     /// partial state) when a scan failed.
     async fn run(&self, ctx: &mut CycleContext) -> Result<()> {
         let out = self.discover(&ctx.catalog).await?;
-        let partial = match &out.world.scope.completeness {
-            Completeness::Partial { gaps } => Some(gaps.clone()),
-            Completeness::Complete => None,
-        };
-        if let Some(dir) = ctx.out_dir.clone() {
-            let state_path = dir.join(format!("world_state_{}.json", ctx.iteration));
-            out.world.save(&state_path)?;
-            let report_path = dir.join("discovery_report.md");
-            crate::report::write_atomic(
-                &report_path,
-                crate::report::discovery::render(&out.world, &out.calls_per_service).as_bytes(),
-            )?;
-            ctx.reports.extend([state_path, report_path]);
-        }
-        ctx.set_world(out.world);
-        match partial {
-            Some(gaps) => Err(Error::PartialCapture { gaps }),
-            None => Ok(()),
-        }
+        publish_capture(ctx, out)
+    }
+}
+
+/// The world state of a finished capture: inventory in canonical order, assessed with `catalog`,
+/// marked partial when `gaps` is not empty. Every θ1 implementation ends here.
+pub(crate) fn capture_world(
+    mut inventory: Inventory,
+    account_id: Option<String>,
+    regions: Vec<String>,
+    lookback_hours: u32,
+    gaps: Vec<ScanGap>,
+    catalog: &PriceCatalog,
+) -> WorldState {
+    inventory.sort();
+    let completeness = if gaps.is_empty() {
+        Completeness::Complete
+    } else {
+        Completeness::Partial { gaps }
+    };
+    let assessment = assess(&inventory, catalog);
+    WorldState {
+        schema_version: SCHEMA_VERSION,
+        scope: Scope {
+            account_id,
+            regions,
+            captured_at: Utc::now(),
+            lookback_hours,
+            completeness,
+        },
+        inventory,
+        assessment,
+    }
+}
+
+/// What every θ1 phase does with its capture in a cycle: writes `world_state_N.json` and
+/// `discovery_report.md` when the context has an output folder, stores the world state, and
+/// fails with [`Error::PartialCapture`] (after saving the partial state) when a scan failed.
+pub(crate) fn publish_capture(ctx: &mut CycleContext, out: DiscoveryOutput) -> Result<()> {
+    let partial = match &out.world.scope.completeness {
+        Completeness::Partial { gaps } => Some(gaps.clone()),
+        Completeness::Complete => None,
+    };
+    if let Some(dir) = ctx.out_dir.clone() {
+        let state_path = dir.join(format!("world_state_{}.json", ctx.iteration));
+        out.world.save(&state_path)?;
+        let report_path = dir.join("discovery_report.md");
+        crate::report::write_atomic(
+            &report_path,
+            crate::report::discovery::render(&out.world, &out.calls_per_service).as_bytes(),
+        )?;
+        ctx.reports.extend([state_path, report_path]);
+    }
+    ctx.set_world(out.world);
+    match partial {
+        Some(gaps) => Err(Error::PartialCapture { gaps }),
+        None => Ok(()),
     }
 }

@@ -1,0 +1,100 @@
+//! One exception hierarchy rooted at `miyabi_aws.MiyabiError`, and the only place Rust errors
+//! become Python exceptions.
+
+use miyabi_aws::Error;
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+
+create_exception!(miyabi_aws, MiyabiError, PyException, "Base of every miyabi_aws error.");
+create_exception!(
+    miyabi_aws,
+    AwsError,
+    MiyabiError,
+    "An AWS call failed: AWS said no, or could not be asked."
+);
+create_exception!(
+    miyabi_aws,
+    WorldStateError,
+    MiyabiError,
+    "A world-state document could not be read or parsed."
+);
+create_exception!(
+    miyabi_aws,
+    CatalogError,
+    MiyabiError,
+    "The price catalog could not be loaded or lacks an item."
+);
+create_exception!(
+    miyabi_aws,
+    PartialCaptureError,
+    MiyabiError,
+    "Discovery finished with scans missing."
+);
+create_exception!(
+    miyabi_aws,
+    BridgeError,
+    MiyabiError,
+    "A legacy Python phase could not be run or answered wrongly."
+);
+create_exception!(miyabi_aws, ConfigError, MiyabiError, "Invalid configuration.");
+create_exception!(
+    miyabi_aws,
+    PhaseInputError,
+    MiyabiError,
+    "A phase lacks an input an earlier phase should produce."
+);
+create_exception!(
+    miyabi_aws,
+    StorageError,
+    MiyabiError,
+    "A report or world-state file could not be written."
+);
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("MiyabiError", py.get_type::<MiyabiError>())?;
+    m.add("AwsError", py.get_type::<AwsError>())?;
+    m.add("WorldStateError", py.get_type::<WorldStateError>())?;
+    m.add("CatalogError", py.get_type::<CatalogError>())?;
+    m.add("PartialCaptureError", py.get_type::<PartialCaptureError>())?;
+    m.add("BridgeError", py.get_type::<BridgeError>())?;
+    m.add("ConfigError", py.get_type::<ConfigError>())?;
+    m.add("PhaseInputError", py.get_type::<PhaseInputError>())?;
+    m.add("StorageError", py.get_type::<StorageError>())?;
+    Ok(())
+}
+
+/// A core error on its way to Python.
+pub(crate) struct PyMiyabiError(pub Error);
+
+impl From<Error> for PyMiyabiError {
+    fn from(e: Error) -> Self {
+        Self(e)
+    }
+}
+
+impl From<PyMiyabiError> for PyErr {
+    fn from(PyMiyabiError(error): PyMiyabiError) -> Self {
+        let message = error.to_string();
+        match error {
+            Error::Aws(_) => AwsError::new_err(message),
+            Error::WorldState(_) => WorldStateError::new_err(message),
+            Error::Catalog(_) => CatalogError::new_err(message),
+            Error::PartialCapture { .. } => PartialCaptureError::new_err(message),
+            Error::Bridge(_) => BridgeError::new_err(message),
+            Error::Config(_) => ConfigError::new_err(message),
+            Error::MissingInput { .. } => PhaseInputError::new_err(message),
+            Error::Io { .. } => StorageError::new_err(message),
+            // A Python phase's own exception comes back exactly as it was raised.
+            Error::Foreign { payload, .. } => match payload.0.downcast_ref::<PyErr>() {
+                Some(original) => Python::attach(|py| original.clone_ref(py)),
+                None => MiyabiError::new_err(message),
+            },
+            _ => MiyabiError::new_err(message),
+        }
+    }
+}
+
+/// Shorthand for results crossing into Python.
+pub(crate) type PyMiyabiResult<T> = Result<T, PyMiyabiError>;
