@@ -1,10 +1,18 @@
 #!/usr/bin/env bash
 # Every test, on a fresh machine: installs what is missing, then runs the Rust unit and
-# integration tests (which start their own emulators on free loopback ports).
+# integration tests (which start their own emulators on free loopback ports), builds the wheel
+# into the project venv and runs its pytest suite and stub check.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 "$REPO_ROOT/scripts/bootstrap.sh"
 cd "$REPO_ROOT"
 cargo fmt --all -- --check
-cargo clippy --release --workspace --exclude miyabi-aws-py --all-targets -- -D warnings
-cargo test --release --workspace --exclude miyabi-aws-py
+python3 scripts/check_feature_unification.py
+cargo clippy --release --workspace --exclude miyabi-aws-py --all-features --all-targets -- -D warnings
+cargo clippy --release -p miyabi-aws-py -- -D warnings
+cargo test --release --workspace --exclude miyabi-aws-py --all-features
+# The wheel, built the way `pip install .` builds it, into the same target folder and profile:
+# it reuses the SDK crates the tests compiled (see bindings/Cargo.toml).
+pip install --quiet --disable-pip-version-check --no-build-isolation --no-deps --force-reinstall .
+python -m mypy.stubtest miyabi_aws._native --allowlist python/stubtest-allowlist.txt
+python -m pytest -q python/tests

@@ -57,8 +57,8 @@ def _rule(p):
     }
 
 
-def discover_ec2(session, region):
-    ec2 = session.client("ec2", region_name=region)
+def discover_ec2(client, region):
+    ec2 = client("ec2", region)
     account = None
     instances, volumes, addresses, groups = [], [], [], []
     for page in ec2.get_paginator("describe_instances").paginate(PaginationConfig={"PageSize": 1000}):
@@ -148,9 +148,9 @@ def _absent(call, codes):
         raise
 
 
-def discover_s3(session, region):
+def discover_s3(client, region):
     """Every bucket of the account (S3 is global), read through a client of its own Region."""
-    s3 = session.client("s3", region_name=region)
+    s3 = client("s3", region)
     buckets = []
     for page in s3.get_paginator("list_buckets").paginate():
         for b in page.get("Buckets", []):
@@ -159,7 +159,7 @@ def discover_s3(session, region):
             if not bucket_region:
                 loc = s3.get_bucket_location(Bucket=name).get("LocationConstraint")
                 bucket_region = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(loc, loc)
-            c = session.client("s3", region_name=bucket_region)
+            c = client("s3", bucket_region)
             pab = _absent(lambda: c.get_public_access_block(Bucket=name), {"NoSuchPublicAccessBlockConfiguration"})
             pol = _absent(lambda: c.get_bucket_policy_status(Bucket=name), {"NoSuchBucketPolicy"})
             acl = c.get_bucket_acl(Bucket=name)
@@ -199,8 +199,8 @@ def discover_s3(session, region):
     return buckets
 
 
-def discover_rds(session, region):
-    rds = session.client("rds", region_name=region)
+def discover_rds(client, region):
+    rds = client("rds", region)
     out = []
     for page in rds.get_paginator("describe_db_instances").paginate(PaginationConfig={"PageSize": 100}):
         for d in page["DBInstances"]:
@@ -267,9 +267,9 @@ def _fetch_all(cw, region, reqs):
     return series
 
 
-def discover_metrics(session, region, inventory, window):
+def discover_metrics(client, region, inventory, window):
     """Series of this Region's resources, and the size of every bucket from its own Region."""
-    cw = session.client("cloudwatch", region_name=region)
+    cw = client("cloudwatch", region)
     known = {i["id"] for i in inventory["instances"]}
     reqs = []
     if inventory["instances"]:
@@ -284,7 +284,7 @@ def discover_metrics(session, region, inventory, window):
     series = _fetch_all(cw, region, reqs)
     for other in sorted({b["region"] for b in inventory["buckets"]} - {region}):
         theirs = [b for b in inventory["buckets"] if b["region"] == other]
-        series += _fetch_all(session.client("cloudwatch", region_name=other), other, _bucket_size_requests(theirs, window))
+        series += _fetch_all(client("cloudwatch", other), other, _bucket_size_requests(theirs, window))
     return series
 
 
@@ -317,21 +317,26 @@ def _fetch(cw, region, batch):
     return out
 
 
-def discover(region, profile=None, lookback_hours=14 * 24, until=None):
+def discover(region, profile=None, lookback_hours=14 * 24, until=None, endpoint_url=None):
     """The inventory of one Region (and every S3 bucket), in the world-state inventory schema.
 
-    Returns (inventory, account_id).
+    `until` (Unix seconds, default now) ends the metric window; `endpoint_url` overrides the
+    standard endpoint configuration. Returns (inventory, account_id).
     """
     session = boto3.Session(profile_name=profile)
+
+    def client(service, region_name):
+        return session.client(service, region_name=region_name, endpoint_url=endpoint_url)
+
     until = int(until if until is not None else dt.datetime.now(dt.timezone.utc).timestamp())
     until -= until % 3600
     window = (until - lookback_hours * 3600, until)
-    account, instances, volumes, addresses, groups = discover_ec2(session, region)
+    account, instances, volumes, addresses, groups = discover_ec2(client, region)
     inventory = {
         "instances": instances, "volumes": volumes, "addresses": addresses, "security_groups": groups,
-        "buckets": discover_s3(session, region), "db_instances": discover_rds(session, region), "metrics": [],
+        "buckets": discover_s3(client, region), "db_instances": discover_rds(client, region), "metrics": [],
     }
-    inventory["metrics"] = discover_metrics(session, region, inventory, window)
+    inventory["metrics"] = discover_metrics(client, region, inventory, window)
     for b in inventory["buckets"]:
         sizes = [m for m in inventory["metrics"] if m["metric_name"] == "BucketSizeBytes" and m["resource_id"] == b["name"]]
         b["size_bytes"] = sizes[0]["values"][-1] if sizes else None
@@ -348,9 +353,10 @@ def main(argv=None):
     parser.add_argument("--region", required=True)
     parser.add_argument("--profile")
     parser.add_argument("--lookback-days", type=int, default=14)
+    parser.add_argument("--endpoint-url")
     parser.add_argument("--output", choices=["json"], default="json")
     args = parser.parse_args(argv)
-    inventory, account = discover(args.region, args.profile, args.lookback_days * 24)
+    inventory, account = discover(args.region, args.profile, args.lookback_days * 24, endpoint_url=args.endpoint_url)
     json.dump({"account_id": account, "region": args.region, "inventory": inventory}, sys.stdout)
     sys.stdout.write("\n")
 

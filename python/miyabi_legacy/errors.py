@@ -29,17 +29,20 @@ AUTH_CODES = {
 }
 
 
-def _client_of(exc):
-    """The botocore client whose call raised `exc`, found in the traceback (botocore's
-    exceptions name the operation but not the service or Region)."""
+def _call_of(exc):
+    """(client, operation name) of the botocore call that raised `exc`, found in the traceback:
+    a ClientError names the operation but not the service or Region, and a connection error
+    names neither."""
     tb = exc.__traceback__
-    client = None
+    client, operation = None, None
     while tb is not None:
-        candidate = tb.tb_frame.f_locals.get("self")
+        frame_locals = tb.tb_frame.f_locals
+        candidate = frame_locals.get("self")
         if hasattr(candidate, "meta") and hasattr(candidate.meta, "service_model"):
             client = candidate
+            operation = frame_locals.get("operation_name", operation)
         tb = tb.tb_next
-    return client
+    return client, operation
 
 
 def classify(exc):
@@ -47,11 +50,11 @@ def classify(exc):
 
     data names the AWS error code, service, operation, Region and whether a retry may help.
     """
-    client = _client_of(exc)
+    client, operation = _call_of(exc)
     data = {
         "aws_error_code": type(exc).__name__,
         "service": client.meta.service_model.endpoint_prefix if client else None,
-        "operation": getattr(exc, "operation_name", None),
+        "operation": getattr(exc, "operation_name", None) or operation,
         "region": client.meta.region_name if client else None,
         "retryable": False,
         "exception": type(exc).__name__,

@@ -11,8 +11,8 @@ input. The method is `execute_phase`:
              "output": {"world_state": {"account_id": ..., "region": ..., "inventory": {...}},
                         "reports": [], "metrics": {"resources_scanned": n, "duration_ms": ms}}}
 
-`lookback_hours` and `until` (Unix seconds, the end of the metric window) are optional
-extensions, so that a Rust caller and this script read the same window.
+`lookback_hours`, `until` (Unix seconds, the end of the metric window) and `endpoint_url` are
+optional extensions, so that a Rust caller and this script read the same window and endpoint.
 
     python -m miyabi_legacy.rpc
 """
@@ -41,7 +41,8 @@ def _discovery(config, context):
         raise InvalidParams("config.aws_region must be a Region name")
     started = time.perf_counter()
     inventory, account = discovery.discover(
-        region, config.get("profile"), config.get("lookback_hours", 14 * 24), config.get("until"))
+        region, config.get("profile"), config.get("lookback_hours", 14 * 24), config.get("until"),
+        config.get("endpoint_url"))
     resources = sum(len(v) for k, v in inventory.items() if k != "metrics")
     return {
         "world_state": {"account_id": account, "region": region, "inventory": inventory},

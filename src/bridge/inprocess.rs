@@ -1,6 +1,7 @@
 //! The legacy discovery inside an embedded interpreter (feature `python`).
 //!
-//! The module is imported and its `discover(region, profile, lookback_hours, until)` called;
+//! The module is imported and its `discover(region, profile, lookback_hours, until,
+//! endpoint_url=...)` called;
 //! the returned dicts and lists are read straight into the Rust model by `pythonize`, with no
 //! JSON text in between. Each Region runs on a blocking thread that holds the interpreter only
 //! while Python runs and its objects are converted; the assessment and everything else run
@@ -12,7 +13,7 @@ use std::sync::OnceLock;
 use async_trait::async_trait;
 use pyo3::exceptions::PyModuleNotFoundError;
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyTuple};
+use pyo3::types::{PyDict, PyList, PyTuple};
 
 use super::error::{BridgeError, RemoteError, RemoteErrorData};
 use super::protocol::{PhaseConfig, RegionCapture};
@@ -79,12 +80,17 @@ impl InProcessTransport {
         let returned = module
             .getattr(self.function.as_str())
             .and_then(|f| {
-                f.call1((
-                    config.aws_region.as_str(),
-                    config.profile.as_deref(),
-                    config.lookback_hours,
-                    config.until,
-                ))
+                let kwargs = PyDict::new(py);
+                kwargs.set_item("endpoint_url", config.endpoint_url.as_deref())?;
+                f.call(
+                    (
+                        config.aws_region.as_str(),
+                        config.profile.as_deref(),
+                        config.lookback_hours,
+                        config.until,
+                    ),
+                    Some(&kwargs),
+                )
             })
             .map_err(|e| self.remote(py, &e))?;
         let shape = |path: &str, message: String| BridgeError::Shape {

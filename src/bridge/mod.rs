@@ -54,6 +54,7 @@ pub struct PythonBridge {
     profile: Option<String>,
     lookback_hours: u32,
     until: Option<DateTime<Utc>>,
+    endpoint_url: Option<String>,
 }
 
 impl std::fmt::Debug for PythonBridge {
@@ -75,7 +76,15 @@ impl PythonBridge {
             profile: None,
             lookback_hours: 14 * 24,
             until: None,
+            endpoint_url: None,
         }
+    }
+
+    /// Sends every AWS call to `endpoint_url` instead of the standard endpoints.
+    #[must_use]
+    pub fn with_endpoint_url(mut self, endpoint_url: Option<String>) -> Self {
+        self.endpoint_url = endpoint_url;
+        self
     }
 
     /// Uses the named AWS profile.
@@ -119,6 +128,7 @@ impl PythonBridge {
                 dry_run: true,
                 lookback_hours: self.lookback_hours,
                 until: until - until.rem_euclid(3600),
+                endpoint_url: self.endpoint_url.clone(),
             })
             .collect();
         let replies =

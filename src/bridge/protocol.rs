@@ -2,8 +2,8 @@
 //!
 //! Request params: `{phase, config{aws_region, profile, dry_run}, context{world_state,
 //! previous_output}}`. Result: `{status, phase, output{world_state, reports, metrics}}`.
-//! `config.lookback_hours` and `config.until` are extensions, so that both sides read the same
-//! metric window.
+//! `config.lookback_hours`, `config.until` and `config.endpoint_url` are extensions, so that
+//! both sides read the same metric window from the same endpoint.
 
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +23,9 @@ pub struct PhaseConfig {
     pub lookback_hours: u32,
     /// End of the metric window, Unix seconds, on the hour.
     pub until: i64,
+    /// Overrides the standard endpoint configuration (for a local emulator).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_url: Option<String>,
 }
 
 /// `params` of `execute_phase`.

@@ -237,7 +237,14 @@ fn no_answer(script: &Script, status: ExitStatus, skipped_lines: usize, stderr: 
         .unwrap_or("no output on stderr")
         .trim()
         .to_owned();
-    let missing = python_error.contains("No module named") || python_error.contains("can't open file");
+    // Only the script itself missing counts: a module it imports that is missing is a crash.
+    let missing = match script {
+        Script::Module(m) => {
+            python_error.contains(&format!("No module named {m}"))
+                || python_error.contains(&format!("module specification for '{m}'"))
+        }
+        Script::File(_) => python_error.contains("can't open file"),
+    };
     if missing {
         return BridgeError::ScriptMissing {
             transport: TRANSPORT,

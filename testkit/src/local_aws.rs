@@ -25,12 +25,18 @@ pub struct LocalAws {
     log_dir: PathBuf,
 }
 
-/// The tools environment holding `moto_server` and `ministack`.
+/// The tools environment holding `moto_server` and `ministack`: `MIYABI_TOOLS_VENV`, else
+/// `.venv-tools` at the root of the package cargo is testing or running.
 pub fn tools_venv() -> PathBuf {
-    std::env::var_os("MIYABI_TOOLS_VENV").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv-tools"),
-        PathBuf::from,
-    )
+    if let Some(venv) = std::env::var_os("MIYABI_TOOLS_VENV") {
+        return PathBuf::from(venv);
+    }
+    let package = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    [package.join(".venv-tools"), package.join("../.venv-tools")]
+        .into_iter()
+        .find(|p| p.exists())
+        .unwrap_or_else(|| package.join(".venv-tools"))
 }
 
 /// Asks the kernel to kill the child when the thread that spawned it ends, so that emulators
@@ -98,8 +104,11 @@ impl LocalAws {
 
         let moto_port = free_port()?;
         let moto_log = me.log_dir.join("moto.log");
-        // moto_server behind a small WSGI fix for a fidelity gap (see python/moto_compat.py).
-        let compat = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/moto_compat.py");
+        // moto_server behind a small WSGI fix for a fidelity gap (see python/moto_compat.py). The
+        // script is compiled in, so that a build shared between checkouts never runs another
+        // checkout's copy.
+        let compat = me.log_dir.join("moto_compat.py");
+        std::fs::write(&compat, include_str!("../python/moto_compat.py"))?;
         let mut moto = die_with_parent(&mut Command::new(bin.join("python")))
             .arg(&compat)
             .args(["-H", "127.0.0.1", "-p", &moto_port.to_string()])

@@ -5,6 +5,7 @@
 //! tests can run in parallel on one pair of emulators.
 
 mod assessment;
+mod bridge;
 mod discovery;
 mod faults;
 mod support;

@@ -82,6 +82,12 @@ pub fn status(findings: &[Finding], check: &str, resource: &str) -> FindingStatu
         .status
 }
 
+/// The checkout under test. Read at run time: a target folder shared between checkouts may hold
+/// a test binary compiled in another one.
+pub fn repo_root() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), Into::into)
+}
+
 pub fn tmp_dir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("miyabi-it-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

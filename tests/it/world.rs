@@ -8,7 +8,9 @@ use miyabi_aws::catalog::PriceCatalog;
 use miyabi_aws::world::*;
 use miyabi_aws::WorldState;
 
-const SCHEMA_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/schema/world_state.schema.json");
+fn schema_path() -> std::path::PathBuf {
+    crate::support::repo_root().join("schema/world_state.schema.json")
+}
 
 /// A world with every optional field set and every enum variant used somewhere.
 pub fn fixture_world() -> WorldState {
@@ -181,9 +183,9 @@ fn json_round_trip_is_lossless() {
 fn committed_schema_matches_the_code() {
     let generated = serde_json::to_string_pretty(&WorldState::json_schema()).unwrap() + "\n";
     if std::env::var_os("MIYABI_BLESS").is_some() {
-        std::fs::write(SCHEMA_PATH, &generated).unwrap();
+        std::fs::write(schema_path(), &generated).unwrap();
     }
-    let committed = std::fs::read_to_string(SCHEMA_PATH).expect("schema/world_state.schema.json is committed");
+    let committed = std::fs::read_to_string(schema_path()).expect("schema/world_state.schema.json is committed");
     assert!(
         committed == generated,
         "schema/world_state.schema.json is stale: the world model changed. Re-run with MIYABI_BLESS=1 and commit it."
@@ -192,7 +194,7 @@ fn committed_schema_matches_the_code() {
 
 #[test]
 fn documents_validate_against_the_committed_schema_and_drift_is_caught() {
-    let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(SCHEMA_PATH).unwrap()).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(schema_path()).unwrap()).unwrap();
     let validator = jsonschema::validator_for(&schema).expect("valid JSON Schema");
     let mut doc = serde_json::to_value(fixture_world()).unwrap();
     let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
