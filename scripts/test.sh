@@ -10,9 +10,12 @@ cargo fmt --all -- --check
 python3 scripts/check_feature_unification.py
 cargo clippy --release --workspace --exclude miyabi-aws-py --all-features --all-targets -- -D warnings
 cargo clippy --release -p miyabi-aws-py -- -D warnings
+# --bins --tests: the localaws runner the pytest suite needs, with the features of the tests.
+cargo build --release --workspace --exclude miyabi-aws-py --all-features --bins --tests
 cargo test --release --workspace --exclude miyabi-aws-py --all-features
 # The wheel, built the way `pip install .` builds it, into the same target folder and profile:
 # it reuses the SDK crates the tests compiled (see bindings/Cargo.toml).
 pip install --quiet --disable-pip-version-check --no-build-isolation --no-deps --force-reinstall .
 python -m mypy.stubtest miyabi_aws._native --allowlist python/stubtest-allowlist.txt
-python -m pytest -q python/tests
+MIYABI_PYTEST_REGIONS=us-west-2,eu-central-1 "$CARGO_TARGET_DIR/release/localaws" \
+  --seed-demo 12 --region us-west-2 --region eu-central-1 -- python -m pytest -q python/tests

@@ -31,8 +31,8 @@ pub fn tools_venv() -> PathBuf {
     if let Some(venv) = std::env::var_os("MIYABI_TOOLS_VENV") {
         return PathBuf::from(venv);
     }
-    let package = std::env::var_os("CARGO_MANIFEST_DIR")
-        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    let package =
+        std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
     [package.join(".venv-tools"), package.join("../.venv-tools")]
         .into_iter()
         .find(|p| p.exists())

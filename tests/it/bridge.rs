@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use miyabi_aws::bridge::{BridgeError, PhaseConfig, PhaseTransport, PythonBridge, RpcCode, Script, SubprocessTransport};
+use miyabi_aws::bridge::{
+    BridgeError, PhaseConfig, PhaseTransport, PythonBridge, RpcCode, Script, SubprocessTransport,
+};
 use miyabi_aws::catalog::PriceCatalog;
 use miyabi_aws::{Cycle, CycleContext, Error, StopReason};
 use miyabi_aws_testkit::proxy::{Fault, FaultRule};
@@ -18,8 +20,7 @@ fn legacy_dir() -> PathBuf {
 }
 
 fn fixture(name: &str) -> PathBuf {
-    repo_root().join("tests/fixtures/bridge")
-        .join(name)
+    repo_root().join("tests/fixtures/bridge").join(name)
 }
 
 fn config(region: &str) -> PhaseConfig {
@@ -70,7 +71,10 @@ async fn a_response_of_the_wrong_shape_names_the_path() {
         }
         other => panic!("expected Shape, got {other:?}"),
     }
-    assert!(error.to_string().contains("wrong_shape.py"), "the script is named: {error}");
+    assert!(
+        error.to_string().contains("wrong_shape.py"),
+        "the script is named: {error}"
+    );
 }
 
 #[tokio::test]
@@ -84,7 +88,10 @@ async fn a_crash_keeps_the_python_error() {
         } => {
             assert_eq!(status, "code 1");
             assert_eq!(python_error, "RuntimeError: legacy scan exploded in eu-west-1");
-            assert!(stderr.contains("Traceback") && stderr.contains("scan_region"), "{stderr}");
+            assert!(
+                stderr.contains("Traceback") && stderr.contains("scan_region"),
+                "{stderr}"
+            );
         }
         other => panic!("expected Exited, got {other:?}"),
     }
@@ -125,7 +132,10 @@ async fn a_missing_script_module_or_interpreter_is_named() {
         .discover_region(&config("eu-west-1"))
         .await
         .unwrap_err();
-    assert!(matches!(no_python, BridgeError::InterpreterMissing { .. }), "{no_python:?}");
+    assert!(
+        matches!(no_python, BridgeError::InterpreterMissing { .. }),
+        "{no_python:?}"
+    );
 }
 
 #[tokio::test]
@@ -174,13 +184,20 @@ async fn a_dead_endpoint_makes_a_partial_capture_naming_the_region() {
         .inject(FaultRule::new("rds", Fault::Drop).operation("DescribeDBInstances"));
     let bridge = PythonBridge::new(Arc::new(subprocess(Script::legacy_rpc())), vec![h.region.into()])
         .with_endpoint_url(Some(h.proxy.url.clone()));
-    let out = bridge.discover(PriceCatalog::built_in()).await.expect("a partial capture, not an error");
+    let out = bridge
+        .discover(PriceCatalog::built_in())
+        .await
+        .expect("a partial capture, not an error");
     let miyabi_aws::world::Completeness::Partial { gaps } = &out.world.scope.completeness else {
         panic!("the capture must be marked partial")
     };
     assert_eq!(gaps.len(), 1);
     assert_eq!(
-        (gaps[0].region.as_str(), gaps[0].service.as_str(), gaps[0].operation.as_str()),
+        (
+            gaps[0].region.as_str(),
+            gaps[0].service.as_str(),
+            gaps[0].operation.as_str()
+        ),
         ("me-south-1", "rds", "DescribeDBInstances")
     );
 }
@@ -329,8 +346,14 @@ mod in_process {
             panic!("expected a remote error, got {error:?}")
         };
         assert_eq!(error.kind(), RpcCode::InternalError);
-        assert!(error.message.contains("KeyError") && error.message.contains("eu-west-1"), "{error}");
-        assert!(error.data.and_then(|d| d.traceback).is_some_and(|t| t.contains("in raises")));
+        assert!(
+            error.message.contains("KeyError") && error.message.contains("eu-west-1"),
+            "{error}"
+        );
+        assert!(error
+            .data
+            .and_then(|d| d.traceback)
+            .is_some_and(|t| t.contains("in raises")));
     }
 
     #[tokio::test]
