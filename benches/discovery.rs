@@ -1,39 +1,51 @@
-//! θ1 over the demo estate on the local emulators.
+//! θ1 over the demo estate on the local emulators: the Rust discovery against the legacy
+//! Python script run through the in-process bridge, through the subprocess (JSON-RPC) bridge,
+//! and on its own (`python -m miyabi_legacy.discovery`, one Region after the other), in one run
+//! over one seeded estate.
 //!
 //! ```text
-//! cargo bench --bench discovery -- [--instances 2000] [--seed 42]
+//! cargo bench --features python --bench discovery -- [--instances 2000] [--seed 42] [--variants rust,in-process,subprocess,script]
 //! ```
 //!
-//! Seeds the estate (2 Regions, 14 days of hourly metrics), then runs discovery once in this
-//! process and prints resources/s, API calls per service, wall time, the CPU seconds (user + sys)
-//! this process spent scanning, and its peak RSS. The emulators run in child processes, so their
-//! CPU is not counted: on emulators the server dominates wall time, and the client's own CPU is
-//! the figure that shows what the implementation costs.
+//! For each it prints the wall time and the CPU seconds (user + sys) of the scanning side: this
+//! process for Rust and in-process, the Python children for the others. The emulators run in
+//! child processes that are only reaped at the end, so their CPU is never counted: on emulators
+//! the server dominates wall time, and the client's CPU per resource is the honest measure.
 
-use std::time::Instant;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use miyabi_aws::aws::AwsOptions;
+use miyabi_aws::bridge::{PhaseTransport, PythonBridge, Script, SubprocessTransport};
 use miyabi_aws::catalog::PriceCatalog;
 use miyabi_aws::phases::{Discovery, DiscoveryConfig};
 use miyabi_aws::progress::{ProgressEvent, ProgressSink};
+use miyabi_aws::world::Inventory;
 use miyabi_aws_testkit::local_aws::LocalAws;
 use miyabi_aws_testkit::seed::{seed_demo, DemoSpec};
 
-/// User and system CPU seconds of this process so far, and its peak RSS in MiB, from /proc.
+/// CPU seconds (user + sys) of this process and of its reaped children so far, and this
+/// process's peak RSS in MiB, from /proc.
 fn usage() -> (f64, f64, f64) {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // Fields after the command name, which is in parentheses and may hold spaces.
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or_default().split_whitespace().collect();
+    let fields: Vec<f64> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0.0))
+        .collect();
     let ticks = 100.0; // USER_HZ on Linux
-    let utime = fields.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / ticks;
-    let stime = fields.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / ticks;
+    let field = |i: usize| fields.get(i).copied().unwrap_or(0.0) / ticks;
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let hwm_kib = status
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .unwrap_or(0.0);
-    (utime, stime, hwm_kib / 1024.0)
+    (field(11) + field(12), field(13) + field(14), hwm_kib / 1024.0)
 }
 
 /// Progress lines on stderr.
@@ -45,23 +57,103 @@ impl ProgressSink for StderrProgress {
     }
 }
 
-fn arg(name: &str, default: u64) -> u64 {
+fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
         .position(|a| a == name)
         .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+        .cloned()
+}
+
+fn number(name: &str, default: u64) -> u64 {
+    arg(name).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// One implementation's run.
+struct Measured {
+    name: &'static str,
+    wall: f64,
+    cpu: f64,
+    rss_peak: f64,
+    inventory: Inventory,
+    complete: bool,
+}
+
+/// Runs `scan`, measuring it.
+async fn measure<F>(name: &'static str, scan: F) -> anyhow::Result<Measured>
+where
+    F: std::future::Future<Output = anyhow::Result<(Inventory, bool)>>,
+{
+    eprintln!("== {name}");
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let (self0, children0, _) = usage();
+    let started = Instant::now();
+    let (inventory, complete) = scan.await?;
+    let wall = started.elapsed().as_secs_f64();
+    let (self1, children1, rss_peak) = usage();
+    Ok(Measured {
+        name,
+        wall,
+        cpu: (self1 - self0) + (children1 - children0),
+        rss_peak,
+        inventory,
+        complete,
+    })
+}
+
+/// The plain script, one Region after the other, as an operator runs it.
+async fn run_script(python_dir: &PathBuf, regions: &[String], until: i64) -> anyhow::Result<Inventory> {
+    let mut inventory = Inventory::default();
+    for region in regions {
+        let out = tokio::process::Command::new("python3")
+            .args(["-m", "miyabi_legacy.discovery", "--region", region, "--output", "json"])
+            .args(["--until", &until.to_string()])
+            .env("PYTHONPATH", python_dir)
+            .output()
+            .await?;
+        anyhow::ensure!(
+            out.status.success(),
+            "script failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let capture: miyabi_aws::bridge::RegionCapture = serde_json::from_slice(&out.stdout)?;
+        let mut region_inventory = capture.inventory;
+        // Every Region's run lists all buckets; keep them once, as the bridge does.
+        region_inventory
+            .buckets
+            .retain(|b| !inventory.buckets.iter().any(|k| k.name == b.name));
+        region_inventory.metrics.retain(|m| {
+            m.namespace != "AWS/S3"
+                || !inventory
+                    .metrics
+                    .iter()
+                    .any(|k| k.resource_id == m.resource_id && k.namespace == "AWS/S3")
+        });
+        inventory.instances.extend(region_inventory.instances);
+        inventory.volumes.extend(region_inventory.volumes);
+        inventory.addresses.extend(region_inventory.addresses);
+        inventory.security_groups.extend(region_inventory.security_groups);
+        inventory.buckets.extend(region_inventory.buckets);
+        inventory.db_instances.extend(region_inventory.db_instances);
+        inventory.metrics.extend(region_inventory.metrics);
+    }
+    inventory.sort();
+    Ok(inventory)
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let spec = DemoSpec {
-        instances: usize::try_from(arg("--instances", 2000))?,
-        seed: arg("--seed", 42),
+        instances: usize::try_from(number("--instances", 2000))?,
+        seed: number("--seed", 42),
         ..DemoSpec::default()
     };
+    let variants = arg("--variants").unwrap_or_else(|| "rust,in-process,subprocess,script".into());
     let local = LocalAws::start()?;
+    // Every implementation finds the emulators through the standard endpoint variables (set
+    // before the embedded interpreter starts, which copies the environment once). ministack
+    // serves one request at a time and scans its whole store for each: a batch can take
+    // minutes once millions of points are stored, hence the long timeouts.
     let seeding = Instant::now();
     let estate = seed_demo(&local.endpoints(), &spec).await?;
     eprintln!(
@@ -70,61 +162,110 @@ async fn main() -> anyhow::Result<()> {
         estate.datapoints,
         seeding.elapsed().as_secs_f64()
     );
+    // After seeding, which clears endpoint variables a developer's shell may have set.
+    for (key, value) in local.endpoint_env() {
+        std::env::set_var(key, value);
+    }
+    std::env::set_var("MIYABI_LEGACY_READ_TIMEOUT", "1800");
+    let until = chrono::Utc::now();
+    let python_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into())).join("python");
+    let bridge =
+        |transport: Arc<dyn PhaseTransport>| PythonBridge::new(transport, spec.regions.clone()).with_until(Some(until));
+    let catalog = PriceCatalog::built_in();
 
-    std::env::set_var("AWS_ENDPOINT_URL_CLOUDWATCH", &local.cloudwatch_url);
-    let discovery = Discovery::new(DiscoveryConfig {
-        regions: spec.regions.clone(),
-        aws: AwsOptions {
-            endpoint_url: Some(local.moto_url.clone()),
-            // ministack serves one request at a time and scans its whole store for each: a
-            // 300-series batch can take minutes once millions of points are stored.
-            attempt_timeout: std::time::Duration::from_secs(1800),
-            ..AwsOptions::default()
-        },
-        ..DiscoveryConfig::default()
-    })
-    .with_progress(std::sync::Arc::new(StderrProgress));
-    // Reset the peak-RSS mark, so that the figure is the scan's and not the seeding's.
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-    let (u0, s0, rss_before) = usage();
-    let started = Instant::now();
-    let out = discovery.discover(PriceCatalog::built_in()).await?;
-    let wall = started.elapsed().as_secs_f64();
-    let (u1, s1, rss_peak) = usage();
+    let mut runs = Vec::new();
+    for variant in variants.split(',') {
+        let run = match variant {
+            "rust" => {
+                let discovery = Discovery::new(DiscoveryConfig {
+                    regions: spec.regions.clone(),
+                    aws: AwsOptions {
+                        attempt_timeout: Duration::from_secs(1800),
+                        ..AwsOptions::default()
+                    },
+                    until: Some(until),
+                    ..DiscoveryConfig::default()
+                })
+                .with_progress(Arc::new(StderrProgress));
+                measure("rust", async {
+                    let out = discovery.discover(catalog).await?;
+                    let complete = out.world.scope.completeness.is_complete();
+                    Ok((out.world.inventory, complete))
+                })
+                .await?
+            }
+            #[cfg(feature = "python")]
+            "in-process" => {
+                let transport =
+                    miyabi_aws::bridge::InProcessTransport::legacy_discovery().with_python_path([python_dir.clone()]);
+                let bridge = bridge(Arc::new(transport));
+                measure("in-process bridge", async {
+                    let out = bridge.discover(catalog).await?;
+                    let complete = out.world.scope.completeness.is_complete();
+                    Ok((out.world.inventory, complete))
+                })
+                .await?
+            }
+            "subprocess" => {
+                let transport = SubprocessTransport::from_env(Script::legacy_rpc())?
+                    .with_python_path([python_dir.clone()])
+                    .with_timeout(Duration::from_secs(4 * 3600));
+                let bridge = bridge(Arc::new(transport));
+                measure("subprocess bridge", async {
+                    let out = bridge.discover(catalog).await?;
+                    let complete = out.world.scope.completeness.is_complete();
+                    Ok((out.world.inventory, complete))
+                })
+                .await?
+            }
+            "script" => {
+                measure("plain Python script", async {
+                    Ok((run_script(&python_dir, &spec.regions, until.timestamp()).await?, true))
+                })
+                .await?
+            }
+            other => {
+                eprintln!("skipping variant {other} (unknown, or needs --features python)");
+                continue;
+            }
+        };
+        eprintln!("   {:.1} s wall, {:.2} s CPU", run.wall, run.cpu);
+        runs.push(run);
+    }
 
-    let inv = &out.world.inventory;
-    let points: usize = inv.metrics.iter().map(|m| m.len()).sum();
+    let Some(base) = runs.first() else {
+        anyhow::bail!("no variant ran")
+    };
+    let inv = &base.inventory;
     let resources = inv.resource_count();
+    let points: usize = inv.metrics.iter().map(|m| m.len()).sum();
     println!(
-        "discovery bench: {} instances seeded, 2 Regions, 14-day hourly lookback",
-        spec.instances
+        "discovery bench: {} instances seeded in 2 Regions, 14-day hourly lookback: {resources} resources, {} series, {points} datapoints",
+        spec.instances,
+        inv.metrics.len()
     );
     println!(
-        "  capture            {}",
-        if out.world.scope.completeness.is_complete() {
-            "complete"
+        "{:<22} {:>9} {:>8} {:>12} {:>9} {:>9} {:>10}  same inventory as 1st",
+        "implementation", "wall s", "CPU s", "CPU ms/res", "wall ×1st", "CPU ×1st", "peak RSS"
+    );
+    for run in &runs {
+        let rss = if run.name.contains("subprocess") || run.name.contains("script") {
+            "(child)".to_owned()
         } else {
-            "PARTIAL"
-        }
-    );
-    println!("  resources          {resources}");
-    println!("  metric series      {} ({points} datapoints)", inv.metrics.len());
-    println!("  wall time          {wall:.2} s");
-    println!("  resources/s        {:.1}", resources as f64 / wall);
-    println!(
-        "  CPU user + sys     {:.2} s + {:.2} s = {:.2} s",
-        u1 - u0,
-        s1 - s0,
-        (u1 - u0) + (s1 - s0)
-    );
-    println!(
-        "  CPU per resource   {:.3} ms",
-        ((u1 - u0) + (s1 - s0)) * 1000.0 / resources as f64
-    );
-    println!("  peak RSS           {rss_peak:.0} MiB during the scan (resident before it: {rss_before:.0} MiB)");
-    println!("  API calls:");
-    for (service, n) in &out.calls_per_service {
-        println!("    {service:<11} {n}");
+            format!("{:.0} MiB", run.rss_peak)
+        };
+        println!(
+            "{:<22} {:>9.1} {:>8.2} {:>12.3} {:>9.2} {:>9.2} {:>10}  {}{}",
+            run.name,
+            run.wall,
+            run.cpu,
+            run.cpu * 1000.0 / resources as f64,
+            run.wall / base.wall,
+            run.cpu / base.cpu,
+            rss,
+            if run.inventory == base.inventory { "yes" } else { "NO" },
+            if run.complete { "" } else { " (PARTIAL capture)" }
+        );
     }
     Ok(())
 }

@@ -10,10 +10,12 @@ the Rust assessment prices and checks its output exactly as it does the Rust dis
 import argparse
 import datetime as dt
 import json
+import os
 import re
 import sys
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 OWNERS = {"ec2": "Bill Gates", "ebs": "Bill Gates", "s3": "Steve Jobs", "rds": "Noguchi"}
@@ -324,9 +326,11 @@ def discover(region, profile=None, lookback_hours=14 * 24, until=None, endpoint_
     standard endpoint configuration. Returns (inventory, account_id).
     """
     session = boto3.Session(profile_name=profile)
+    # A slow endpoint (an emulator holding millions of points) may need more than boto3's 60 s.
+    config = Config(read_timeout=float(os.environ.get("MIYABI_LEGACY_READ_TIMEOUT", 60)))
 
     def client(service, region_name):
-        return session.client(service, region_name=region_name, endpoint_url=endpoint_url)
+        return session.client(service, region_name=region_name, endpoint_url=endpoint_url, config=config)
 
     until = int(until if until is not None else dt.datetime.now(dt.timezone.utc).timestamp())
     until -= until % 3600
@@ -354,9 +358,10 @@ def main(argv=None):
     parser.add_argument("--profile")
     parser.add_argument("--lookback-days", type=int, default=14)
     parser.add_argument("--endpoint-url")
+    parser.add_argument("--until", type=int, help="end of the metric window, Unix seconds (default: now)")
     parser.add_argument("--output", choices=["json"], default="json")
     args = parser.parse_args(argv)
-    inventory, account = discover(args.region, args.profile, args.lookback_days * 24, endpoint_url=args.endpoint_url)
+    inventory, account = discover(args.region, args.profile, args.lookback_days * 24, args.until, args.endpoint_url)
     json.dump({"account_id": account, "region": args.region, "inventory": inventory}, sys.stdout)
     sys.stdout.write("\n")
 
