@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use miyabi_aws::assessment::assess;
 use miyabi_aws::catalog::PriceCatalog;
-use miyabi_aws::world::Completeness;
+use miyabi_aws::world::{Completeness, WorldStateError};
 use miyabi_aws::{Error, WorldState};
 use pyo3::prelude::*;
 use pyo3::types::PyType;
@@ -70,23 +70,18 @@ impl PyWorldState {
     /// returned by `to_dict`.
     #[classmethod]
     fn from_dict(_cls: &Bound<'_, PyType>, value: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let world: WorldState = pythonize::depythonize(value).map_err(|e| {
-            PyErr::from(PyMiyabiError(Error::WorldState(
-                miyabi_aws::world::WorldStateError::Malformed {
-                    path: None,
-                    message: e.to_string(),
-                    line: 0,
-                    column: 0,
-                },
-            )))
+        let mut de = pythonize::Depythonizer::from_object(value);
+        let world: WorldState = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            PyMiyabiError(Error::WorldState(WorldStateError::Invalid {
+                path: e.path().to_string(),
+                message: e.inner().to_string(),
+            }))
         })?;
         if world.schema_version != miyabi_aws::world::SCHEMA_VERSION {
-            return Err(PyMiyabiError(Error::WorldState(
-                miyabi_aws::world::WorldStateError::UnsupportedVersion {
-                    found: u64::from(world.schema_version),
-                    expected: miyabi_aws::world::SCHEMA_VERSION,
-                },
-            ))
+            return Err(PyMiyabiError(Error::WorldState(WorldStateError::UnsupportedVersion {
+                found: u64::from(world.schema_version),
+                expected: miyabi_aws::world::SCHEMA_VERSION,
+            }))
             .into());
         }
         Ok(Self::new(world))

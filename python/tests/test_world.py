@@ -37,8 +37,15 @@ def test_bad_world_state_documents_raise_world_state_errors(tmp_path):
         miyabi_aws.WorldState.from_json('{"schema_version": 99}')
     with pytest.raises(miyabi_aws.WorldStateError, match="missing.json"):
         miyabi_aws.WorldState.load(tmp_path / "missing.json")
-    with pytest.raises(miyabi_aws.MiyabiError):
+    with pytest.raises(miyabi_aws.WorldStateError, match="missing field `scope`"):
         miyabi_aws.WorldState.from_dict({"schema_version": 1})
+
+
+def test_a_bad_value_in_python_objects_is_named_by_its_path(world):
+    document = world.to_dict()
+    document["inventory"]["instances"][0]["state"] = 42
+    with pytest.raises(miyabi_aws.WorldStateError, match=r"at `inventory\.instances\[0\]\.state`: invalid type"):
+        miyabi_aws.WorldState.from_dict(document)
 
 
 def test_reassessing_gives_the_same_assessment(world):

@@ -184,6 +184,15 @@ pub enum WorldStateError {
         /// 1-based column of the error.
         column: usize,
     },
+    /// A document given as values rather than text (for example Python objects) does not fit
+    /// the model.
+    #[error("invalid world state at `{path}`: {message}")]
+    Invalid {
+        /// Where in the document, for example `inventory.instances[3].state`.
+        path: String,
+        /// What is wrong there.
+        message: String,
+    },
     /// The document was written by another schema version.
     #[error("world state has schema_version {found}; this build reads version {expected}")]
     UnsupportedVersion {
@@ -224,8 +233,13 @@ impl WorldState {
             line: e.line(),
             column: e.column(),
         };
-        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| malformed(&e))?;
-        match value.get("schema_version").and_then(serde_json::Value::as_u64) {
+        /// Only the version; the rest of the document is skipped without being built.
+        #[derive(Deserialize)]
+        struct Version {
+            schema_version: Option<serde_json::Value>,
+        }
+        let version: Version = serde_json::from_str(text).map_err(|e| malformed(&e))?;
+        match version.schema_version.as_ref().and_then(serde_json::Value::as_u64) {
             Some(v) if v == u64::from(SCHEMA_VERSION) => {}
             Some(found) => {
                 return Err(WorldStateError::UnsupportedVersion {
@@ -242,7 +256,7 @@ impl WorldState {
                 })
             }
         }
-        // Parse from the text again rather than from `value`, so that errors carry positions.
+        // Parse the text again into the model, so that errors carry positions.
         serde_json::from_str(text).map_err(|e| malformed(&e))
     }
 
