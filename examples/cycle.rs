@@ -3,10 +3,13 @@
 //!
 //! ```text
 //! cargo run --release --example cycle -- --region us-east-1 [--region eu-west-1 …] \
-//!     [--endpoint-url URL] [--profile NAME] [--lookback-days 14] --out DIR
+//!     [--endpoint-url URL] [--profile NAME] [--lookback-days 14] [--discovery rust] --out DIR
 //! ```
 //!
 //! Regions, credentials and endpoints otherwise come from the standard AWS configuration.
+//! `--discovery python` runs the legacy boto3 discovery through the JSON-RPC bridge instead of
+//! the Rust θ1 (and `python-in-process` through the embedded interpreter, with the `python`
+//! feature): the migration story, one phase at a time.
 //! Exit codes: 0 success, 1 failure, 3 the capture is partial (the partial state is saved).
 
 use std::path::PathBuf;
@@ -15,10 +18,11 @@ use std::sync::Arc;
 
 use clap::Parser;
 use miyabi_aws::aws::AwsOptions;
+use miyabi_aws::bridge::{PhaseTransport, PythonBridge, Script, SubprocessTransport};
 use miyabi_aws::catalog::PriceCatalog;
 use miyabi_aws::phases::{Discovery, DiscoveryConfig};
 use miyabi_aws::progress::{ProgressEvent, ProgressSink};
-use miyabi_aws::{Cycle, CycleContext, Error, StopReason};
+use miyabi_aws::{Cycle, CycleContext, Error, Phase, StopReason};
 
 /// Exit code when the world state was captured only in part.
 const EXIT_PARTIAL: u8 = 3;
@@ -44,9 +48,72 @@ struct Args {
     /// Iteration limit of the loop.
     #[arg(long, default_value_t = 10)]
     max_iterations: u32,
+    /// Which θ1 implementation runs.
+    #[arg(long, value_enum, default_value_t = DiscoveryImpl::Rust)]
+    discovery: DiscoveryImpl,
     /// Output folder for world states and reports.
     #[arg(long)]
     out: PathBuf,
+}
+
+/// The θ1 implementations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum DiscoveryImpl {
+    /// The Rust discovery over the AWS SDK.
+    Rust,
+    /// The legacy Python script, over JSON-RPC in a child process (`MIYABI_PYTHON_PATH`).
+    Python,
+    /// The legacy Python script in the embedded interpreter (needs `--features python`).
+    PythonInProcess,
+}
+
+/// The legacy scripts: `python/` of this checkout, unless `MIYABI_LEGACY_PATH` says otherwise.
+fn legacy_dir() -> PathBuf {
+    std::env::var_os("MIYABI_LEGACY_PATH").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python"),
+        PathBuf::from,
+    )
+}
+
+/// The chosen θ1 as a phase.
+/// Errors are configuration errors, returned as text for the command line.
+fn discovery_phase(args: &Args, progress: Arc<dyn ProgressSink>) -> Result<Arc<dyn Phase>, String> {
+    let bridge = |transport: Arc<dyn PhaseTransport>| -> Arc<dyn Phase> {
+        Arc::new(
+            PythonBridge::new(transport, args.regions.clone())
+                .with_profile(args.profile.clone())
+                .with_endpoint_url(args.endpoint_url.clone())
+                .with_lookback_hours(args.lookback_days * 24),
+        )
+    };
+    Ok(match args.discovery {
+        DiscoveryImpl::Rust => Arc::new(
+            Discovery::new(DiscoveryConfig {
+                regions: args.regions.clone(),
+                aws: AwsOptions {
+                    profile: args.profile.clone(),
+                    endpoint_url: args.endpoint_url.clone(),
+                    ..AwsOptions::default()
+                },
+                lookback_hours: args.lookback_days * 24,
+                ..DiscoveryConfig::default()
+            })
+            .with_progress(progress),
+        ),
+        DiscoveryImpl::Python => bridge(Arc::new(
+            SubprocessTransport::from_env(Script::legacy_rpc())
+                .map_err(|e| e.to_string())?
+                .with_python_path([legacy_dir()]),
+        )),
+        #[cfg(feature = "python")]
+        DiscoveryImpl::PythonInProcess => bridge(Arc::new(
+            miyabi_aws::bridge::InProcessTransport::legacy_discovery().with_python_path([legacy_dir()]),
+        )),
+        #[cfg(not(feature = "python"))]
+        DiscoveryImpl::PythonInProcess => {
+            return Err("--discovery python-in-process needs the example built with --features python".into())
+        }
+    })
 }
 
 /// Prints progress on stderr, one line per event.
@@ -79,20 +146,16 @@ async fn main() -> ExitCode {
         None => PriceCatalog::built_in().clone(),
     };
     let progress: Arc<dyn ProgressSink> = Arc::new(TerminalProgress);
-    let discovery = Discovery::new(DiscoveryConfig {
-        regions: args.regions.clone(),
-        aws: AwsOptions {
-            profile: args.profile.clone(),
-            endpoint_url: args.endpoint_url.clone(),
-            ..AwsOptions::default()
-        },
-        lookback_hours: args.lookback_days * 24,
-        ..DiscoveryConfig::default()
-    })
-    .with_progress(progress.clone());
+    let discovery = match discovery_phase(&args, progress.clone()) {
+        Ok(phase) => phase,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
 
     let cycle = Cycle::new()
-        .with_phase(Arc::new(discovery))
+        .with_phase(discovery)
         .with_max_iterations(args.max_iterations);
     let mut ctx = CycleContext::with_out_dir(&args.out);
     ctx.catalog = Arc::new(catalog);

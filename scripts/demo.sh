@@ -6,7 +6,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 "$REPO_ROOT/scripts/bootstrap.sh"
 cd "$REPO_ROOT"
-cargo build --release --example cycle --bin localaws
+# The same build as scripts/test.sh (features and targets alike), so that one compiles for both.
+cargo build --release --workspace --exclude miyabi-aws-py --all-features --bins --tests --examples
 OUT="${OUT:-$REPO_ROOT/demo-out}"
 exec "$CARGO_TARGET_DIR/release/localaws" --seed-demo "${DEMO_INSTANCES:-200}" --seed "${DEMO_SEED:-42}" \
   --region us-east-1 --region eu-west-1 -- \

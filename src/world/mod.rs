@@ -227,17 +227,17 @@ impl WorldState {
     }
 
     fn parse(text: &str, path: Option<&Path>) -> Result<Self, WorldStateError> {
+        /// Only the version; the rest of the document is skipped without being built.
+        #[derive(Deserialize)]
+        struct Version {
+            schema_version: Option<serde_json::Value>,
+        }
         let malformed = |e: &serde_json::Error| WorldStateError::Malformed {
             path: path.map(Path::to_path_buf),
             message: e.to_string(),
             line: e.line(),
             column: e.column(),
         };
-        /// Only the version; the rest of the document is skipped without being built.
-        #[derive(Deserialize)]
-        struct Version {
-            schema_version: Option<serde_json::Value>,
-        }
         let version: Version = serde_json::from_str(text).map_err(|e| malformed(&e))?;
         match version.schema_version.as_ref().and_then(serde_json::Value::as_u64) {
             Some(v) if v == u64::from(SCHEMA_VERSION) => {}
