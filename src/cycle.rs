@@ -113,6 +113,12 @@ pub struct CycleContext {
     /// Changes in the current plan that may be applied (approved, or needing no approval).
     /// Planning phases set it; with none present it stays 0 and the loop converges.
     pub applicable_changes: usize,
+    /// θ2's plan of the current iteration.
+    pub plan: Option<crate::plan::Plan>,
+    /// θ3's right-sizing verdicts of the current iteration.
+    pub recommendations: Vec<crate::phases::optimization::ResourceRecommendation>,
+    /// θ3's execution plan of the current iteration.
+    pub execution_plan: Option<crate::plan::execution::ExecutionPlan>,
     /// Reports written so far.
     pub reports: Vec<PathBuf>,
     /// Where phases write their files; `None` writes nothing.
@@ -141,6 +147,9 @@ impl Default for CycleContext {
             world: None,
             world0: None,
             applicable_changes: 0,
+            plan: None,
+            recommendations: Vec::new(),
+            execution_plan: None,
             reports: Vec::new(),
             out_dir: None,
             catalog: Arc::new(PriceCatalog::built_in().clone()),

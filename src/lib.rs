@@ -13,7 +13,9 @@
 //! - [`catalog`]: the price catalog that ships with the crate;
 //! - [`assessment`]: cost, security checks and utilisation, computed from an inventory;
 //! - [`aws`]: access to AWS: configuration, the retry layer, typed errors;
-//! - [`phases`]: one module per phase (θ1 [`phases::discovery`] so far);
+//! - [`phases`]: one module per phase: θ1 [`phases::discovery`], θ2 [`phases::planning`], θ3
+//!   [`phases::optimization`];
+//! - [`plan`]: typed changes, plans and the execution plan; [`guardrails`]: what may run, and how;
 //! - [`bridge`]: the legacy Python discovery scripts as a θ1 phase (subprocess JSON-RPC, or
 //!   in process with the `python` feature);
 //! - [`cycle`]: the [`Phase`] trait and the [`Cycle`] runner with its convergence rule;
@@ -30,8 +32,10 @@ pub mod bridge;
 pub mod catalog;
 pub mod cycle;
 mod error;
+pub mod guardrails;
 pub mod owners;
 pub mod phases;
+pub mod plan;
 pub mod progress;
 pub mod report;
 pub mod world;

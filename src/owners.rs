@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// One owner persona.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OwnerAgent {
     /// Persona name, for example `Bill Gates`.
     pub persona: String,
@@ -18,7 +18,7 @@ pub struct OwnerAgent {
 }
 
 /// Maps AWS services to their owner agents.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OwnerDirectory {
     /// Owner per service key (`ec2`, `ebs`, `s3`, `rds`, `lambda`, …).
     pub by_service: BTreeMap<String, OwnerAgent>,

@@ -55,7 +55,7 @@ impl ResourceCost {
 }
 
 /// Prices every resource that has a cost. Security groups are free and are not listed.
-pub(super) fn price_inventory(inv: &Inventory, catalog: &PriceCatalog) -> Vec<ResourceCost> {
+pub(crate) fn price_inventory(inv: &Inventory, catalog: &PriceCatalog) -> Vec<ResourceCost> {
     let mut out = Vec::with_capacity(inv.resource_count());
     for i in &inv.instances {
         let (result, basis) = if matches!(i.state.as_str(), "running" | "pending") {

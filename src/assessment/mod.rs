@@ -86,6 +86,16 @@ pub fn assess(inventory: &Inventory, catalog: &PriceCatalog) -> Assessment {
     }
 }
 
+/// The monthly cost of the priced resources of `inventory`, USD, unrounded: the basis of every
+/// saving estimate, so that a plan's savings add up to the change in the assessed total.
+#[must_use]
+pub fn monthly_cost(inventory: &Inventory, catalog: &PriceCatalog) -> f64 {
+    cost::price_inventory(inventory, catalog)
+        .iter()
+        .filter_map(|c| c.monthly_usd)
+        .sum()
+}
+
 /// vCPU-weighted mean of the average CPU of running instances that have a CPU series and a
 /// known type.
 #[must_use]

@@ -1,5 +1,9 @@
 //! The phases of the loop, one module each.
 
 pub mod discovery;
+pub mod optimization;
+pub mod planning;
 
 pub use discovery::{Discovery, DiscoveryConfig};
+pub use optimization::{Optimization, OptimizationConfig};
+pub use planning::{Planning, PlanningConfig};

@@ -1,6 +1,7 @@
 //! Reports and files written to the output folder.
 
 pub mod discovery;
+pub mod planning;
 
 use std::io::Write;
 use std::path::Path;

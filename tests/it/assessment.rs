@@ -9,7 +9,7 @@ use miyabi_aws::world::*;
 use super::support::status;
 use super::world::fixture_world;
 
-fn base() -> Inventory {
+pub fn base() -> Inventory {
     let mut inv = fixture_world().inventory;
     inv.instances.clear();
     inv.volumes.clear();
@@ -21,7 +21,7 @@ fn base() -> Inventory {
     inv
 }
 
-fn instance(id: &str, ty: &str, region: &str, state: &str) -> Ec2Instance {
+pub fn instance(id: &str, ty: &str, region: &str, state: &str) -> Ec2Instance {
     let mut i = fixture_world().inventory.instances.remove(0);
     i.id = id.into();
     i.instance_type = ty.into();
@@ -30,7 +30,7 @@ fn instance(id: &str, ty: &str, region: &str, state: &str) -> Ec2Instance {
     i
 }
 
-fn cpu(id: &str, values: &[f64]) -> MetricSeries {
+pub fn cpu(id: &str, values: &[f64]) -> MetricSeries {
     let mut s = fixture_world().inventory.metrics.remove(0);
     s.resource_id = id.into();
     s.timestamps = (0..values.len() as i64).map(|h| h * 3600).collect();

@@ -8,5 +8,6 @@ mod assessment;
 mod bridge;
 mod discovery;
 mod faults;
+mod optimization;
 mod support;
 mod world;

@@ -1,0 +1,327 @@
+//! θ3 Optimization: the changes that follow from metrics (right-sizing, idle instances, RDS
+//! classes), then allocation of every θ2 and θ3 change into the execution plan under the
+//! guardrails.
+
+pub mod rightsizing;
+
+use std::collections::BTreeSet;
+
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use self::rightsizing::{idle_days, percentile, rightsize, Recommendation, RightsizingConfig, RightsizingFinding};
+use crate::assessment::{monthly_cost, ResourceKind, Severity};
+use crate::catalog::PriceCatalog;
+use crate::cycle::{CycleContext, Phase, PhaseId};
+use crate::guardrails::Guardrails;
+use crate::plan::execution::{allocate, ExecutionPlan};
+use crate::plan::{Action, Change, Plan, ResourceRef, Risk};
+use crate::world::{Inventory, WorldState};
+use crate::{Error, Result};
+
+/// Settings of θ3.
+#[derive(Debug, Clone, Default)]
+pub struct OptimizationConfig {
+    /// Right-sizing and idle rules.
+    pub rightsizing: RightsizingConfig,
+    /// Guardrails of the allocation.
+    pub guardrails: Guardrails,
+}
+
+/// The right-sizing verdict on one resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceRecommendation {
+    /// The instance or DB instance.
+    pub resource: ResourceRef,
+    /// The verdict.
+    pub recommendation: Recommendation,
+}
+
+/// What θ3 produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OptimizationOutput {
+    /// A verdict for every running instance and available DB instance.
+    pub recommendations: Vec<ResourceRecommendation>,
+    /// θ3's own changes (resizes, stops).
+    pub changes: Vec<Change>,
+    /// Every change of θ2 and θ3, allocated.
+    pub execution_plan: ExecutionPlan,
+}
+
+/// A DB instance's maximum connections, after MySQL's default: class memory in bytes divided by
+/// 9,531,392.
+fn max_connections(memory_gib: f64) -> f64 {
+    memory_gib * 1024.0 * 1024.0 * 1024.0 / 9_531_392.0
+}
+
+fn saving(change: &Change, inventory: &Inventory, catalog: &PriceCatalog) -> f64 {
+    let alone = inventory.only(&change.resource);
+    let mut after = alone.clone();
+    change.apply_to(&mut after);
+    monthly_cost(&alone, catalog) - monthly_cost(&after, catalog)
+}
+
+/// θ3 over a world state and θ2's plan.
+#[must_use]
+#[allow(clippy::too_many_lines)] // EC2 then RDS, read top to bottom
+pub fn optimize(
+    world: &WorldState,
+    plan: &Plan,
+    catalog: &PriceCatalog,
+    config: &OptimizationConfig,
+) -> OptimizationOutput {
+    let inv = &world.inventory;
+    let index = inv.series_index();
+    let leaving: BTreeSet<&str> = plan
+        .changes()
+        .filter(|c| c.is_destructive())
+        .map(|c| c.resource.id.as_str())
+        .collect();
+    let rs = &config.rightsizing;
+    let mut recommendations = Vec::new();
+    let mut changes = Vec::new();
+    for i in inv
+        .instances
+        .iter()
+        .filter(|i| i.state == "running" && !leaving.contains(i.id.as_str()))
+    {
+        let resource = ResourceRef {
+            kind: ResourceKind::Ec2Instance,
+            id: i.id.clone(),
+            region: i.region.clone(),
+        };
+        let cpu = index.get(&(i.id.as_str(), "CPUUtilization")).copied();
+        let memory = index.get(&(i.id.as_str(), "mem_used_percent")).copied();
+        let mut rec = rightsize(&i.instance_type, cpu, memory, catalog, rs);
+        let network: Vec<_> = ["NetworkIn", "NetworkOut"]
+            .iter()
+            .filter_map(|m| index.get(&(i.id.as_str(), *m)).copied())
+            .collect();
+        // Without both network series the rule cannot be judged, so nothing is called idle.
+        let idle = match cpu {
+            Some(cpu) if rec.finding != RightsizingFinding::InsufficientData && network.len() == 2 => {
+                idle_days(cpu, &network, rs)
+            }
+            _ => 0,
+        };
+        if idle >= rs.idle_days {
+            rec.finding = RightsizingFinding::Idle;
+            rec.target_type = None;
+            rec.evidence = format!(
+                "daily CPU ≤ {}% and network ≤ {:.0} MB on {idle} of the last 14 days",
+                rs.idle_cpu_percent,
+                rs.idle_network_bytes / 1024.0 / 1024.0
+            );
+            let change = Change::new(
+                Action::StopInstance,
+                resource.clone(),
+                "state",
+                json!("running"),
+                json!("stopped"),
+                "trusted_advisor_low_utilization_ec2",
+                rec.evidence.clone(),
+                Risk::Medium,
+            );
+            let usd = saving(&change, inv, catalog);
+            changes.push(change.with_saving(usd));
+        } else if let Some(target) = &rec.target_type {
+            let risk = if rec.finding == RightsizingFinding::Underprovisioned {
+                Risk::Medium
+            } else {
+                Risk::High
+            };
+            let change = Change::new(
+                Action::ResizeInstance,
+                resource.clone(),
+                "instance_type",
+                json!(i.instance_type),
+                json!(target),
+                "compute_optimizer_rightsizing",
+                format!("{:?}: {}", rec.finding, rec.evidence),
+                risk,
+            );
+            let usd = saving(&change, inv, catalog);
+            changes.push(change.with_saving(usd));
+        }
+        recommendations.push(ResourceRecommendation {
+            resource,
+            recommendation: rec,
+        });
+    }
+    for d in inv.db_instances.iter().filter(|d| d.status == "available") {
+        let resource = ResourceRef {
+            kind: ResourceKind::RdsInstance,
+            id: d.id.clone(),
+            region: d.region.clone(),
+        };
+        let rec = rightsize_db(
+            &d.class,
+            index.get(&(d.id.as_str(), "CPUUtilization")).copied(),
+            index.get(&(d.id.as_str(), "DatabaseConnections")).copied(),
+            catalog,
+            rs,
+        );
+        if let Some(target) = &rec.target_type {
+            let change = Change::new(
+                Action::ResizeDbInstance,
+                resource.clone(),
+                "class",
+                json!(d.class),
+                json!(target),
+                "compute_optimizer_rds_rightsizing",
+                format!("{:?}: {}", rec.finding, rec.evidence),
+                Risk::High,
+            );
+            let usd = saving(&change, inv, catalog);
+            changes.push(change.with_saving(usd));
+        }
+        recommendations.push(ResourceRecommendation {
+            resource,
+            recommendation: rec,
+        });
+    }
+    let severity = |check: &str| -> Option<Severity> {
+        world
+            .assessment
+            .findings
+            .iter()
+            .find(|f| f.check_id == check)
+            .map(|f| f.severity)
+    };
+    let all: Vec<Change> = plan.changes().cloned().chain(changes.iter().cloned()).collect();
+    let execution_plan = allocate(all, &config.guardrails, severity);
+    OptimizationOutput {
+        recommendations,
+        changes,
+        execution_plan,
+    }
+}
+
+/// RDS right-sizing from CPU (projected by vCPU, as for EC2) and connections (the P-threshold
+/// of `DatabaseConnections` must stay under the target class's maximum less headroom), within
+/// the class family. No connection at all over the last 7 days is Idle.
+#[must_use]
+pub fn rightsize_db(
+    class: &str,
+    cpu: Option<&crate::world::MetricSeries>,
+    connections: Option<&crate::world::MetricSeries>,
+    catalog: &PriceCatalog,
+    config: &RightsizingConfig,
+) -> Recommendation {
+    let mut rec = rightsize("", None, None, catalog, config);
+    class.clone_into(&mut rec.current_type);
+    let Ok(spec) = catalog.rds_class(class) else {
+        rec.evidence = format!("{class} is not in the price catalog");
+        return rec;
+    };
+    let (Some(cpu), Some(connections)) = (cpu, connections) else {
+        rec.evidence = "no CPU or connection series".into();
+        return rec;
+    };
+    rec.hours = cpu.values.len();
+    if cpu.values.len() < config.min_hours {
+        rec.evidence = format!("{} h of CPU data; {} h needed", cpu.values.len(), config.min_hours);
+        return rec;
+    }
+    let last_week = connections.values.len().saturating_sub(7 * 24);
+    if connections.values[last_week..].iter().all(|&c| c <= 0.0) {
+        rec.finding = RightsizingFinding::Idle;
+        rec.evidence = "no connection in the last 7 days".into();
+        return rec;
+    }
+    let (Some(threshold), Some(peak_connections)) = (
+        percentile(&cpu.values, config.percentile),
+        percentile(&connections.values, config.percentile),
+    ) else {
+        return rec;
+    };
+    rec.cpu_threshold = Some(threshold);
+    let limit = 100.0 - config.headroom_percent;
+    let family = class.rsplit_once('.').map_or(class, |(f, _)| f);
+    rec.searched_families = vec![family.to_owned()];
+    let mut list: Vec<_> = catalog
+        .rds
+        .iter()
+        .filter(|(c, _)| c.rsplit_once('.').map_or(c.as_str(), |(f, _)| f) == family)
+        .collect();
+    list.sort_by(|a, b| a.1.hourly_usd.total_cmp(&b.1.hourly_usd).then(a.0.cmp(b.0)));
+    let fit = list.into_iter().find_map(|(c, s)| {
+        let projected = threshold * f64::from(spec.vcpu) / f64::from(s.vcpu);
+        let conns_ok = peak_connections <= max_connections(s.memory_gib) * limit / 100.0;
+        (projected <= limit && conns_ok).then_some((c, s, projected))
+    });
+    let Some((target, target_spec, projected)) = fit else {
+        rec.finding = RightsizingFinding::Underprovisioned;
+        rec.evidence = format!("P{} CPU {threshold:.1}%; no {family} class fits", config.percentile);
+        return rec;
+    };
+    rec.projected_cpu = Some(projected);
+    let evidence = format!(
+        "P{} CPU {threshold:.1}% and P{} connections {peak_connections:.0}; {projected:.1}% projected on {target}",
+        config.percentile, config.percentile
+    );
+    if target == class || target_spec.hourly_usd >= spec.hourly_usd && threshold <= limit {
+        rec.finding = RightsizingFinding::Optimized;
+    } else {
+        rec.finding = if threshold <= limit {
+            RightsizingFinding::Overprovisioned
+        } else {
+            RightsizingFinding::Underprovisioned
+        };
+        rec.target_type = Some(target.clone());
+    }
+    rec.evidence = evidence;
+    rec
+}
+
+/// θ3 as a phase: optimises from θ2's plan, writes `execution_plan.json`, and counts the steps
+/// that may run without approval for the convergence rule.
+#[derive(Debug, Clone, Default)]
+pub struct Optimization {
+    config: OptimizationConfig,
+}
+
+impl Optimization {
+    /// Optimization with `config`.
+    #[must_use]
+    pub fn new(config: OptimizationConfig) -> Self {
+        Self { config }
+    }
+}
+
+#[async_trait]
+impl Phase for Optimization {
+    fn id(&self) -> PhaseId {
+        PhaseId::Optimization
+    }
+
+    fn name(&self) -> String {
+        "optimization (rust)".into()
+    }
+
+    async fn run(&self, ctx: &mut CycleContext) -> Result<()> {
+        let world = ctx.world.as_ref().ok_or(Error::MissingInput {
+            phase: "optimization",
+            missing: "a world state (run θ1 first)",
+        })?;
+        let plan = ctx.plan.as_ref().ok_or(Error::MissingInput {
+            phase: "optimization",
+            missing: "a plan (run θ2 first)",
+        })?;
+        let out = optimize(world, plan, &ctx.catalog, &self.config);
+        if let Some(dir) = ctx.out_dir.clone() {
+            let path = dir.join("execution_plan.json");
+            let text = serde_json::to_string_pretty(&out.execution_plan)
+                .unwrap_or_else(|e| unreachable!("execution plan serialises: {e}"));
+            crate::report::write_atomic(&path, text.as_bytes())?;
+            ctx.reports.push(path);
+        }
+        ctx.applicable_changes = out.execution_plan.steps.iter().filter(|s| !s.needs_approval).count();
+        ctx.execution_plan = Some(out.execution_plan);
+        ctx.recommendations = out.recommendations;
+        Ok(())
+    }
+}

@@ -1,0 +1,303 @@
+//! Right-sizing after AWS Compute Optimizer, and idle detection after Trusted Advisor.
+//!
+//! The CPU threshold (P99.5 by default) of the lookback is projected onto a candidate type by
+//! the vCPU ratio; the cheapest type keeping it ≤ 100% − headroom wins, searched in the same
+//! family first, then in compatible families (same architecture and class). Memory counts only
+//! where the CloudWatch agent publishes it. Under 30 hours of data, nothing is recommended.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{InstanceSpec, PriceCatalog};
+use crate::world::MetricSeries;
+
+/// Compute Optimizer's finding for one instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum RightsizingFinding {
+    /// A cheaper type fits.
+    Overprovisioned,
+    /// The threshold exceeds 100% − headroom: a larger type is needed.
+    Underprovisioned,
+    /// The current type is the cheapest that fits.
+    Optimized,
+    /// Trusted Advisor's low-utilisation rule holds.
+    Idle,
+    /// Under the minimum hours of data.
+    InsufficientData,
+}
+
+/// Settings, with AWS's defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RightsizingConfig {
+    /// Hours of history considered (14, 32 or 93 days).
+    pub lookback_hours: u32,
+    /// CPU threshold percentile: 99.5 (default), 95 or 90.
+    pub percentile: f64,
+    /// Headroom kept free, percent: 20 (default), 30 or 0.
+    pub headroom_percent: f64,
+    /// Fewer hourly datapoints than this is `InsufficientData`.
+    pub min_hours: usize,
+    /// Families that may replace each other (same architecture and class).
+    pub compatible_families: Vec<Vec<String>>,
+    /// Whether burstable types may replace a non-burstable one.
+    pub allow_burstable: bool,
+    /// Whether another architecture (Graviton) may be chosen.
+    pub allow_other_architecture: bool,
+    /// Trusted Advisor: daily average CPU at most this, percent…
+    pub idle_cpu_percent: f64,
+    /// …and daily network I/O at most this many bytes…
+    pub idle_network_bytes: f64,
+    /// …on at least this many of the last 14 days.
+    pub idle_days: usize,
+}
+
+impl Default for RightsizingConfig {
+    fn default() -> Self {
+        let group = |f: &[&str]| f.iter().map(|s| (*s).to_owned()).collect();
+        Self {
+            lookback_hours: 14 * 24,
+            percentile: 99.5,
+            headroom_percent: 20.0,
+            min_hours: 30,
+            compatible_families: vec![
+                group(&["m5", "m6i", "m7i"]),
+                group(&["c5", "c6i", "c7i"]),
+                group(&["r5", "r6i", "r7i"]),
+                group(&["t3", "t3a"]),
+                group(&["m7g"]),
+                group(&["c7g"]),
+                group(&["r7g"]),
+                group(&["t4g"]),
+            ],
+            allow_burstable: false,
+            allow_other_architecture: false,
+            idle_cpu_percent: 10.0,
+            idle_network_bytes: 5.0 * 1024.0 * 1024.0,
+            idle_days: 4,
+        }
+    }
+}
+
+/// The recommendation for one instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Recommendation {
+    /// The finding.
+    pub finding: RightsizingFinding,
+    /// The type now.
+    pub current_type: String,
+    /// The type to move to, when it differs.
+    pub target_type: Option<String>,
+    /// The CPU threshold measured, percent.
+    pub cpu_threshold: Option<f64>,
+    /// Its projection on the target, percent.
+    pub projected_cpu: Option<f64>,
+    /// Hourly datapoints used.
+    pub hours: usize,
+    /// The families searched, in order.
+    pub searched_families: Vec<String>,
+    /// The evidence, in words.
+    pub evidence: String,
+}
+
+/// The `p`-th percentile (0–100) of `values`, linearly interpolated; `None` when empty.
+#[must_use]
+#[allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss
+)] // ranks of short series
+pub fn percentile(values: &[f64], p: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    if sorted.is_empty() {
+        return None;
+    }
+    sorted.sort_by(f64::total_cmp);
+    let rank = (p / 100.0).clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
+    let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
+    Some(sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo as f64))
+}
+
+/// The values of `series` inside the lookback that ends at its last datapoint.
+fn window(series: &MetricSeries, lookback_hours: u32) -> &[f64] {
+    let Some(&last) = series.timestamps.last() else {
+        return &[];
+    };
+    let start = last - i64::from(lookback_hours) * 3600;
+    let first = series.timestamps.partition_point(|&t| t <= start);
+    &series.values[first..]
+}
+
+fn family(instance_type: &str) -> &str {
+    instance_type.split_once('.').map_or(instance_type, |(f, _)| f)
+}
+
+/// Sums per UTC day of `series` in the window, as (day, sum, count).
+fn daily(series: &MetricSeries, lookback_hours: u32) -> Vec<(i64, f64, usize)> {
+    let values = window(series, lookback_hours);
+    let stamps = &series.timestamps[series.timestamps.len() - values.len()..];
+    let mut days: Vec<(i64, f64, usize)> = Vec::new();
+    for (&t, &v) in stamps.iter().zip(values) {
+        let day = t.div_euclid(86_400);
+        match days.last_mut() {
+            Some((d, sum, n)) if *d == day => {
+                *sum += v;
+                *n += 1;
+            }
+            _ => days.push((day, v, 1)),
+        }
+    }
+    days
+}
+
+/// Trusted Advisor's low-utilisation rule: daily average CPU ≤ 10% and network I/O ≤ 5 MB on
+/// at least 4 of the last 14 days. Returns the number of such days.
+#[must_use]
+pub fn idle_days(cpu: &MetricSeries, network: &[&MetricSeries], config: &RightsizingConfig) -> usize {
+    let lookback = 14 * 24;
+    let cpu_days = daily(cpu, lookback);
+    let net_days: Vec<Vec<(i64, f64, usize)>> = network.iter().map(|s| daily(s, lookback)).collect();
+    cpu_days
+        .iter()
+        .filter(|(day, sum, n)| {
+            #[allow(clippy::cast_precision_loss)] // at most 24 points a day
+            let avg = sum / *n as f64;
+            let io: f64 = net_days
+                .iter()
+                .filter_map(|d| d.iter().find(|(x, _, _)| x == day).map(|(_, s, _)| *s))
+                .sum();
+            avg <= config.idle_cpu_percent && io <= config.idle_network_bytes
+        })
+        .count()
+}
+
+/// A type the search may pick.
+type Candidate<'a> = (&'a str, &'a InstanceSpec);
+
+/// Candidate types, cheapest first, in the order the search visits families.
+fn candidates<'a>(
+    current: &str,
+    spec: &InstanceSpec,
+    catalog: &'a PriceCatalog,
+    config: &RightsizingConfig,
+) -> Vec<(Vec<String>, Vec<Candidate<'a>>)> {
+    let own = family(current).to_owned();
+    let compatible: Vec<String> = config
+        .compatible_families
+        .iter()
+        .find(|g| g.contains(&own))
+        .map(|g| g.iter().filter(|f| **f != own).cloned().collect())
+        .unwrap_or_default();
+    let allowed = |s: &InstanceSpec| {
+        (config.allow_other_architecture || s.architecture == spec.architecture)
+            && (config.allow_burstable || spec.burstable || !s.burstable)
+    };
+    let of = |families: &[String]| {
+        let mut list: Vec<(&str, &InstanceSpec)> = catalog
+            .ec2
+            .iter()
+            .filter(|(t, s)| families.iter().any(|f| f == family(t)) && allowed(s))
+            .map(|(t, s)| (t.as_str(), s))
+            .collect();
+        list.sort_by(|a, b| a.1.hourly_usd.total_cmp(&b.1.hourly_usd).then(a.0.cmp(b.0)));
+        list
+    };
+    let same = vec![own];
+    let mut both = same.clone();
+    both.extend(compatible.iter().cloned());
+    vec![(same.clone(), of(&same)), (both.clone(), of(&both))]
+}
+
+/// Right-sizes one instance of type `current` from its CPU series (and memory, if published).
+#[must_use]
+pub fn rightsize(
+    current: &str,
+    cpu: Option<&MetricSeries>,
+    memory: Option<&MetricSeries>,
+    catalog: &PriceCatalog,
+    config: &RightsizingConfig,
+) -> Recommendation {
+    let mut rec = Recommendation {
+        finding: RightsizingFinding::InsufficientData,
+        current_type: current.to_owned(),
+        target_type: None,
+        cpu_threshold: None,
+        projected_cpu: None,
+        hours: 0,
+        searched_families: Vec::new(),
+        evidence: String::new(),
+    };
+    let Ok(spec) = catalog.ec2_type(current) else {
+        rec.evidence = format!("{current} is not in the price catalog");
+        return rec;
+    };
+    let values = cpu.map_or(&[][..], |s| window(s, config.lookback_hours));
+    rec.hours = values.len();
+    if values.len() < config.min_hours {
+        rec.evidence = format!("{} h of CPU data; {} h needed", values.len(), config.min_hours);
+        return rec;
+    }
+    let Some(threshold) = percentile(values, config.percentile) else {
+        return rec;
+    };
+    let memory_threshold = memory.and_then(|m| percentile(window(m, config.lookback_hours), config.percentile));
+    rec.cpu_threshold = Some(threshold);
+    let limit = 100.0 - config.headroom_percent;
+    let days = f64::from(config.lookback_hours) / 24.0;
+    let fits = |s: &InstanceSpec| {
+        let cpu = threshold * f64::from(spec.vcpu) / f64::from(s.vcpu);
+        let mem_ok = memory_threshold.is_none_or(|m| m * spec.memory_gib / s.memory_gib <= limit);
+        (cpu <= limit && mem_ok).then_some(cpu)
+    };
+    for (families, list) in candidates(current, spec, catalog, config) {
+        rec.searched_families = families;
+        if let Some((target, projected)) = list.iter().find_map(|(t, s)| fits(s).map(|p| (*t, p))) {
+            rec.projected_cpu = Some(projected);
+            let p = config.percentile;
+            let current_fits = fits(spec).is_some();
+            let cheaper = catalog.ec2_type(target).is_ok_and(|s| s.hourly_usd < spec.hourly_usd);
+            if current_fits && !cheaper {
+                rec.finding = RightsizingFinding::Optimized;
+                rec.projected_cpu = Some(threshold);
+                rec.evidence = format!("P{p} CPU {threshold:.1}% over {days:.0} days; {current} is the cheapest fit");
+            } else {
+                rec.finding = if current_fits {
+                    RightsizingFinding::Overprovisioned
+                } else {
+                    RightsizingFinding::Underprovisioned
+                };
+                rec.target_type = Some(target.to_owned());
+                rec.evidence = format!(
+                    "P{p} CPU {threshold:.1}% over {days:.0} days on {} vCPU; {projected:.1}% projected on {target} ({} vCPU), limit {limit:.0}%",
+                    spec.vcpu,
+                    catalog.ec2_type(target).map_or(0, |s| s.vcpu),
+                );
+            }
+            return rec;
+        }
+    }
+    rec.finding = RightsizingFinding::Underprovisioned;
+    rec.evidence = format!(
+        "P{} CPU {threshold:.1}% over {days:.0} days; no type in {:?} keeps it under {limit:.0}%",
+        config.percentile, rec.searched_families
+    );
+    rec
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_interpolates_between_ranks() {
+        let v: Vec<f64> = (1..=200).map(f64::from).collect();
+        // rank = 0.995 × 199 = 198.005 → 199 + 0.005 × (200 − 199)
+        assert!((percentile(&v, 99.5).unwrap() - 199.005).abs() < 1e-9);
+        assert_eq!(percentile(&v, 0.0), Some(1.0));
+        assert_eq!(percentile(&[], 50.0), None);
+    }
+}

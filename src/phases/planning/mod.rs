@@ -1,0 +1,327 @@
+//! θ2 Planning: the changes that follow from configuration alone.
+//!
+//! - Security: a remediation for every failing check that has a safe automatic fix (close a
+//!   world-open ingress rule, block public access, default encryption, versioning, IMDSv2, RDS
+//!   public access, backups, deletion protection). Failing checks without one are listed for a
+//!   human.
+//! - Cost: release unassociated Elastic IPs, delete unattached volumes (snapshot first),
+//!   terminate instances stopped over 30 days, migrate gp2 volumes to gp3.
+//!
+//! Every rule is a pure function of the world state. Savings are the catalog price of the
+//! resource before minus after the change, so a plan's savings add up to the projected total.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{json, Value};
+
+use crate::assessment::{monthly_cost, FindingStatus, ResourceKind};
+use crate::catalog::PriceCatalog;
+use crate::cycle::{CycleContext, Phase, PhaseId};
+use crate::plan::{Action, Change, Plan, ResourceRef, Risk};
+use crate::world::{Inventory, VersioningStatus, WorldState};
+use crate::{Error, Result};
+
+/// Settings of θ2.
+#[derive(Debug, Clone)]
+pub struct PlanningConfig {
+    /// An instance stopped longer than this is terminated (after snapshots).
+    pub stopped_instance_age: Duration,
+    /// Backup retention set on DB instances without backups, days.
+    pub backup_retention_days: i64,
+}
+
+impl Default for PlanningConfig {
+    fn default() -> Self {
+        Self {
+            stopped_instance_age: Duration::days(30),
+            backup_retention_days: 7,
+        }
+    }
+}
+
+fn resource(kind: ResourceKind, id: &str, region: &str) -> ResourceRef {
+    ResourceRef {
+        kind,
+        id: id.to_owned(),
+        region: region.to_owned(),
+    }
+}
+
+/// The saving of `change` on its resource alone, USD per month.
+fn saving(change: &Change, inventory: &Inventory, catalog: &PriceCatalog) -> f64 {
+    let alone = inventory.only(&change.resource);
+    let mut after = alone.clone();
+    change.apply_to(&mut after);
+    monthly_cost(&alone, catalog) - monthly_cost(&after, catalog)
+}
+
+/// θ2 over a world state.
+#[must_use]
+pub fn plan(world: &WorldState, catalog: &PriceCatalog, config: &PlanningConfig) -> Plan {
+    let inv = &world.inventory;
+    let mut plan = Plan {
+        cost: cost_changes(inv, catalog, config, world.scope.captured_at),
+        security: security_changes(inv, config),
+        manual: Vec::new(),
+    };
+    let fixed: std::collections::BTreeSet<(&str, &str)> = plan
+        .changes()
+        .flat_map(|c| c.removes_findings.iter().map(|f| (f.as_str(), c.resource.id.as_str())))
+        .collect();
+    plan.manual = world
+        .assessment
+        .findings
+        .iter()
+        .filter(|f| f.status == FindingStatus::Fail && f.check_id != "cost_resource_unpriced")
+        .filter(|f| !fixed.contains(&(f.check_id.as_str(), f.resource_id.as_str())))
+        .map(|f| (f.check_id.clone(), f.resource_id.clone()))
+        .collect();
+    plan
+}
+
+#[allow(clippy::too_many_lines)] // one rule per resource kind, read top to bottom
+fn security_changes(inv: &Inventory, config: &PlanningConfig) -> Vec<Change> {
+    let mut out = Vec::new();
+    let mut push = |change: Change| {
+        let change = change.with_findings_removed(inv);
+        if !change.removes_findings.is_empty() {
+            out.push(change);
+        }
+    };
+    for g in &inv.security_groups {
+        for rule in g.ingress.iter().filter(|r| r.is_world_open()) {
+            let ports = match (rule.from_port, rule.to_port) {
+                (Some(a), Some(b)) if a == b => format!("port {a}"),
+                (Some(a), Some(b)) => format!("ports {a}-{b}"),
+                _ => "all ports".into(),
+            };
+            push(Change::new(
+                Action::RevokeIngress,
+                resource(ResourceKind::SecurityGroup, &g.id, &g.region),
+                "ingress",
+                serde_json::to_value(rule).unwrap_or(Value::Null),
+                Value::Null,
+                "prowler_ec2_securitygroup_ingress",
+                format!("{} {ports} is open to the internet", rule.protocol),
+                Risk::Medium,
+            ));
+        }
+    }
+    for b in &inv.buckets {
+        let r = || resource(ResourceKind::S3Bucket, &b.name, &b.region);
+        let pab = b.public_access_block.as_ref();
+        if !pab.is_some_and(crate::world::PublicAccessBlock::is_full) {
+            push(Change::new(
+                Action::BlockPublicAccess,
+                r(),
+                "public_access_block",
+                serde_json::to_value(pab).unwrap_or(Value::Null),
+                json!({"block_public_acls": true, "ignore_public_acls": true, "block_public_policy": true, "restrict_public_buckets": true}),
+                "prowler_s3_bucket_level_public_access_block",
+                "the bucket-level public access block is missing or partial".into(),
+                Risk::Medium,
+            ));
+        }
+        if b.default_encryption.is_none() {
+            push(Change::new(
+                Action::EnableDefaultEncryption,
+                r(),
+                "default_encryption",
+                Value::Null,
+                json!("AES256"),
+                "prowler_s3_bucket_default_encryption",
+                "no default encryption".into(),
+                Risk::Low,
+            ));
+        }
+        if b.versioning != VersioningStatus::Enabled {
+            push(Change::new(
+                Action::EnableVersioning,
+                r(),
+                "versioning",
+                serde_json::to_value(b.versioning).unwrap_or(Value::Null),
+                json!("enabled"),
+                "prowler_s3_bucket_object_versioning",
+                "versioning is off".into(),
+                Risk::Low,
+            ));
+        }
+    }
+    for i in inv.instances.iter().filter(|i| !i.imds_v2_required) {
+        push(Change::new(
+            Action::RequireImdsV2,
+            resource(ResourceKind::Ec2Instance, &i.id, &i.region),
+            "imds_v2_required",
+            json!(false),
+            json!(true),
+            "prowler_ec2_instance_imdsv2_enabled",
+            "IMDSv1 is allowed (HttpTokens=optional)".into(),
+            Risk::Medium,
+        ));
+    }
+    for d in &inv.db_instances {
+        let r = || resource(ResourceKind::RdsInstance, &d.id, &d.region);
+        if d.publicly_accessible {
+            push(Change::new(
+                Action::DisableRdsPublicAccess,
+                r(),
+                "publicly_accessible",
+                json!(true),
+                json!(false),
+                "prowler_rds_instance_no_public_access",
+                "the DB instance is publicly accessible".into(),
+                Risk::Medium,
+            ));
+        }
+        if d.backup_retention_days == 0 {
+            push(Change::new(
+                Action::EnableRdsBackups,
+                r(),
+                "backup_retention_days",
+                json!(0),
+                json!(config.backup_retention_days),
+                "prowler_rds_instance_backup_enabled",
+                "automated backups are off (retention 0 days)".into(),
+                Risk::Low,
+            ));
+        }
+        if !d.deletion_protection {
+            push(Change::new(
+                Action::EnableRdsDeletionProtection,
+                r(),
+                "deletion_protection",
+                json!(false),
+                json!(true),
+                "prowler_rds_instance_deletion_protection",
+                "deletion protection is off".into(),
+                Risk::Low,
+            ));
+        }
+    }
+    out
+}
+
+fn cost_changes(inv: &Inventory, catalog: &PriceCatalog, config: &PlanningConfig, now: DateTime<Utc>) -> Vec<Change> {
+    let mut out = Vec::new();
+    let mut push = |change: Change| {
+        let usd = saving(&change, inv, catalog);
+        out.push(change.with_saving(usd).with_findings_removed(inv));
+    };
+    for a in inv.addresses.iter().filter(|a| a.association_id.is_none()) {
+        push(Change::new(
+            Action::ReleaseAddress,
+            resource(ResourceKind::ElasticIp, &a.allocation_id, &a.region),
+            "allocation",
+            json!(a.public_ip),
+            Value::Null,
+            "trusted_advisor_unassociated_elastic_ip",
+            format!("Elastic IP {} is not associated with an instance", a.public_ip),
+            Risk::Medium,
+        ));
+    }
+    let mut deleted = std::collections::BTreeSet::new();
+    for v in inv
+        .volumes
+        .iter()
+        .filter(|v| v.attached_to.is_empty() && v.state == "available")
+    {
+        deleted.insert(v.id.as_str());
+        push(Change::new(
+            Action::DeleteVolume,
+            resource(ResourceKind::EbsVolume, &v.id, &v.region),
+            "volume",
+            json!({"volume_type": v.volume_type, "size_gib": v.size_gib}),
+            Value::Null,
+            "trusted_advisor_underutilized_ebs_volume",
+            format!(
+                "{} GiB {} volume attached to nothing (snapshot first)",
+                v.size_gib, v.volume_type
+            ),
+            Risk::High,
+        ));
+    }
+    for i in inv.instances.iter().filter(|i| i.state == "stopped") {
+        let Some(since) = i.stopped_since else { continue };
+        if now - since <= config.stopped_instance_age {
+            continue;
+        }
+        for v in inv.volumes.iter().filter(|v| v.attached_to.contains(&i.id)) {
+            deleted.insert(v.id.as_str());
+        }
+        push(Change::new(
+            Action::TerminateInstance,
+            resource(ResourceKind::Ec2Instance, &i.id, &i.region),
+            "state",
+            json!("stopped"),
+            json!("terminated"),
+            "trusted_advisor_stopped_instance",
+            format!(
+                "stopped since {} ({} days; snapshots of its volumes first)",
+                since.format("%Y-%m-%d"),
+                (now - since).num_days()
+            ),
+            Risk::High,
+        ));
+    }
+    for v in inv
+        .volumes
+        .iter()
+        .filter(|v| v.volume_type == "gp2" && !deleted.contains(v.id.as_str()))
+    {
+        push(Change::new(
+            Action::MigrateVolumeToGp3,
+            resource(ResourceKind::EbsVolume, &v.id, &v.region),
+            "volume_type",
+            json!("gp2"),
+            json!("gp3"),
+            "aws_gp2_to_gp3",
+            format!(
+                "gp3 is 20% cheaper per GB-month than gp2 for {} GiB, at ≥ the same baseline IOPS",
+                v.size_gib
+            ),
+            Risk::Low,
+        ));
+    }
+    out
+}
+
+/// θ2 as a phase of the cycle: plans from the latest world state, writes the cost and security
+/// plan reports, and hands the plan to θ3.
+#[derive(Debug, Clone, Default)]
+pub struct Planning {
+    config: PlanningConfig,
+}
+
+impl Planning {
+    /// Planning with `config`.
+    #[must_use]
+    pub fn new(config: PlanningConfig) -> Self {
+        Self { config }
+    }
+}
+
+#[async_trait]
+impl Phase for Planning {
+    fn id(&self) -> PhaseId {
+        PhaseId::Planning
+    }
+
+    fn name(&self) -> String {
+        "planning (rust)".into()
+    }
+
+    async fn run(&self, ctx: &mut CycleContext) -> Result<()> {
+        let world = ctx.world.as_ref().ok_or(Error::MissingInput {
+            phase: "planning",
+            missing: "a world state (run θ1 first)",
+        })?;
+        let plan = plan(world, &ctx.catalog, &self.config);
+        if let Some(dir) = ctx.out_dir.clone() {
+            let written = crate::report::planning::write(&dir, world, &plan, &ctx.catalog)?;
+            ctx.reports.extend(written);
+        }
+        ctx.applicable_changes = plan.changes().count();
+        ctx.plan = Some(plan);
+        Ok(())
+    }
+}

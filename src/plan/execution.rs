@@ -1,0 +1,325 @@
+//! The execution plan: the changes that passed the guardrails, prioritised and ordered into
+//! waves, each step with its precondition, backup, action, validation and rollback.
+
+use std::collections::BTreeSet;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{Action, Change};
+use crate::guardrails::Guardrails;
+
+/// The execution-plan schema version this build writes.
+pub const EXECUTION_PLAN_VERSION: u32 = 1;
+
+/// P0 first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum Priority {
+    /// Removes a critical or high finding, or saves ≥ $500/month.
+    P0,
+    /// Removes a medium finding, or saves ≥ $100/month.
+    P1,
+    /// Removes a low finding, or saves ≥ $10/month.
+    P2,
+    /// The rest.
+    P3,
+}
+
+/// What a wave holds. Waves run in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WaveKind {
+    /// One resize per target family, watched before the rest follow.
+    Canary,
+    /// Configuration changes: security remediations, gp2 → gp3.
+    Configuration,
+    /// The remaining resizes and stops of idle instances.
+    Capacity,
+    /// Release, delete, terminate: last, and never without explicit approval.
+    Destructive,
+}
+
+/// An attribute of the resource and the value it must have.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Expectation {
+    /// The attribute, for example `instance_type`.
+    pub attribute: String,
+    /// Its expected value; `null` when the resource must be gone.
+    pub equals: Value,
+}
+
+/// How a step is undone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Rollback {
+    /// Set the attribute back to its recorded value.
+    Revert {
+        /// The attribute and its previous value.
+        to: Expectation,
+    },
+    /// The change cannot be undone to an equal estate; the backup taken first is what remains.
+    RestoreFromBackup {
+        /// The backup.
+        backup: String,
+    },
+}
+
+/// One step of the plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// The change's content-derived id.
+    pub id: String,
+    /// Index of its wave.
+    pub wave: usize,
+    /// Its priority.
+    pub priority: Priority,
+    /// True for a resize run first as a canary.
+    pub canary: bool,
+    /// What must hold before acting; otherwise the estate has drifted and the step is refused.
+    pub precondition: Expectation,
+    /// The backup taken before acting, if the change is risky.
+    pub backup: Option<String>,
+    /// The API operations, in order.
+    pub operations: Vec<String>,
+    /// What must hold afterwards, read back from AWS.
+    pub validation: Expectation,
+    /// How to undo it.
+    pub rollback: Rollback,
+    /// True unless the guardrails let it run without a human.
+    pub needs_approval: bool,
+    /// Why it needs approval.
+    pub approval_reasons: Vec<String>,
+    /// The change itself.
+    pub change: Change,
+}
+
+/// One wave of steps, run in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Wave {
+    /// 0-based position.
+    pub index: usize,
+    /// What it holds.
+    pub kind: WaveKind,
+    /// Its steps' ids, in order.
+    pub steps: Vec<String>,
+}
+
+/// A change the guardrails kept out of the plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Excluded {
+    /// The change's id.
+    pub id: String,
+    /// Why: a deny-listed operation, or over the max-changes limit.
+    pub reason: String,
+    /// The change.
+    pub change: Change,
+}
+
+/// θ3's output and θ4's input, written as `execution_plan.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutionPlan {
+    /// Always [`EXECUTION_PLAN_VERSION`] for plans this build writes.
+    pub schema_version: u32,
+    /// The steps, in execution order.
+    pub steps: Vec<Step>,
+    /// The waves.
+    pub waves: Vec<Wave>,
+    /// Changes kept out by the deny-list or the max-changes limit.
+    pub excluded: Vec<Excluded>,
+    /// Estimated monthly saving of all steps, USD.
+    pub monthly_saving_usd: f64,
+}
+
+impl ExecutionPlan {
+    /// Steps that may run now: those needing no approval, and those approved by id.
+    pub fn applicable<'a>(&'a self, approved: &'a BTreeSet<String>) -> impl Iterator<Item = &'a Step> {
+        self.steps
+            .iter()
+            .filter(move |s| !s.needs_approval || approved.contains(&s.id))
+    }
+
+    /// The JSON Schema of the document, as committed in `schema/execution_plan.schema.json`.
+    #[must_use]
+    pub fn json_schema() -> Value {
+        schemars::schema_for!(ExecutionPlan).as_value().clone()
+    }
+}
+
+/// The priority of a change, by the worst finding it removes and its saving; a high-risk change
+/// drops one level.
+#[must_use]
+pub fn priority(change: &Change, severity_of: impl Fn(&str) -> Option<crate::assessment::Severity>) -> Priority {
+    use crate::assessment::Severity;
+    let worst = change
+        .removes_findings
+        .iter()
+        .filter_map(|c| severity_of(c))
+        .max_by_key(|s| match s {
+            Severity::Critical => 4,
+            Severity::High => 3,
+            Severity::Medium => 2,
+            Severity::Low => 1,
+            Severity::Informational => 0,
+        });
+    let saving = change.monthly_saving_usd;
+    let base = if matches!(worst, Some(Severity::Critical | Severity::High)) || saving >= 500.0 {
+        Priority::P0
+    } else if matches!(worst, Some(Severity::Medium)) || saving >= 100.0 {
+        Priority::P1
+    } else if matches!(worst, Some(Severity::Low)) || saving >= 10.0 {
+        Priority::P2
+    } else {
+        Priority::P3
+    };
+    if change.risk == super::Risk::High {
+        match base {
+            Priority::P0 => Priority::P1,
+            Priority::P1 => Priority::P2,
+            _ => Priority::P3,
+        }
+    } else {
+        base
+    }
+}
+
+fn wave_kind(action: Action) -> WaveKind {
+    match action {
+        a if a.is_destructive() => WaveKind::Destructive,
+        Action::ResizeInstance | Action::ResizeDbInstance | Action::StopInstance => WaveKind::Capacity,
+        _ => WaveKind::Configuration,
+    }
+}
+
+fn backup_of(change: &Change) -> Option<String> {
+    let id = &change.resource.id;
+    match change.action {
+        Action::DeleteVolume => Some(format!("EBS snapshot of {id}")),
+        Action::TerminateInstance => Some(format!("EBS snapshots of the volumes of {id}")),
+        Action::ResizeDbInstance => Some(format!("RDS snapshot of {id}")),
+        Action::ReleaseAddress => Some(format!("record of {id} and its public IP {}", change.current)),
+        Action::RevokeIngress => Some(format!("record of the revoked rule of {id}")),
+        Action::BlockPublicAccess | Action::EnableDefaultEncryption | Action::EnableVersioning => {
+            Some(format!("record of the bucket settings of {id}"))
+        }
+        _ => None,
+    }
+}
+
+/// Allocates changes into an execution plan under `guardrails`: the deny-list first (a change
+/// calling a denied operation never enters the plan), then priorities, the max-changes limit,
+/// approvals, and the waves: canary resizes, configuration, capacity, destructive.
+#[must_use]
+pub fn allocate(
+    changes: Vec<Change>,
+    guardrails: &Guardrails,
+    severity_of: impl Fn(&str) -> Option<crate::assessment::Severity>,
+) -> ExecutionPlan {
+    let mut excluded = Vec::new();
+    let mut ranked = Vec::new();
+    for change in changes {
+        let denied = guardrails.denied_operations(&change);
+        if denied.is_empty() {
+            ranked.push((priority(&change, &severity_of), change));
+        } else {
+            excluded.push(Excluded {
+                id: change.id.clone(),
+                reason: format!("deny-listed operation(s): {}", denied.join(", ")),
+                change,
+            });
+        }
+    }
+    ranked.sort_by(|(pa, a), (pb, b)| {
+        pa.cmp(pb)
+            .then(b.monthly_saving_usd.total_cmp(&a.monthly_saving_usd))
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    if let Some(limit) = guardrails.max_changes {
+        for (_, change) in ranked.split_off(limit.min(ranked.len())) {
+            excluded.push(Excluded {
+                id: change.id.clone(),
+                reason: format!("over the limit of {limit} changes per run"),
+                change,
+            });
+        }
+    }
+
+    // The first resize into each target family is its canary.
+    let mut canary_families = BTreeSet::new();
+    let mut placed: Vec<(WaveKind, bool, Priority, Change)> = ranked
+        .into_iter()
+        .map(|(priority, change)| {
+            let family = change
+                .desired
+                .as_str()
+                .and_then(|t| t.rsplit_once('.'))
+                .map(|(f, _)| f.to_owned());
+            let canary = change.action == Action::ResizeInstance && family.is_some_and(|f| canary_families.insert(f));
+            let kind = if canary {
+                WaveKind::Canary
+            } else {
+                wave_kind(change.action)
+            };
+            (kind, canary, priority, change)
+        })
+        .collect();
+    placed.sort_by_key(|p| p.0);
+
+    let mut waves: Vec<Wave> = Vec::new();
+    let mut steps = Vec::new();
+    for (kind, canary, priority, change) in placed {
+        if waves.last().is_none_or(|w| w.kind != kind) {
+            waves.push(Wave {
+                index: waves.len(),
+                kind,
+                steps: Vec::new(),
+            });
+        }
+        let wave = waves.len() - 1;
+        waves[wave].steps.push(change.id.clone());
+        let approval_reasons = guardrails.approval_reasons(&change);
+        let backup = backup_of(&change);
+        let rollback = match &backup {
+            Some(b) if change.is_destructive() => Rollback::RestoreFromBackup { backup: b.clone() },
+            _ => Rollback::Revert {
+                to: Expectation {
+                    attribute: change.attribute.clone(),
+                    equals: change.current.clone(),
+                },
+            },
+        };
+        steps.push(Step {
+            id: change.id.clone(),
+            wave,
+            priority,
+            canary,
+            precondition: Expectation {
+                attribute: change.attribute.clone(),
+                equals: change.current.clone(),
+            },
+            backup,
+            operations: change.action.operations().iter().map(|s| (*s).to_owned()).collect(),
+            validation: Expectation {
+                attribute: change.attribute.clone(),
+                equals: change.desired.clone(),
+            },
+            rollback,
+            needs_approval: !approval_reasons.is_empty(),
+            approval_reasons,
+            change,
+        });
+    }
+    let monthly_saving_usd = steps.iter().map(|s| s.change.monthly_saving_usd).sum();
+    ExecutionPlan {
+        schema_version: EXECUTION_PLAN_VERSION,
+        steps,
+        waves,
+        excluded,
+        monthly_saving_usd,
+    }
+}

@@ -1,0 +1,130 @@
+//! `cost_optimization_plan.md` and `security_improvement_plan.md`: the plan's changes, and the
+//! monthly cost and security score of the estate once they are applied.
+
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+use crate::assessment::assess;
+use crate::catalog::PriceCatalog;
+use crate::plan::{Change, Plan};
+use crate::world::WorldState;
+use crate::Result;
+
+/// The cost and score before and after a set of changes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Projection {
+    /// Monthly cost now, USD.
+    pub cost_before: f64,
+    /// Monthly cost after the changes, USD.
+    pub cost_after: f64,
+    /// Security score now.
+    pub score_before: f64,
+    /// Security score after the changes.
+    pub score_after: f64,
+}
+
+/// Projects `changes` onto the world: applies their desired state and assesses the result.
+#[must_use]
+pub fn project<'a>(
+    world: &WorldState,
+    changes: impl IntoIterator<Item = &'a Change>,
+    catalog: &PriceCatalog,
+) -> Projection {
+    let mut inventory = world.inventory.clone();
+    for change in changes {
+        change.apply_to(&mut inventory);
+    }
+    let after = assess(&inventory, catalog);
+    Projection {
+        cost_before: world.assessment.monthly_total_usd,
+        cost_after: after.monthly_total_usd,
+        score_before: world.assessment.security_score,
+        score_after: after.security_score,
+    }
+}
+
+fn table(md: &mut String, changes: &[Change], money: bool) {
+    let _ = writeln!(
+        md,
+        "| id | action | resource | {} | current → desired | risk | rationale |",
+        if money { "saving $/month" } else { "findings removed" }
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|");
+    for c in changes {
+        let what = if money {
+            format!("{:.2}", c.monthly_saving_usd)
+        } else {
+            c.removes_findings.join(", ")
+        };
+        let _ = writeln!(
+            md,
+            "| `{}` | {:?} | {} ({}) | {} | `{}` → `{}` | {:?} | {} |",
+            c.id, c.action, c.resource.id, c.resource.region, what, c.current, c.desired, c.risk, c.rationale
+        );
+    }
+}
+
+/// Renders the cost plan.
+#[must_use]
+pub fn render_cost(world: &WorldState, plan: &Plan, catalog: &PriceCatalog) -> String {
+    let p = project(world, &plan.cost, catalog);
+    let total: f64 = plan.cost.iter().map(|c| c.monthly_saving_usd).sum();
+    let mut md = String::from("# Cost optimization plan\n\n");
+    let _ = writeln!(
+        md,
+        "- Monthly cost now: **${:.2}**\n- Monthly cost after this plan: **${:.2}** ({:+.1}%)\n- Changes: {}, estimated saving ${total:.2}/month\n- Prices: {} as of {}\n",
+        p.cost_before,
+        p.cost_after,
+        percent_change(p.cost_before, p.cost_after),
+        plan.cost.len(),
+        world.assessment.catalog.source,
+        world.assessment.catalog.as_of,
+    );
+    let mut changes = plan.cost.clone();
+    changes.sort_by(|a, b| b.monthly_saving_usd.total_cmp(&a.monthly_saving_usd));
+    table(&mut md, &changes, true);
+    md
+}
+
+/// Renders the security plan.
+#[must_use]
+pub fn render_security(world: &WorldState, plan: &Plan, catalog: &PriceCatalog) -> String {
+    let p = project(world, &plan.security, catalog);
+    let mut md = String::from("# Security improvement plan\n\n");
+    let _ = writeln!(
+        md,
+        "- Security score now: **{:.1}** / 100\n- Security score after this plan: **{:.1}** / 100\n- Remediations: {}\n- Failing checks with no safe automatic fix (for a human): {}\n",
+        p.score_before,
+        p.score_after,
+        plan.security.len(),
+        plan.manual.len()
+    );
+    table(&mut md, &plan.security, false);
+    if !plan.manual.is_empty() {
+        let _ = writeln!(md, "\n## Needs a human\n");
+        for (check, resource) in &plan.manual {
+            let _ = writeln!(md, "- `{check}` on {resource}");
+        }
+    }
+    md
+}
+
+fn percent_change(before: f64, after: f64) -> f64 {
+    if before == 0.0 {
+        0.0
+    } else {
+        (after - before) / before * 100.0
+    }
+}
+
+/// Writes both reports into `dir`; returns their paths.
+///
+/// # Errors
+/// [`crate::Error::Io`] naming the file.
+pub fn write(dir: &Path, world: &WorldState, plan: &Plan, catalog: &PriceCatalog) -> Result<Vec<PathBuf>> {
+    let cost = dir.join("cost_optimization_plan.md");
+    super::write_atomic(&cost, render_cost(world, plan, catalog).as_bytes())?;
+    let security = dir.join("security_improvement_plan.md");
+    super::write_atomic(&security, render_security(world, plan, catalog).as_bytes())?;
+    Ok(vec![cost, security])
+}
