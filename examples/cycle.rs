@@ -1,5 +1,5 @@
-//! The main job: run the Miyabi cycle with the phases that exist, write the reports, print a
-//! summary.
+//! The main job: run the Miyabi cycle with the phases that exist (θ1 Discovery, θ2 Planning,
+//! θ3 Optimization), write the world state, the plans and the execution plan, print a summary.
 //!
 //! ```text
 //! cargo run --release --example cycle -- --region us-east-1 [--region eu-west-1 …] \
@@ -22,6 +22,7 @@ use miyabi_aws::bridge::{PhaseTransport, PythonBridge, Script, SubprocessTranspo
 use miyabi_aws::catalog::PriceCatalog;
 use miyabi_aws::phases::{Discovery, DiscoveryConfig};
 use miyabi_aws::progress::{ProgressEvent, ProgressSink};
+use miyabi_aws::phases::{Optimization, Planning};
 use miyabi_aws::{Cycle, CycleContext, Error, Phase, StopReason};
 
 /// Exit code when the world state was captured only in part.
@@ -45,8 +46,9 @@ struct Args {
     /// A price catalog file replacing the built-in one.
     #[arg(long)]
     catalog: Option<PathBuf>,
-    /// Iteration limit of the loop.
-    #[arg(long, default_value_t = 10)]
+    /// Iteration limit of the loop. 1 until θ4 applies changes: without it, a second iteration
+    /// would find the same estate and the same plan.
+    #[arg(long, default_value_t = 1)]
     max_iterations: u32,
     /// Which θ1 implementation runs.
     #[arg(long, value_enum, default_value_t = DiscoveryImpl::Rust)]
@@ -156,6 +158,8 @@ async fn main() -> ExitCode {
 
     let cycle = Cycle::new()
         .with_phase(discovery)
+        .with_phase(Arc::new(Planning::default()))
+        .with_phase(Arc::new(Optimization::default()))
         .with_max_iterations(args.max_iterations);
     let mut ctx = CycleContext::with_out_dir(&args.out);
     ctx.catalog = Arc::new(catalog);
@@ -199,6 +203,30 @@ async fn main() -> ExitCode {
             } else {
                 "PARTIAL"
             }
+        );
+    }
+    if let (Some(w), Some(plan), Some(ep)) = (&ctx.world, &ctx.plan, &ctx.execution_plan) {
+        let cost = miyabi_aws::report::planning::project(w, &plan.cost, &ctx.catalog);
+        let security = miyabi_aws::report::planning::project(w, &plan.security, &ctx.catalog);
+        let approval = ep.steps.iter().filter(|s| s.needs_approval).count();
+        println!(
+            "\nPlan: {} cost and {} security change(s), {} for a human",
+            plan.cost.len(),
+            plan.security.len(),
+            plan.manual.len()
+        );
+        println!(
+            "  cost after the cost plan      ${:.2}/month ({:+.2})",
+            cost.cost_after,
+            cost.cost_after - cost.cost_before
+        );
+        println!("  score after the security plan {:.1} / 100", security.score_after);
+        println!(
+            "  execution plan: {} step(s) in {} wave(s), {approval} awaiting approval, {} excluded; saving ${:.2}/month",
+            ep.steps.len(),
+            ep.waves.len(),
+            ep.excluded.len(),
+            ep.monthly_saving_usd
         );
     }
     for path in &ctx.reports {

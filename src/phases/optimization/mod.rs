@@ -277,8 +277,9 @@ pub fn rightsize_db(
     rec
 }
 
-/// θ3 as a phase: optimises from θ2's plan, writes `execution_plan.json`, and counts the steps
-/// that may run without approval for the convergence rule.
+/// θ3 as a phase: optimises from θ2's plan, adds its changes to the plan (rendering the plan
+/// reports again), writes `execution_plan.json`, and counts the steps that may run without
+/// approval for the convergence rule.
 #[derive(Debug, Clone, Default)]
 pub struct Optimization {
     config: OptimizationConfig,
@@ -312,7 +313,11 @@ impl Phase for Optimization {
             missing: "a plan (run θ2 first)",
         })?;
         let out = optimize(world, plan, &ctx.catalog, &self.config);
+        // The plan of the iteration now holds θ3's changes too; its reports are rendered again.
+        let mut plan = plan.clone();
+        plan.cost.extend(out.changes.iter().cloned());
         if let Some(dir) = ctx.out_dir.clone() {
+            crate::report::planning::write(&dir, world, &plan, &ctx.catalog)?;
             let path = dir.join("execution_plan.json");
             let text = serde_json::to_string_pretty(&out.execution_plan)
                 .unwrap_or_else(|e| unreachable!("execution plan serialises: {e}"));
@@ -321,6 +326,7 @@ impl Phase for Optimization {
         }
         ctx.applicable_changes = out.execution_plan.steps.iter().filter(|s| !s.needs_approval).count();
         ctx.execution_plan = Some(out.execution_plan);
+        ctx.plan = Some(plan);
         ctx.recommendations = out.recommendations;
         Ok(())
     }

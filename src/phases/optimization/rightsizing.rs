@@ -163,6 +163,8 @@ pub fn idle_days(cpu: &MetricSeries, network: &[&MetricSeries], config: &Rightsi
     let net_days: Vec<Vec<(i64, f64, usize)>> = network.iter().map(|s| daily(s, lookback)).collect();
     cpu_days
         .iter()
+        .rev()
+        .take(14)
         .filter(|(day, sum, n)| {
             #[allow(clippy::cast_precision_loss)] // at most 24 points a day
             let avg = sum / *n as f64;
