@@ -146,6 +146,9 @@ async fn main() -> anyhow::Result<()> {
     let spec = DemoSpec {
         instances: usize::try_from(number("--instances", 2000))?,
         seed: number("--seed", 42),
+        // Two hours short of the emulator's 14-day retention: the variants run one after the
+        // other for most of an hour, and the oldest point must not expire between them.
+        hours: 14 * 24 - 3,
         ..DemoSpec::default()
     };
     let variants = arg("--variants").unwrap_or_else(|| "rust,in-process,subprocess,script".into());
