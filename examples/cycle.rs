@@ -21,8 +21,8 @@ use miyabi_aws::aws::AwsOptions;
 use miyabi_aws::bridge::{PhaseTransport, PythonBridge, Script, SubprocessTransport};
 use miyabi_aws::catalog::PriceCatalog;
 use miyabi_aws::phases::{Discovery, DiscoveryConfig};
-use miyabi_aws::progress::{ProgressEvent, ProgressSink};
 use miyabi_aws::phases::{Optimization, Planning};
+use miyabi_aws::progress::{ProgressEvent, ProgressSink};
 use miyabi_aws::{Cycle, CycleContext, Error, Phase, StopReason};
 
 /// Exit code when the world state was captured only in part.

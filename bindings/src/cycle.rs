@@ -10,12 +10,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use miyabi_aws::cycle::{IterationRecord, StopReason};
+use miyabi_aws::plan::execution::ExecutionPlan;
+use miyabi_aws::plan::Plan;
 use miyabi_aws::{Cycle, CycleContext, Error, ForeignPayload, Phase, PhaseId};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::errors::PyMiyabiError;
-use crate::phases::PyDiscovery;
+use crate::phases::PyRustPhase;
 use crate::runtime::block_on;
 use crate::world::{load_catalog, PyWorldState};
 
@@ -34,6 +36,8 @@ struct ContextState {
     out_dir: Option<PathBuf>,
     reports: Vec<PathBuf>,
     applicable_changes: usize,
+    plan: Option<Plan>,
+    execution_plan: Option<ExecutionPlan>,
 }
 
 /// The cycle's state, lent to a Python phase for the length of its `run`.
@@ -84,6 +88,26 @@ impl PyPhaseContext {
     #[setter]
     fn set_applicable_changes(&self, n: usize) {
         self.state().applicable_changes = n;
+    }
+
+    /// θ2's plan of this iteration, as a dict, if a planning phase ran.
+    #[getter]
+    fn plan<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.state()
+            .plan
+            .as_ref()
+            .map(|p| Ok(pythonize::pythonize(py, p)?))
+            .transpose()
+    }
+
+    /// θ3's execution plan of this iteration, as a dict, if an optimization phase ran.
+    #[getter]
+    fn execution_plan<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.state()
+            .execution_plan
+            .as_ref()
+            .map(|p| Ok(pythonize::pythonize(py, p)?))
+            .transpose()
     }
 
     /// Records a report file the phase wrote.
@@ -142,6 +166,8 @@ impl Phase for PythonPhase {
             out_dir: ctx.out_dir.clone(),
             reports: Vec::new(),
             applicable_changes: ctx.applicable_changes,
+            plan: ctx.plan.take(),
+            execution_plan: ctx.execution_plan.take(),
         };
         let object = Python::attach(|py| self.object.clone_ref(py));
         let joined = tokio::task::spawn_blocking(move || {
@@ -175,6 +201,8 @@ impl Phase for PythonPhase {
             }
             ctx.reports.extend(state.reports);
             ctx.applicable_changes = state.applicable_changes;
+            ctx.plan = state.plan;
+            ctx.execution_plan = state.execution_plan;
         }
         match error {
             None => Ok(()),
@@ -201,7 +229,7 @@ impl PyCycle {
     fn new(phases: Vec<Bound<'_, PyAny>>, max_iterations: u32) -> PyResult<Self> {
         let mut cycle = Cycle::new().with_max_iterations(max_iterations);
         for phase in phases {
-            let phase: Arc<dyn Phase> = match phase.cast::<PyDiscovery>() {
+            let phase: Arc<dyn Phase> = match phase.cast::<PyRustPhase>() {
                 Ok(rust) => Arc::clone(&rust.get().phase),
                 Err(_) => Arc::new(PythonPhase::new(&phase)?),
             };

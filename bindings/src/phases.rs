@@ -1,22 +1,32 @@
-//! The Rust phases, reachable from Python: called directly (`discover`, `discover_async`) or
-//! placed in a `Cycle` as objects (`Discovery`).
+//! The Rust phases, reachable from Python: called directly (`discover`, `discover_async`,
+//! `plan`, `optimize`) or placed in a `Cycle` as objects (`Discovery`, `Planning`,
+//! `Optimization`, all `RustPhase`s).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use miyabi_aws::aws::AwsOptions;
+use miyabi_aws::guardrails::Environment;
 use miyabi_aws::phases::discovery::{Discovery, DiscoveryConfig};
+use miyabi_aws::phases::optimization::{self, Optimization, OptimizationConfig};
+use miyabi_aws::phases::planning::{self, Planning, PlanningConfig};
 use miyabi_aws::{Error, Phase};
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
 use crate::errors::PyMiyabiError;
 use crate::runtime::block_on;
 use crate::world::{load_catalog, PyWorldState};
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyRustPhase>()?;
     m.add_class::<PyDiscovery>()?;
+    m.add_class::<PyPlanning>()?;
+    m.add_class::<PyOptimization>()?;
     m.add_function(wrap_pyfunction!(discover, m)?)?;
+    m.add_function(wrap_pyfunction!(plan, m)?)?;
+    m.add_function(wrap_pyfunction!(optimize, m)?)?;
     m.add_function(wrap_pyfunction!(discover_async, m)?)?;
     Ok(())
 }
@@ -97,29 +107,21 @@ fn discover_async<'py>(
     })
 }
 
-/// θ1 in Rust as a phase object for `Cycle`.
-#[pyclass(name = "Discovery", module = "miyabi_aws._native", frozen)]
-pub(crate) struct PyDiscovery {
+/// A Rust phase, placed in a `Cycle` like a Python one. The base of `Discovery`, `Planning` and
+/// `Optimization`.
+#[pyclass(name = "RustPhase", module = "miyabi_aws._native", frozen, subclass)]
+pub(crate) struct PyRustPhase {
     pub(crate) phase: Arc<dyn Phase>,
 }
 
-#[pymethods]
-impl PyDiscovery {
-    #[new]
-    #[pyo3(signature = (regions=None, *, endpoint_url=None, profile=None, lookback_hours=336, until=None))]
-    fn new(
-        regions: Option<Vec<String>>,
-        endpoint_url: Option<String>,
-        profile: Option<String>,
-        lookback_hours: u32,
-        until: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Self> {
-        let discovery = Discovery::new(config(regions, endpoint_url, profile, lookback_hours, until)?);
-        Ok(Self {
-            phase: Arc::new(discovery),
-        })
+impl PyRustPhase {
+    fn init(phase: impl Phase + 'static) -> PyClassInitializer<Self> {
+        PyClassInitializer::from(Self { phase: Arc::new(phase) })
     }
+}
 
+#[pymethods]
+impl PyRustPhase {
     /// The phase's name in reports.
     #[getter]
     fn name(&self) -> String {
@@ -133,6 +135,115 @@ impl PyDiscovery {
     }
 
     fn __repr__(&self) -> String {
-        format!("Discovery(name={:?})", self.phase.name())
+        format!(
+            "RustPhase(theta={}, name={:?})",
+            self.phase.id().theta(),
+            self.phase.name()
+        )
     }
+}
+
+/// θ1 in Rust as a phase object for `Cycle`.
+#[pyclass(name = "Discovery", module = "miyabi_aws._native", frozen, extends = PyRustPhase)]
+pub(crate) struct PyDiscovery;
+
+#[pymethods]
+impl PyDiscovery {
+    #[new]
+    #[pyo3(signature = (regions=None, *, endpoint_url=None, profile=None, lookback_hours=336, until=None))]
+    fn new(
+        regions: Option<Vec<String>>,
+        endpoint_url: Option<String>,
+        profile: Option<String>,
+        lookback_hours: u32,
+        until: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyClassInitializer<Self>> {
+        let discovery = Discovery::new(config(regions, endpoint_url, profile, lookback_hours, until)?);
+        Ok(PyRustPhase::init(discovery).add_subclass(Self))
+    }
+}
+
+/// θ2 in Rust as a phase object for `Cycle`.
+#[pyclass(name = "Planning", module = "miyabi_aws._native", frozen, extends = PyRustPhase)]
+pub(crate) struct PyPlanning;
+
+#[pymethods]
+impl PyPlanning {
+    #[new]
+    fn new() -> PyClassInitializer<Self> {
+        PyRustPhase::init(Planning::default()).add_subclass(Self)
+    }
+}
+
+/// θ3 in Rust as a phase object for `Cycle`.
+#[pyclass(name = "Optimization", module = "miyabi_aws._native", frozen, extends = PyRustPhase)]
+pub(crate) struct PyOptimization;
+
+#[pymethods]
+impl PyOptimization {
+    #[new]
+    #[pyo3(signature = (*, max_changes=None, deny=None, environment="production"))]
+    fn new(
+        max_changes: Option<usize>,
+        deny: Option<Vec<String>>,
+        environment: &str,
+    ) -> PyResult<PyClassInitializer<Self>> {
+        let config = optimization_config(max_changes, deny, environment)?;
+        Ok(PyRustPhase::init(Optimization::new(config)).add_subclass(Self))
+    }
+}
+
+fn optimization_config(
+    max_changes: Option<usize>,
+    deny: Option<Vec<String>>,
+    environment: &str,
+) -> PyResult<OptimizationConfig> {
+    let mut config = OptimizationConfig::default();
+    config.guardrails.max_changes = max_changes;
+    config.guardrails.deny_list.extend(deny.unwrap_or_default());
+    config.guardrails.environment = match environment {
+        "production" => Environment::Production,
+        "development" => Environment::Development,
+        other => {
+            return Err(PyMiyabiError(Error::Config(format!(
+                "environment must be \"production\" or \"development\", got {other:?}"
+            )))
+            .into())
+        }
+    };
+    Ok(config)
+}
+
+/// θ2: the cost and security plan of a world state, as a dict (`cost`, `security`, `manual`).
+#[pyfunction]
+#[pyo3(signature = (world, *, catalog=None))]
+fn plan(py: Python<'_>, world: PyWorldState, catalog: Option<PathBuf>) -> PyResult<Bound<'_, PyAny>> {
+    let catalog = load_catalog(catalog)?;
+    let plan = py.detach(|| planning::plan(&world.inner, &catalog, &PlanningConfig::default()));
+    Ok(pythonize::pythonize(py, &plan)?)
+}
+
+/// θ3: right-sizing verdicts, θ3's changes and the execution plan of every θ2 and θ3 change,
+/// as a dict (`recommendations`, `changes`, `execution_plan`).
+#[pyfunction]
+#[pyo3(signature = (world, *, max_changes=None, deny=None, environment="production", catalog=None))]
+fn optimize<'py>(
+    py: Python<'py>,
+    world: PyWorldState,
+    max_changes: Option<usize>,
+    deny: Option<Vec<String>>,
+    environment: &str,
+    catalog: Option<PathBuf>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let catalog = load_catalog(catalog)?;
+    let config = optimization_config(max_changes, deny, environment)?;
+    let out = py.detach(|| {
+        let plan = planning::plan(&world.inner, &catalog, &PlanningConfig::default());
+        optimization::optimize(&world.inner, &plan, &catalog, &config)
+    });
+    let result = PyDict::new(py);
+    result.set_item("recommendations", pythonize::pythonize(py, &out.recommendations)?)?;
+    result.set_item("changes", pythonize::pythonize(py, &out.changes)?)?;
+    result.set_item("execution_plan", pythonize::pythonize(py, &out.execution_plan)?)?;
+    Ok(result.into_any())
 }

@@ -5,9 +5,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Coroutine, Optional, Protocol, Union, final
 
+from typing_extensions import disjoint_base
+
 __all__ = [
     "AwsError", "BridgeError", "CatalogError", "ConfigError", "Cycle", "CycleReport", "Discovery",
-    "MiyabiError", "PartialCaptureError", "PhaseContext", "PhaseInputError", "StorageError",
+    "MiyabiError", "Optimization", "PartialCaptureError", "PhaseContext", "PhaseInputError", "Planning",
+    "RustPhase", "StorageError", "optimize", "plan",
     "SCHEMA_VERSION", "WorldState", "WorldStateError", "__version__", "assess", "discover", "discover_async",
     "world_state_schema",
 ]
@@ -93,8 +96,15 @@ def discover_async(
     catalog: Optional[_Path] = None,
 ) -> Coroutine[Any, Any, WorldState]: ...
 
+@disjoint_base
+class RustPhase:
+    @property
+    def name(self) -> str: ...
+    @property
+    def theta(self) -> int: ...
+
 @final
-class Discovery:
+class Discovery(RustPhase):
     def __new__(
         cls,
         regions: Optional[Sequence[str]] = None,
@@ -104,10 +114,30 @@ class Discovery:
         lookback_hours: int = 336,
         until: _Until = None,
     ) -> Discovery: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def theta(self) -> int: ...
+
+@final
+class Planning(RustPhase):
+    def __new__(cls) -> Planning: ...
+
+@final
+class Optimization(RustPhase):
+    def __new__(
+        cls,
+        *,
+        max_changes: Optional[int] = None,
+        deny: Optional[Sequence[str]] = None,
+        environment: str = "production",
+    ) -> Optimization: ...
+
+def plan(world: WorldState, *, catalog: Optional[_Path] = None) -> dict[str, Any]: ...
+def optimize(
+    world: WorldState,
+    *,
+    max_changes: Optional[int] = None,
+    deny: Optional[Sequence[str]] = None,
+    environment: str = "production",
+    catalog: Optional[_Path] = None,
+) -> dict[str, Any]: ...
 
 @final
 class PhaseContext:
@@ -123,6 +153,10 @@ class PhaseContext:
     def applicable_changes(self) -> int: ...
     @applicable_changes.setter
     def applicable_changes(self, n: int) -> None: ...
+    @property
+    def plan(self) -> Optional[dict[str, Any]]: ...
+    @property
+    def execution_plan(self) -> Optional[dict[str, Any]]: ...
     def add_report(self, path: _Path) -> None: ...
 
 class PythonPhase(Protocol):
@@ -147,7 +181,7 @@ class CycleReport:
 
 @final
 class Cycle:
-    def __new__(cls, phases: Sequence[Union[Discovery, PythonPhase]], *, max_iterations: int = 10) -> Cycle: ...
+    def __new__(cls, phases: Sequence[Union[RustPhase, PythonPhase]], *, max_iterations: int = 10) -> Cycle: ...
     @property
     def phases(self) -> list[str]: ...
     def run(

@@ -44,7 +44,7 @@ def test_bad_world_state_documents_raise_world_state_errors(tmp_path):
 def test_a_bad_value_in_python_objects_is_named_by_its_path(world):
     document = world.to_dict()
     document["inventory"]["instances"][0]["state"] = 42
-    with pytest.raises(miyabi_aws.WorldStateError, match=r"at `inventory\.instances\[0\]\.state`: invalid type"):
+    with pytest.raises(miyabi_aws.WorldStateError, match=r"at `inventory\.instances\[0\]\.state`: unexpected type: 'int'"):
         miyabi_aws.WorldState.from_dict(document)
 
 
