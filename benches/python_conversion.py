@@ -25,7 +25,7 @@ TYPES = ["t3.micro", "m5.large", "m5.2xlarge", "c5.xlarge", "r5.large", "m6i.lar
 def instance(k):
     region = "us-east-1" if k % 2 else "eu-west-1"
     return {"id": f"i-{k:017x}", "arn": f"arn:aws:ec2:{region}:123456789012:instance/i-{k:017x}",
-            "region": region, "availability_zone": region + "a", "instance_type": TYPES[k % len(TYPES)],
+            "region": region, "availability_zone": region + "a", "instance_type": TYPES[k % len(TYPES)], "image_id": "ami-12c6146b",
             "state": "running" if k % 7 else "stopped", "stopped_since": None,
             "launch_time": "2026-11-01T00:00:00Z", "architecture": "x86_64", "platform": None,
             "vpc_id": "vpc-0123", "subnet_id": "subnet-0123", "public_ip": None if k % 3 else "203.0.113.7",

@@ -19,6 +19,7 @@
 //! - [`bridge`]: the legacy Python discovery scripts as a θ1 phase (subprocess JSON-RPC, or
 //!   in process with the `python` feature);
 //! - [`cycle`]: the [`Phase`] trait and the [`Cycle`] runner with its convergence rule;
+//! - [`iac`]: the estate and its target state as Terraform and CloudFormation;
 //! - [`report`]: the Markdown reports written to the output folder.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, clippy::pedantic)]
@@ -33,6 +34,7 @@ pub mod catalog;
 pub mod cycle;
 mod error;
 pub mod guardrails;
+pub mod iac;
 pub mod owners;
 pub mod phases;
 pub mod plan;

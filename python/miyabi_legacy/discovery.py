@@ -77,6 +77,7 @@ def discover_ec2(client, region):
                     "region": region,
                     "availability_zone": i.get("Placement", {}).get("AvailabilityZone"),
                     "instance_type": i.get("InstanceType", "unknown"),
+                    "image_id": i.get("ImageId"),
                     "state": state,
                     "stopped_since": _stopped_since(i.get("StateTransitionReason")) if state == "stopped" else None,
                     "launch_time": _time(i.get("LaunchTime")),

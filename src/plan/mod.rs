@@ -209,6 +209,16 @@ impl Change {
         self
     }
 
+    /// The monthly saving of this change on its resource alone: the catalog price before minus
+    /// after, so that a plan's savings add up to the change in the assessed total.
+    #[must_use]
+    pub fn saving_on(&self, inventory: &Inventory, catalog: &crate::catalog::PriceCatalog) -> f64 {
+        let alone = inventory.only(&self.resource);
+        let mut after = alone.clone();
+        self.apply_to(&mut after);
+        crate::assessment::monthly_cost(&alone, catalog) - crate::assessment::monthly_cost(&after, catalog)
+    }
+
     /// True for release, delete and terminate.
     #[must_use]
     pub fn is_destructive(&self) -> bool {

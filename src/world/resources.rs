@@ -24,6 +24,9 @@ pub struct Ec2Instance {
     pub availability_zone: Option<String>,
     /// Instance type, for example `m5.large`.
     pub instance_type: String,
+    /// The AMI it was launched from (absent in documents written before it was captured).
+    #[serde(default)]
+    pub image_id: Option<String>,
     /// Lifecycle state: `running`, `stopped`, …
     pub state: String,
     /// When the instance last entered `stopped`, parsed from the state-transition reason.

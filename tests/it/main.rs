@@ -8,6 +8,7 @@ mod assessment;
 mod bridge;
 mod discovery;
 mod faults;
+mod iac;
 mod optimization;
 mod support;
 mod world;

@@ -210,7 +210,7 @@ fn low_autonomy_owners_need_approval_for_riskier_changes() {
 
 /// A world with something for every rule: open groups, public buckets, old stopped instances,
 /// unattached gp2 volumes, idle EIPs, an overprovisioned instance, weak RDS settings.
-fn busy_world() -> WorldState {
+pub fn busy_world() -> WorldState {
     let mut world = fixture_world();
     let inv = &mut world.inventory;
     let mut old = inv.instances[0].clone();

@@ -46,6 +46,7 @@ pub(super) async fn instances(
                     region: region.to_owned(),
                     availability_zone: i.placement().and_then(|p| p.availability_zone()).map(str::to_owned),
                     instance_type: i.instance_type().map_or("unknown", |t| t.as_str()).to_owned(),
+                    image_id: i.image_id().map(str::to_owned),
                     stopped_since: if state == "stopped" {
                         stopped_since(i.state_transition_reason())
                     } else {

@@ -12,13 +12,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use self::rightsizing::{idle_days, percentile, rightsize, Recommendation, RightsizingConfig, RightsizingFinding};
-use crate::assessment::{monthly_cost, ResourceKind, Severity};
+use crate::assessment::{ResourceKind, Severity};
 use crate::catalog::PriceCatalog;
 use crate::cycle::{CycleContext, Phase, PhaseId};
 use crate::guardrails::Guardrails;
 use crate::plan::execution::{allocate, ExecutionPlan};
 use crate::plan::{Action, Change, Plan, ResourceRef, Risk};
-use crate::world::{Inventory, WorldState};
+use crate::world::WorldState;
 use crate::{Error, Result};
 
 /// Settings of θ3.
@@ -55,13 +55,6 @@ pub struct OptimizationOutput {
 /// 9,531,392.
 fn max_connections(memory_gib: f64) -> f64 {
     memory_gib * 1024.0 * 1024.0 * 1024.0 / 9_531_392.0
-}
-
-fn saving(change: &Change, inventory: &Inventory, catalog: &PriceCatalog) -> f64 {
-    let alone = inventory.only(&change.resource);
-    let mut after = alone.clone();
-    change.apply_to(&mut after);
-    monthly_cost(&alone, catalog) - monthly_cost(&after, catalog)
 }
 
 /// θ3 over a world state and θ2's plan.
@@ -125,7 +118,7 @@ pub fn optimize(
                 rec.evidence.clone(),
                 Risk::Medium,
             );
-            let usd = saving(&change, inv, catalog);
+            let usd = change.saving_on(inv, catalog);
             changes.push(change.with_saving(usd));
         } else if let Some(target) = &rec.target_type {
             let risk = if rec.finding == RightsizingFinding::Underprovisioned {
@@ -143,7 +136,7 @@ pub fn optimize(
                 format!("{:?}: {}", rec.finding, rec.evidence),
                 risk,
             );
-            let usd = saving(&change, inv, catalog);
+            let usd = change.saving_on(inv, catalog);
             changes.push(change.with_saving(usd));
         }
         recommendations.push(ResourceRecommendation {
@@ -175,7 +168,7 @@ pub fn optimize(
                 format!("{:?}: {}", rec.finding, rec.evidence),
                 Risk::High,
             );
-            let usd = saving(&change, inv, catalog);
+            let usd = change.saving_on(inv, catalog);
             changes.push(change.with_saving(usd));
         }
         recommendations.push(ResourceRecommendation {
@@ -183,14 +176,13 @@ pub fn optimize(
             recommendation: rec,
         });
     }
-    let severity = |check: &str| -> Option<Severity> {
-        world
-            .assessment
-            .findings
-            .iter()
-            .find(|f| f.check_id == check)
-            .map(|f| f.severity)
-    };
+    let severities: std::collections::HashMap<&str, Severity> = world
+        .assessment
+        .findings
+        .iter()
+        .map(|f| (f.check_id.as_str(), f.severity))
+        .collect();
+    let severity = |check: &str| severities.get(check).copied();
     let all: Vec<Change> = plan.changes().cloned().chain(changes.iter().cloned()).collect();
     let execution_plan = allocate(all, &config.guardrails, severity);
     OptimizationOutput {
@@ -318,6 +310,8 @@ impl Phase for Optimization {
         plan.cost.extend(out.changes.iter().cloned());
         if let Some(dir) = ctx.out_dir.clone() {
             crate::report::planning::write(&dir, world, &plan, &ctx.catalog)?;
+            // The IaC again, now for the execution plan's target state.
+            crate::iac::write(&dir, world, out.execution_plan.steps.iter().map(|s| &s.change))?;
             let path = dir.join("execution_plan.json");
             let text = serde_json::to_string_pretty(&out.execution_plan)
                 .unwrap_or_else(|e| unreachable!("execution plan serialises: {e}"));

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 
-use crate::assessment::{monthly_cost, FindingStatus, ResourceKind};
+use crate::assessment::{FindingStatus, ResourceKind};
 use crate::catalog::PriceCatalog;
 use crate::cycle::{CycleContext, Phase, PhaseId};
 use crate::plan::{Action, Change, Plan, ResourceRef, Risk};
@@ -45,14 +45,6 @@ fn resource(kind: ResourceKind, id: &str, region: &str) -> ResourceRef {
         id: id.to_owned(),
         region: region.to_owned(),
     }
-}
-
-/// The saving of `change` on its resource alone, USD per month.
-fn saving(change: &Change, inventory: &Inventory, catalog: &PriceCatalog) -> f64 {
-    let alone = inventory.only(&change.resource);
-    let mut after = alone.clone();
-    change.apply_to(&mut after);
-    monthly_cost(&alone, catalog) - monthly_cost(&after, catalog)
 }
 
 /// θ2 over a world state.
@@ -204,7 +196,7 @@ fn security_changes(inv: &Inventory, config: &PlanningConfig) -> Vec<Change> {
 fn cost_changes(inv: &Inventory, catalog: &PriceCatalog, config: &PlanningConfig, now: DateTime<Utc>) -> Vec<Change> {
     let mut out = Vec::new();
     let mut push = |change: Change| {
-        let usd = saving(&change, inv, catalog);
+        let usd = change.saving_on(inv, catalog);
         out.push(change.with_saving(usd).with_findings_removed(inv));
     };
     for a in inv.addresses.iter().filter(|a| a.association_id.is_none()) {
@@ -319,6 +311,8 @@ impl Phase for Planning {
         if let Some(dir) = ctx.out_dir.clone() {
             let written = crate::report::planning::write(&dir, world, &plan, &ctx.catalog)?;
             ctx.reports.extend(written);
+            let iac = crate::iac::write(&dir, world, plan.changes())?;
+            ctx.reports.extend(iac);
         }
         ctx.applicable_changes = plan.changes().count();
         ctx.plan = Some(plan);
