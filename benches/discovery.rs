@@ -117,25 +117,7 @@ async fn run_script(python_dir: &PathBuf, regions: &[String], until: i64) -> any
             String::from_utf8_lossy(&out.stderr)
         );
         let capture: miyabi_aws::bridge::RegionCapture = serde_json::from_slice(&out.stdout)?;
-        let mut region_inventory = capture.inventory;
-        // Every Region's run lists all buckets; keep them once, as the bridge does.
-        region_inventory
-            .buckets
-            .retain(|b| !inventory.buckets.iter().any(|k| k.name == b.name));
-        region_inventory.metrics.retain(|m| {
-            m.namespace != "AWS/S3"
-                || !inventory
-                    .metrics
-                    .iter()
-                    .any(|k| k.resource_id == m.resource_id && k.namespace == "AWS/S3")
-        });
-        inventory.instances.extend(region_inventory.instances);
-        inventory.volumes.extend(region_inventory.volumes);
-        inventory.addresses.extend(region_inventory.addresses);
-        inventory.security_groups.extend(region_inventory.security_groups);
-        inventory.buckets.extend(region_inventory.buckets);
-        inventory.db_instances.extend(region_inventory.db_instances);
-        inventory.metrics.extend(region_inventory.metrics);
+        miyabi_aws::bridge::merge_region(&mut inventory, capture.inventory);
     }
     inventory.sort();
     Ok(inventory)

@@ -175,23 +175,14 @@ impl PythonBridge {
     }
 }
 
-/// Adds one Region's capture. Every Region's script lists all buckets (S3 is global) with their
-/// size series, so buckets and bucket series are kept once.
-fn merge_region(into: &mut Inventory, from: Inventory) {
+/// Adds one Region's capture of a legacy script. Every Region's run lists all buckets (S3 is
+/// global) with their size series, so buckets and bucket series are kept once.
+pub fn merge_region(into: &mut Inventory, mut from: Inventory) {
     let known_buckets: BTreeSet<String> = into.buckets.iter().map(|b| b.name.clone()).collect();
-    let bucket_series = |m: &crate::world::MetricSeries| m.namespace == "AWS/S3";
-    into.instances.extend(from.instances);
-    into.volumes.extend(from.volumes);
-    into.addresses.extend(from.addresses);
-    into.security_groups.extend(from.security_groups);
-    into.db_instances.extend(from.db_instances);
-    into.buckets
-        .extend(from.buckets.into_iter().filter(|b| !known_buckets.contains(&b.name)));
-    into.metrics.extend(
-        from.metrics
-            .into_iter()
-            .filter(|m| !(bucket_series(m) && known_buckets.contains(&m.resource_id))),
-    );
+    from.buckets.retain(|b| !known_buckets.contains(&b.name));
+    from.metrics
+        .retain(|m| !(m.namespace == "AWS/S3" && known_buckets.contains(&m.resource_id)));
+    into.extend_from(from);
 }
 
 #[async_trait]

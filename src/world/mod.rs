@@ -118,6 +118,17 @@ impl Inventory {
             + self.db_instances.len()
     }
 
+    /// Appends every list of `other`.
+    pub fn extend_from(&mut self, other: Inventory) {
+        self.instances.extend(other.instances);
+        self.volumes.extend(other.volumes);
+        self.addresses.extend(other.addresses);
+        self.security_groups.extend(other.security_groups);
+        self.buckets.extend(other.buckets);
+        self.db_instances.extend(other.db_instances);
+        self.metrics.extend(other.metrics);
+    }
+
     /// Puts every list in a canonical order, so that two captures of the same estate compare
     /// equal whatever order the scans finished in.
     pub fn sort(&mut self) {

@@ -170,7 +170,7 @@ impl Discovery {
         for scan in scans {
             let scan = scan?;
             total.account = total.account.or(scan.account);
-            merge(&mut total.inventory, scan.inventory);
+            total.inventory.extend_from(scan.inventory);
             total.gaps.extend(scan.gaps);
         }
         self.scan_buckets(&regions, &mut clients, &stats, &mut total).await?;
@@ -461,16 +461,6 @@ fn series_requests<'a>(
         }
     }
     per_region
-}
-
-fn merge(into: &mut Inventory, from: Inventory) {
-    into.instances.extend(from.instances);
-    into.volumes.extend(from.volumes);
-    into.addresses.extend(from.addresses);
-    into.security_groups.extend(from.security_groups);
-    into.buckets.extend(from.buckets);
-    into.db_instances.extend(from.db_instances);
-    into.metrics.extend(from.metrics);
 }
 
 fn fill_arns(inv: &mut Inventory, account: &str) {
