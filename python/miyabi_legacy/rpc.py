@@ -14,6 +14,9 @@ input. The method is `execute_phase`:
 `lookback_hours`, `until` (Unix seconds, the end of the metric window) and `endpoint_url` are
 optional extensions, so that a Rust caller and this script read the same window and endpoint.
 
+The `planning` phase (θ2 + θ3 for EC2 instances, `miyabi_legacy.planning`) reads
+`context.world_state` and `config.catalog_path`, and answers `output.execution_plan`.
+
     python -m miyabi_legacy.rpc
 """
 
@@ -22,7 +25,7 @@ import sys
 import time
 import traceback
 
-from . import discovery
+from . import discovery, planning
 from .errors import INTERNAL_ERROR, classify
 
 PARSE_ERROR = -32700
@@ -51,7 +54,26 @@ def _discovery(config, context):
     }
 
 
-PHASES = {"discovery": _discovery}
+def _planning(config, context):
+    world = context.get("world_state")
+    if not isinstance(world, dict) or "inventory" not in world:
+        raise InvalidParams("context.world_state must be a world-state document")
+    catalog_path = config.get("catalog_path")
+    if not isinstance(catalog_path, str):
+        raise InvalidParams("config.catalog_path must name the price catalog (src/catalog/prices.json)")
+    with open(catalog_path, encoding="utf-8") as f:
+        catalog = json.load(f)
+    started = time.perf_counter()
+    execution_plan = planning.plan(world, catalog, config.get("planning"))
+    return {
+        "execution_plan": execution_plan,
+        "reports": [],
+        "metrics": {"resources_scanned": len(world["inventory"].get("instances", [])),
+                    "duration_ms": int((time.perf_counter() - started) * 1000)},
+    }
+
+
+PHASES = {"discovery": _discovery, "planning": _planning}
 
 
 def _error(request_id, code, message, data=None):

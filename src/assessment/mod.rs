@@ -90,10 +90,13 @@ pub fn assess(inventory: &Inventory, catalog: &PriceCatalog) -> Assessment {
 /// saving estimate, so that a plan's savings add up to the change in the assessed total.
 #[must_use]
 pub fn monthly_cost(inventory: &Inventory, catalog: &PriceCatalog) -> f64 {
-    cost::price_inventory(inventory, catalog)
-        .iter()
-        .filter_map(|c| c.monthly_usd)
-        .sum()
+    let mut total = 0.0;
+    cost::visit_prices(inventory, catalog, |p| {
+        if let Ok(usd) = p.result {
+            total += cost::round_cents(usd);
+        }
+    });
+    total
 }
 
 /// vCPU-weighted mean of the average CPU of running instances that have a CPU series and a

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use rayon::prelude::*;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -188,6 +189,47 @@ pub fn priority(change: &Change, severity_of: impl Fn(&str) -> Option<crate::ass
     }
 }
 
+/// `items` in the order of `order`, a permutation of its indices; each item moves once.
+fn permute<T>(items: Vec<T>, order: &[usize]) -> Vec<T> {
+    let mut slots: Vec<Option<T>> = items.into_iter().map(Some).collect();
+    order.iter().filter_map(|&i| slots[i].take()).collect()
+}
+
+/// The step that applies `change`: precondition, backup, validation and rollback.
+fn step(change: Change, wave: usize, canary: bool, priority: Priority, guardrails: &Guardrails) -> Step {
+    let approval_reasons = guardrails.approval_reasons(&change);
+    let backup = backup_of(&change);
+    let rollback = match &backup {
+        Some(b) if change.is_destructive() => Rollback::RestoreFromBackup { backup: b.clone() },
+        _ => Rollback::Revert {
+            to: Expectation {
+                attribute: change.attribute.clone(),
+                equals: change.current.clone(),
+            },
+        },
+    };
+    Step {
+        id: change.id.clone(),
+        wave,
+        priority,
+        canary,
+        precondition: Expectation {
+            attribute: change.attribute.clone(),
+            equals: change.current.clone(),
+        },
+        backup,
+        operations: change.action.operations().iter().map(|s| (*s).to_owned()).collect(),
+        validation: Expectation {
+            attribute: change.attribute.clone(),
+            equals: change.desired.clone(),
+        },
+        rollback,
+        needs_approval: !approval_reasons.is_empty(),
+        approval_reasons,
+        change,
+    }
+}
+
 fn wave_kind(action: Action) -> WaveKind {
     match action {
         a if a.is_destructive() => WaveKind::Destructive,
@@ -234,11 +276,15 @@ pub fn allocate(
             });
         }
     }
-    ranked.sort_by(|(pa, a), (pb, b)| {
+    // Sorted by index: a change is a few hundred bytes, and a sort would move each many times.
+    let mut order: Vec<usize> = (0..ranked.len()).collect();
+    order.par_sort_by(|&x, &y| {
+        let ((pa, a), (pb, b)) = (&ranked[x], &ranked[y]);
         pa.cmp(pb)
             .then(b.monthly_saving_usd.total_cmp(&a.monthly_saving_usd))
             .then_with(|| a.id.cmp(&b.id))
     });
+    let mut ranked = permute(ranked, &order);
     if let Some(limit) = guardrails.max_changes {
         for (_, change) in ranked.split_off(limit.min(ranked.len())) {
             excluded.push(Excluded {
@@ -251,7 +297,7 @@ pub fn allocate(
 
     // The first resize into each target family is its canary.
     let mut canary_families = BTreeSet::new();
-    let mut placed: Vec<(WaveKind, bool, Priority, Change)> = ranked
+    let placed: Vec<(WaveKind, bool, Priority, Change)> = ranked
         .into_iter()
         .map(|(priority, change)| {
             let family = change
@@ -268,10 +314,12 @@ pub fn allocate(
             (kind, canary, priority, change)
         })
         .collect();
-    placed.sort_by_key(|p| p.0);
+    let mut order: Vec<usize> = (0..placed.len()).collect();
+    order.sort_by_key(|&i| placed[i].0);
+    let placed = permute(placed, &order);
 
     let mut waves: Vec<Wave> = Vec::new();
-    let mut steps = Vec::new();
+    let mut in_waves = Vec::with_capacity(placed.len());
     for (kind, canary, priority, change) in placed {
         if waves.last().is_none_or(|w| w.kind != kind) {
             waves.push(Wave {
@@ -282,38 +330,13 @@ pub fn allocate(
         }
         let wave = waves.len() - 1;
         waves[wave].steps.push(change.id.clone());
-        let approval_reasons = guardrails.approval_reasons(&change);
-        let backup = backup_of(&change);
-        let rollback = match &backup {
-            Some(b) if change.is_destructive() => Rollback::RestoreFromBackup { backup: b.clone() },
-            _ => Rollback::Revert {
-                to: Expectation {
-                    attribute: change.attribute.clone(),
-                    equals: change.current.clone(),
-                },
-            },
-        };
-        steps.push(Step {
-            id: change.id.clone(),
-            wave,
-            priority,
-            canary,
-            precondition: Expectation {
-                attribute: change.attribute.clone(),
-                equals: change.current.clone(),
-            },
-            backup,
-            operations: change.action.operations().iter().map(|s| (*s).to_owned()).collect(),
-            validation: Expectation {
-                attribute: change.attribute.clone(),
-                equals: change.desired.clone(),
-            },
-            rollback,
-            needs_approval: !approval_reasons.is_empty(),
-            approval_reasons,
-            change,
-        });
+        in_waves.push((wave, canary, priority, change));
     }
+    // Each step depends on its change alone, so thousands are written across cores.
+    let steps: Vec<Step> = in_waves
+        .into_par_iter()
+        .map(|(wave, canary, priority, change)| step(change, wave, canary, priority, guardrails))
+        .collect();
     let monthly_saving_usd = steps.iter().map(|s| s.change.monthly_saving_usd).sum();
     ExecutionPlan {
         schema_version: EXECUTION_PLAN_VERSION,

@@ -8,17 +8,18 @@
 
 pub mod execution;
 
-use std::collections::BTreeSet;
-use std::fmt::Write;
+use std::collections::{BTreeSet, HashMap};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::assessment::security::run_checks;
 use crate::assessment::{FindingStatus, ResourceKind};
-use crate::world::{Inventory, PublicAccessBlock};
+use crate::world::{
+    EbsVolume, Ec2Instance, ElasticIp, Inventory, PublicAccessBlock, RdsInstance, S3Bucket, SecurityGroup,
+};
 
 /// What a change does. Each maps to the AWS API operations that carry it out, which the
 /// guardrails check against the deny-list.
@@ -199,8 +200,8 @@ impl Change {
     /// Fills `removes_findings` with the checks that fail on the resource now and pass once the
     /// change is applied, judged on the resource alone.
     #[must_use]
-    pub fn with_findings_removed(mut self, inventory: &Inventory) -> Self {
-        let alone = inventory.only(&self.resource);
+    pub fn with_findings_removed(mut self, index: &InventoryIndex<'_>) -> Self {
+        let alone = index.only(&self.resource);
         let before = failing_checks(&alone);
         let mut after_inventory = alone;
         self.apply_to(&mut after_inventory);
@@ -212,11 +213,11 @@ impl Change {
     /// The monthly saving of this change on its resource alone: the catalog price before minus
     /// after, so that a plan's savings add up to the change in the assessed total.
     #[must_use]
-    pub fn saving_on(&self, inventory: &Inventory, catalog: &crate::catalog::PriceCatalog) -> f64 {
-        let alone = inventory.only(&self.resource);
-        let mut after = alone.clone();
-        self.apply_to(&mut after);
-        crate::assessment::monthly_cost(&alone, catalog) - crate::assessment::monthly_cost(&after, catalog)
+    pub fn saving_on(&self, index: &InventoryIndex<'_>, catalog: &crate::catalog::PriceCatalog) -> f64 {
+        let mut alone = index.only(&self.resource);
+        let before = crate::assessment::monthly_cost(&alone, catalog);
+        self.apply_to(&mut alone);
+        before - crate::assessment::monthly_cost(&alone, catalog)
     }
 
     /// True for release, delete and terminate.
@@ -313,12 +314,40 @@ impl Change {
 
 /// The first 16 hex digits of SHA-256 over the change's identity.
 fn content_id(action: Action, resource: &ResourceRef, attribute: &str, desired: &Value) -> String {
-    let identity = json!([resource.kind, resource.region, resource.id, action, attribute, desired]);
-    let digest = Sha256::digest(identity.to_string().as_bytes());
-    digest.iter().take(8).fold(String::with_capacity(16), |mut hex, b| {
-        let _ = write!(hex, "{b:02x}");
-        hex
-    })
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    /// Feeds serialised JSON straight into the digest, so no text is built.
+    struct Digesting(Sha256);
+    impl std::io::Write for Digesting {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.update(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let identity = (
+        resource.kind,
+        &resource.region,
+        &resource.id,
+        action,
+        attribute,
+        desired,
+    );
+    let mut digest = Digesting(Sha256::new());
+    // Writing into a digest cannot fail, and the tuple always serialises: the JSON array text
+    // is `[kind,region,id,action,attribute,desired]`, as it always was.
+    let _ = serde_json::to_writer(&mut digest, &identity);
+    digest
+        .0
+        .finalize()
+        .iter()
+        .take(8)
+        .fold(String::with_capacity(16), |mut hex, b| {
+            hex.push(char::from(HEX[usize::from(b >> 4)]));
+            hex.push(char::from(HEX[usize::from(b & 0xf)]));
+            hex
+        })
 }
 
 /// Check ids failing on anything in `inventory`.
@@ -359,40 +388,72 @@ impl Plan {
     }
 }
 
-impl Inventory {
+/// The resources of an inventory by id, built once so that judging many changes each on its
+/// resource alone stays linear in the size of the estate.
+#[derive(Debug)]
+pub struct InventoryIndex<'a> {
+    instances: HashMap<&'a str, &'a Ec2Instance>,
+    volumes: HashMap<&'a str, &'a EbsVolume>,
+    volumes_of_instance: HashMap<&'a str, Vec<&'a EbsVolume>>,
+    addresses: HashMap<&'a str, &'a ElasticIp>,
+    security_groups: HashMap<&'a str, &'a SecurityGroup>,
+    buckets: HashMap<&'a str, &'a S3Bucket>,
+    db_instances: HashMap<&'a str, &'a RdsInstance>,
+}
+
+impl InventoryIndex<'_> {
     /// A copy holding only `resource` (and, for an instance, its attached volumes), for judging
     /// a change on the resource alone.
     #[must_use]
     pub fn only(&self, resource: &ResourceRef) -> Inventory {
+        fn one<T: Clone>(map: &HashMap<&str, &T>, id: &str) -> Vec<T> {
+            map.get(id).map(|r| vec![(*r).clone()]).unwrap_or_default()
+        }
         let id = resource.id.as_str();
         let mut alone = Inventory::default();
         match resource.kind {
             ResourceKind::Ec2Instance => {
-                alone.instances = self.instances.iter().filter(|i| i.id == id).cloned().collect();
+                alone.instances = one(&self.instances, id);
                 alone.volumes = self
-                    .volumes
-                    .iter()
-                    .filter(|v| v.attached_to.iter().any(|a| a == id))
-                    .cloned()
-                    .collect();
+                    .volumes_of_instance
+                    .get(id)
+                    .map(|vs| vs.iter().map(|v| (*v).clone()).collect())
+                    .unwrap_or_default();
             }
-            ResourceKind::EbsVolume => alone.volumes = self.volumes.iter().filter(|v| v.id == id).cloned().collect(),
-            ResourceKind::ElasticIp => {
-                alone.addresses = self
-                    .addresses
-                    .iter()
-                    .filter(|a| a.allocation_id == id)
-                    .cloned()
-                    .collect();
-            }
-            ResourceKind::SecurityGroup => {
-                alone.security_groups = self.security_groups.iter().filter(|g| g.id == id).cloned().collect();
-            }
-            ResourceKind::S3Bucket => alone.buckets = self.buckets.iter().filter(|b| b.name == id).cloned().collect(),
-            ResourceKind::RdsInstance => {
-                alone.db_instances = self.db_instances.iter().filter(|d| d.id == id).cloned().collect();
-            }
+            ResourceKind::EbsVolume => alone.volumes = one(&self.volumes, id),
+            ResourceKind::ElasticIp => alone.addresses = one(&self.addresses, id),
+            ResourceKind::SecurityGroup => alone.security_groups = one(&self.security_groups, id),
+            ResourceKind::S3Bucket => alone.buckets = one(&self.buckets, id),
+            ResourceKind::RdsInstance => alone.db_instances = one(&self.db_instances, id),
         }
         alone
+    }
+}
+
+impl Inventory {
+    /// Indexes the resources by id (metric series are not indexed; see [`Inventory::series_index`]).
+    #[must_use]
+    pub fn index(&self) -> InventoryIndex<'_> {
+        let mut volumes_of_instance: HashMap<&str, Vec<&EbsVolume>> = HashMap::new();
+        for v in &self.volumes {
+            for instance in &v.attached_to {
+                volumes_of_instance.entry(instance.as_str()).or_default().push(v);
+            }
+        }
+        InventoryIndex {
+            instances: self.instances.iter().map(|i| (i.id.as_str(), i)).collect(),
+            volumes: self.volumes.iter().map(|v| (v.id.as_str(), v)).collect(),
+            volumes_of_instance,
+            addresses: self.addresses.iter().map(|a| (a.allocation_id.as_str(), a)).collect(),
+            security_groups: self.security_groups.iter().map(|g| (g.id.as_str(), g)).collect(),
+            buckets: self.buckets.iter().map(|b| (b.name.as_str(), b)).collect(),
+            db_instances: self.db_instances.iter().map(|d| (d.id.as_str(), d)).collect(),
+        }
+    }
+
+    /// A copy holding only `resource`; to judge many changes, build [`Inventory::index`] once.
+    #[must_use]
+    pub fn only(&self, resource: &ResourceRef) -> Inventory {
+        self.index().only(resource)
     }
 }

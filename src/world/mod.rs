@@ -6,7 +6,7 @@
 
 mod resources;
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -162,13 +162,20 @@ impl Inventory {
 
     /// All series indexed by (resource id, metric name).
     #[must_use]
-    pub fn series_index(&self) -> BTreeMap<(&str, &str), &MetricSeries> {
-        self.metrics
-            .iter()
-            .map(|m| ((m.resource_id.as_str(), m.metric_name.as_str()), m))
-            .collect()
+    pub fn series_index(&self) -> SeriesIndex<'_> {
+        let mut index =
+            SeriesIndex::with_capacity_and_hasher(self.metrics.len(), foldhash::fast::RandomState::default());
+        index.extend(
+            self.metrics
+                .iter()
+                .map(|m| ((m.resource_id.as_str(), m.metric_name.as_str()), m)),
+        );
+        index
     }
 }
+
+/// Metric series by (resource id, metric name); see [`Inventory::series_index`].
+pub type SeriesIndex<'a> = HashMap<(&'a str, &'a str), &'a MetricSeries, foldhash::fast::RandomState>;
 
 /// Why a world-state document could not be used.
 #[derive(Debug, thiserror::Error)]

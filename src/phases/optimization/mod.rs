@@ -7,18 +7,19 @@ pub mod rightsizing;
 use std::collections::BTreeSet;
 
 use async_trait::async_trait;
+use rayon::prelude::*;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use self::rightsizing::{idle_days, percentile, rightsize, Recommendation, RightsizingConfig, RightsizingFinding};
+use self::rightsizing::{idle_days, percentile, Recommendation, Rightsizer, RightsizingConfig, RightsizingFinding};
 use crate::assessment::{ResourceKind, Severity};
 use crate::catalog::PriceCatalog;
 use crate::cycle::{CycleContext, Phase, PhaseId};
 use crate::guardrails::Guardrails;
 use crate::plan::execution::{allocate, ExecutionPlan};
-use crate::plan::{Action, Change, Plan, ResourceRef, Risk};
-use crate::world::WorldState;
+use crate::plan::{Action, Change, InventoryIndex, Plan, ResourceRef, Risk};
+use crate::world::{Ec2Instance, SeriesIndex, WorldState};
 use crate::{Error, Result};
 
 /// Settings of θ3.
@@ -59,7 +60,6 @@ fn max_connections(memory_gib: f64) -> f64 {
 
 /// θ3 over a world state and θ2's plan.
 #[must_use]
-#[allow(clippy::too_many_lines)] // EC2 then RDS, read top to bottom
 pub fn optimize(
     world: &WorldState,
     plan: &Plan,
@@ -67,82 +67,30 @@ pub fn optimize(
     config: &OptimizationConfig,
 ) -> OptimizationOutput {
     let inv = &world.inventory;
-    let index = inv.series_index();
+    let series = inv.series_index();
+    let resources = inv.index();
     let leaving: BTreeSet<&str> = plan
         .changes()
         .filter(|c| c.is_destructive())
         .map(|c| c.resource.id.as_str())
         .collect();
     let rs = &config.rightsizing;
-    let mut recommendations = Vec::new();
-    let mut changes = Vec::new();
-    for i in inv
+    let rightsizer = Rightsizer::new(catalog, rs);
+    // Each instance is judged on its own series alone, so the estate is split across cores.
+    let running: Vec<&Ec2Instance> = inv
         .instances
         .iter()
         .filter(|i| i.state == "running" && !leaving.contains(i.id.as_str()))
-    {
-        let resource = ResourceRef {
-            kind: ResourceKind::Ec2Instance,
-            id: i.id.clone(),
-            region: i.region.clone(),
-        };
-        let cpu = index.get(&(i.id.as_str(), "CPUUtilization")).copied();
-        let memory = index.get(&(i.id.as_str(), "mem_used_percent")).copied();
-        let mut rec = rightsize(&i.instance_type, cpu, memory, catalog, rs);
-        let network: Vec<_> = ["NetworkIn", "NetworkOut"]
-            .iter()
-            .filter_map(|m| index.get(&(i.id.as_str(), *m)).copied())
-            .collect();
-        // Without both network series the rule cannot be judged, so nothing is called idle.
-        let idle = match cpu {
-            Some(cpu) if rec.finding != RightsizingFinding::InsufficientData && network.len() == 2 => {
-                idle_days(cpu, &network, rs)
-            }
-            _ => 0,
-        };
-        if idle >= rs.idle_days {
-            rec.finding = RightsizingFinding::Idle;
-            rec.target_type = None;
-            rec.evidence = format!(
-                "daily CPU ≤ {}% and network ≤ {:.0} MB on {idle} of the last 14 days",
-                rs.idle_cpu_percent,
-                rs.idle_network_bytes / 1024.0 / 1024.0
-            );
-            let change = Change::new(
-                Action::StopInstance,
-                resource.clone(),
-                "state",
-                json!("running"),
-                json!("stopped"),
-                "trusted_advisor_low_utilization_ec2",
-                rec.evidence.clone(),
-                Risk::Medium,
-            );
-            let usd = change.saving_on(inv, catalog);
-            changes.push(change.with_saving(usd));
-        } else if let Some(target) = &rec.target_type {
-            let risk = if rec.finding == RightsizingFinding::Underprovisioned {
-                Risk::Medium
-            } else {
-                Risk::High
-            };
-            let change = Change::new(
-                Action::ResizeInstance,
-                resource.clone(),
-                "instance_type",
-                json!(i.instance_type),
-                json!(target),
-                "compute_optimizer_rightsizing",
-                format!("{:?}: {}", rec.finding, rec.evidence),
-                risk,
-            );
-            let usd = change.saving_on(inv, catalog);
-            changes.push(change.with_saving(usd));
-        }
-        recommendations.push(ResourceRecommendation {
-            resource,
-            recommendation: rec,
-        });
+        .collect();
+    let judged: Vec<(ResourceRecommendation, Option<Change>)> = running
+        .par_iter()
+        .map(|i| judge_instance(i, &series, &rightsizer, &resources, catalog, rs))
+        .collect();
+    let mut recommendations = Vec::with_capacity(judged.len());
+    let mut changes = Vec::new();
+    for (rec, change) in judged {
+        recommendations.push(rec);
+        changes.extend(change);
     }
     for d in inv.db_instances.iter().filter(|d| d.status == "available") {
         let resource = ResourceRef {
@@ -152,8 +100,8 @@ pub fn optimize(
         };
         let rec = rightsize_db(
             &d.class,
-            index.get(&(d.id.as_str(), "CPUUtilization")).copied(),
-            index.get(&(d.id.as_str(), "DatabaseConnections")).copied(),
+            series.get(&(d.id.as_str(), "CPUUtilization")).copied(),
+            series.get(&(d.id.as_str(), "DatabaseConnections")).copied(),
             catalog,
             rs,
         );
@@ -168,7 +116,7 @@ pub fn optimize(
                 format!("{:?}: {}", rec.finding, rec.evidence),
                 Risk::High,
             );
-            let usd = change.saving_on(inv, catalog);
+            let usd = change.saving_on(&resources, catalog);
             changes.push(change.with_saving(usd));
         }
         recommendations.push(ResourceRecommendation {
@@ -176,7 +124,7 @@ pub fn optimize(
             recommendation: rec,
         });
     }
-    let severities: std::collections::HashMap<&str, Severity> = world
+    let severities: std::collections::HashMap<&str, Severity, foldhash::fast::RandomState> = world
         .assessment
         .findings
         .iter()
@@ -192,6 +140,85 @@ pub fn optimize(
     }
 }
 
+/// Right-sizing and the idle rule on one running instance: its verdict and the change it calls
+/// for, if any.
+fn judge_instance(
+    i: &Ec2Instance,
+    series: &SeriesIndex<'_>,
+    rightsizer: &Rightsizer<'_>,
+    resources: &InventoryIndex<'_>,
+    catalog: &PriceCatalog,
+    rs: &RightsizingConfig,
+) -> (ResourceRecommendation, Option<Change>) {
+    let resource = ResourceRef {
+        kind: ResourceKind::Ec2Instance,
+        id: i.id.clone(),
+        region: i.region.clone(),
+    };
+    let cpu = series.get(&(i.id.as_str(), "CPUUtilization")).copied();
+    let memory = series.get(&(i.id.as_str(), "mem_used_percent")).copied();
+    let mut rec = rightsizer.rightsize(&i.instance_type, cpu, memory);
+    let network: Vec<_> = ["NetworkIn", "NetworkOut"]
+        .iter()
+        .filter_map(|m| series.get(&(i.id.as_str(), *m)).copied())
+        .collect();
+    // Without both network series the rule cannot be judged, so nothing is called idle.
+    let idle = match cpu {
+        Some(cpu) if rec.finding != RightsizingFinding::InsufficientData && network.len() == 2 => {
+            idle_days(cpu, &network, rs)
+        }
+        _ => 0,
+    };
+    let change = if idle >= rs.idle_days {
+        rec.finding = RightsizingFinding::Idle;
+        rec.target_type = None;
+        rec.evidence = format!(
+            "daily CPU ≤ {}% and network ≤ {:.0} MB on {idle} of the last 14 days",
+            rs.idle_cpu_percent,
+            rs.idle_network_bytes / 1024.0 / 1024.0
+        );
+        Some(Change::new(
+            Action::StopInstance,
+            resource.clone(),
+            "state",
+            json!("running"),
+            json!("stopped"),
+            "trusted_advisor_low_utilization_ec2",
+            rec.evidence.clone(),
+            Risk::Medium,
+        ))
+    } else {
+        rec.target_type.as_ref().map(|target| {
+            let risk = if rec.finding == RightsizingFinding::Underprovisioned {
+                Risk::Medium
+            } else {
+                Risk::High
+            };
+            Change::new(
+                Action::ResizeInstance,
+                resource.clone(),
+                "instance_type",
+                json!(i.instance_type),
+                json!(target),
+                "compute_optimizer_rightsizing",
+                format!("{:?}: {}", rec.finding, rec.evidence),
+                risk,
+            )
+        })
+    };
+    let change = change.map(|c| {
+        let usd = c.saving_on(resources, catalog);
+        c.with_saving(usd)
+    });
+    (
+        ResourceRecommendation {
+            resource,
+            recommendation: rec,
+        },
+        change,
+    )
+}
+
 /// RDS right-sizing from CPU (projected by vCPU, as for EC2) and connections (the P-threshold
 /// of `DatabaseConnections` must stay under the target class's maximum less headroom), within
 /// the class family. No connection at all over the last 7 days is Idle.
@@ -203,8 +230,7 @@ pub fn rightsize_db(
     catalog: &PriceCatalog,
     config: &RightsizingConfig,
 ) -> Recommendation {
-    let mut rec = rightsize("", None, None, catalog, config);
-    class.clone_into(&mut rec.current_type);
+    let mut rec = Recommendation::insufficient_data(class);
     let Ok(spec) = catalog.rds_class(class) else {
         rec.evidence = format!("{class} is not in the price catalog");
         return rec;

@@ -6,6 +6,8 @@
 //! where the CloudWatch agent publishes it. Under 30 hours of data, nothing is recommended.
 
 use schemars::JsonSchema;
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{InstanceSpec, PriceCatalog};
@@ -101,6 +103,23 @@ pub struct Recommendation {
     pub evidence: String,
 }
 
+impl Recommendation {
+    /// `InsufficientData` on `current`, the verdict until the evidence says otherwise.
+    #[must_use]
+    pub fn insufficient_data(current: &str) -> Self {
+        Self {
+            finding: RightsizingFinding::InsufficientData,
+            current_type: current.to_owned(),
+            target_type: None,
+            cpu_threshold: None,
+            projected_cpu: None,
+            hours: 0,
+            searched_families: Vec::new(),
+            evidence: String::new(),
+        }
+    }
+}
+
 /// The `p`-th percentile (0–100) of `values`, linearly interpolated; `None` when empty.
 #[must_use]
 #[allow(
@@ -109,26 +128,44 @@ pub struct Recommendation {
     clippy::cast_sign_loss
 )] // ranks of short series
 pub fn percentile(values: &[f64], p: f64) -> Option<f64> {
-    if values.is_empty() {
-        return None;
+    thread_local! {
+        /// Reused between calls: a percentile per instance would otherwise allocate per instance.
+        static SCRATCH: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-    if sorted.is_empty() {
-        return None;
-    }
-    sorted.sort_by(f64::total_cmp);
-    let rank = (p / 100.0).clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
-    let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
-    Some(sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo as f64))
+    SCRATCH.with_borrow_mut(|finite| {
+        finite.clear();
+        finite.extend(values.iter().copied().filter(|v| v.is_finite()));
+        if finite.is_empty() {
+            return None;
+        }
+        let rank = (p / 100.0).clamp(0.0, 1.0) * (finite.len() - 1) as f64;
+        let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
+        // Selection, not a sort: linear in the series length.
+        let (_, &mut low, above) = finite.select_nth_unstable_by(lo, f64::total_cmp);
+        let high = if hi == lo {
+            low
+        } else {
+            above.iter().copied().min_by(f64::total_cmp).unwrap_or(low)
+        };
+        Some(low + (high - low) * (rank - lo as f64))
+    })
 }
 
 /// The values of `series` inside the lookback that ends at its last datapoint.
 fn window(series: &MetricSeries, lookback_hours: u32) -> &[f64] {
-    let Some(&last) = series.timestamps.last() else {
+    let stamps = &series.timestamps;
+    let Some(&last) = stamps.last() else {
         return &[];
     };
     let start = last - i64::from(lookback_hours) * 3600;
-    let first = series.timestamps.partition_point(|&t| t <= start);
+    // A gap-free hourly series starts exactly `lookback_hours` from its end; check that guess
+    // before bisecting (each probe of a bisection is a likely cache miss).
+    let guess = stamps.len().saturating_sub(lookback_hours as usize);
+    let first = if stamps[guess] > start && (guess == 0 || stamps[guess - 1] <= start) {
+        guess
+    } else {
+        stamps.partition_point(|&t| t <= start)
+    };
     &series.values[first..]
 }
 
@@ -140,18 +177,35 @@ fn family(instance_type: &str) -> &str {
 fn daily(series: &MetricSeries, lookback_hours: u32) -> Vec<(i64, f64, usize)> {
     let values = window(series, lookback_hours);
     let stamps = &series.timestamps[series.timestamps.len() - values.len()..];
-    let mut days: Vec<(i64, f64, usize)> = Vec::new();
-    for (&t, &v) in stamps.iter().zip(values) {
+    let mut days = Vec::with_capacity(16);
+    let mut start = 0;
+    // Timestamps ascend: each day ends at the first stamp past the next midnight. A linear scan,
+    // not a bisection: the series is read once front to back, which the prefetcher follows.
+    while let Some(&t) = stamps.get(start) {
         let day = t.div_euclid(86_400);
-        match days.last_mut() {
-            Some((d, sum, n)) if *d == day => {
-                *sum += v;
-                *n += 1;
-            }
-            _ => days.push((day, v, 1)),
-        }
+        let next_midnight = (day + 1) * 86_400;
+        let end = stamps[start..]
+            .iter()
+            .position(|&t| t >= next_midnight)
+            .map_or(stamps.len(), |n| start + n);
+        days.push((day, lane_sum(&values[start..end]), end - start));
+        start = end;
     }
     days
+}
+
+/// A sum in four interleaved lanes, which the compiler vectorises; one running sum would wait
+/// on every addition.
+fn lane_sum(values: &[f64]) -> f64 {
+    let mut lanes = [0.0; 4];
+    let chunks = values.chunks_exact(4);
+    let rest: f64 = chunks.remainder().iter().sum();
+    for chunk in chunks {
+        for (lane, v) in lanes.iter_mut().zip(chunk) {
+            *lane += v;
+        }
+    }
+    (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]) + rest
 }
 
 /// Trusted Advisor's low-utilisation rule: daily average CPU ≤ 10% and network I/O ≤ 5 MB on
@@ -159,20 +213,26 @@ fn daily(series: &MetricSeries, lookback_hours: u32) -> Vec<(i64, f64, usize)> {
 #[must_use]
 pub fn idle_days(cpu: &MetricSeries, network: &[&MetricSeries], config: &RightsizingConfig) -> usize {
     let lookback = 14 * 24;
-    let cpu_days = daily(cpu, lookback);
-    let net_days: Vec<Vec<(i64, f64, usize)>> = network.iter().map(|s| daily(s, lookback)).collect();
-    cpu_days
+    #[allow(clippy::cast_precision_loss)] // at most 24 points a day
+    let quiet_cpu: Vec<i64> = daily(cpu, lookback)
         .iter()
         .rev()
         .take(14)
-        .filter(|(day, sum, n)| {
-            #[allow(clippy::cast_precision_loss)] // at most 24 points a day
-            let avg = sum / *n as f64;
+        .filter(|(_, sum, n)| sum / *n as f64 <= config.idle_cpu_percent)
+        .map(|(day, _, _)| *day)
+        .collect();
+    if quiet_cpu.is_empty() {
+        return 0; // network is only read when some day was quiet on CPU
+    }
+    let net_days: Vec<Vec<(i64, f64, usize)>> = network.iter().map(|s| daily(s, lookback)).collect();
+    quiet_cpu
+        .iter()
+        .filter(|day| {
             let io: f64 = net_days
                 .iter()
-                .filter_map(|d| d.iter().find(|(x, _, _)| x == day).map(|(_, s, _)| *s))
+                .filter_map(|d| d.iter().find(|(x, _, _)| x == *day).map(|(_, s, _)| *s))
                 .sum();
-            avg <= config.idle_cpu_percent && io <= config.idle_network_bytes
+            io <= config.idle_network_bytes
         })
         .count()
 }
@@ -215,6 +275,7 @@ fn candidates<'a>(
 }
 
 /// Right-sizes one instance of type `current` from its CPU series (and memory, if published).
+/// To right-size many, build a [`Rightsizer`] once.
 #[must_use]
 pub fn rightsize(
     current: &str,
@@ -223,74 +284,114 @@ pub fn rightsize(
     catalog: &PriceCatalog,
     config: &RightsizingConfig,
 ) -> Recommendation {
-    let mut rec = Recommendation {
-        finding: RightsizingFinding::InsufficientData,
-        current_type: current.to_owned(),
-        target_type: None,
-        cpu_threshold: None,
-        projected_cpu: None,
-        hours: 0,
-        searched_families: Vec::new(),
-        evidence: String::new(),
-    };
-    let Ok(spec) = catalog.ec2_type(current) else {
-        rec.evidence = format!("{current} is not in the price catalog");
-        return rec;
-    };
-    let values = cpu.map_or(&[][..], |s| window(s, config.lookback_hours));
-    rec.hours = values.len();
-    if values.len() < config.min_hours {
-        rec.evidence = format!("{} h of CPU data; {} h needed", values.len(), config.min_hours);
-        return rec;
+    Rightsizer::new(catalog, config).rightsize(current, cpu, memory)
+}
+
+/// Candidate lists of one type: (families searched, candidates cheapest first), per search step.
+type SearchOrder<'a> = Vec<(Vec<String>, Vec<Candidate<'a>>)>;
+
+/// Right-sizing against one catalog and configuration, with every type's candidate lists
+/// computed once rather than per instance.
+#[derive(Debug)]
+pub struct Rightsizer<'a> {
+    catalog: &'a PriceCatalog,
+    config: &'a RightsizingConfig,
+    search: HashMap<&'a str, SearchOrder<'a>>,
+}
+
+impl<'a> Rightsizer<'a> {
+    /// Prepares the search for every EC2 type of `catalog`.
+    #[must_use]
+    pub fn new(catalog: &'a PriceCatalog, config: &'a RightsizingConfig) -> Self {
+        let search = catalog
+            .ec2
+            .iter()
+            .map(|(t, spec)| (t.as_str(), candidates(t, spec, catalog, config)))
+            .collect();
+        Self {
+            catalog,
+            config,
+            search,
+        }
     }
-    let Some(threshold) = percentile(values, config.percentile) else {
-        return rec;
-    };
-    let memory_threshold = memory.and_then(|m| percentile(window(m, config.lookback_hours), config.percentile));
-    rec.cpu_threshold = Some(threshold);
-    let limit = 100.0 - config.headroom_percent;
-    let days = f64::from(config.lookback_hours) / 24.0;
-    let fits = |s: &InstanceSpec| {
-        let cpu = threshold * f64::from(spec.vcpu) / f64::from(s.vcpu);
-        let mem_ok = memory_threshold.is_none_or(|m| m * spec.memory_gib / s.memory_gib <= limit);
-        (cpu <= limit && mem_ok).then_some(cpu)
-    };
-    for (families, list) in candidates(current, spec, catalog, config) {
-        rec.searched_families = families;
-        if let Some((target, projected)) = list.iter().find_map(|(t, s)| fits(s).map(|p| (*t, p))) {
-            rec.projected_cpu = Some(projected);
-            let p = config.percentile;
-            let current_fits = fits(spec).is_some();
-            let cheaper = catalog.ec2_type(target).is_ok_and(|s| s.hourly_usd < spec.hourly_usd);
-            if current_fits && !cheaper {
-                rec.finding = RightsizingFinding::Optimized;
-                rec.projected_cpu = Some(threshold);
-                rec.evidence = format!("P{p} CPU {threshold:.1}% over {days:.0} days; {current} is the cheapest fit");
-            } else {
-                rec.finding = if current_fits {
-                    RightsizingFinding::Overprovisioned
+
+    /// Right-sizes one instance of type `current` from its CPU series (and memory, if
+    /// published).
+    #[must_use]
+    pub fn rightsize(
+        &self,
+        current: &str,
+        cpu: Option<&MetricSeries>,
+        memory: Option<&MetricSeries>,
+    ) -> Recommendation {
+        let (catalog, config) = (self.catalog, self.config);
+        let mut rec = Recommendation::insufficient_data(current);
+        let Ok(spec) = catalog.ec2_type(current) else {
+            rec.evidence = format!("{current} is not in the price catalog");
+            return rec;
+        };
+        let values = cpu.map_or(&[][..], |s| window(s, config.lookback_hours));
+        rec.hours = values.len();
+        if values.len() < config.min_hours {
+            rec.evidence = format!("{} h of CPU data; {} h needed", values.len(), config.min_hours);
+            return rec;
+        }
+        let Some(threshold) = percentile(values, config.percentile) else {
+            return rec;
+        };
+        let memory_threshold = memory.and_then(|m| percentile(window(m, config.lookback_hours), config.percentile));
+        rec.cpu_threshold = Some(threshold);
+        let limit = 100.0 - config.headroom_percent;
+        let days = f64::from(config.lookback_hours) / 24.0;
+        let fits = |s: &InstanceSpec| {
+            let cpu = threshold * f64::from(spec.vcpu) / f64::from(s.vcpu);
+            let mem_ok = memory_threshold.is_none_or(|m| m * spec.memory_gib / s.memory_gib <= limit);
+            (cpu <= limit && mem_ok).then_some(cpu)
+        };
+        for (families, list) in self.search.get(current).map_or(&[][..], Vec::as_slice) {
+            rec.searched_families.clone_from(families);
+            if let Some((target, projected)) = list.iter().find_map(|(t, s)| fits(s).map(|p| (*t, p))) {
+                rec.projected_cpu = Some(projected);
+                let p = config.percentile;
+                let current_fits = fits(spec).is_some();
+                let cheaper = catalog.ec2_type(target).is_ok_and(|s| s.hourly_usd < spec.hourly_usd);
+                if current_fits && !cheaper {
+                    rec.finding = RightsizingFinding::Optimized;
+                    rec.projected_cpu = Some(threshold);
+                    rec.evidence =
+                        format!("P{p} CPU {threshold:.1}% over {days:.0} days; {current} is the cheapest fit");
                 } else {
-                    RightsizingFinding::Underprovisioned
-                };
-                rec.target_type = Some(target.to_owned());
-                rec.evidence = format!(
+                    rec.finding = if current_fits {
+                        RightsizingFinding::Overprovisioned
+                    } else {
+                        RightsizingFinding::Underprovisioned
+                    };
+                    rec.target_type = Some(target.to_owned());
+                    rec.evidence = format!(
                     "P{p} CPU {threshold:.1}% over {days:.0} days on {} vCPU; {projected:.1}% projected on {target} ({} vCPU), limit {limit:.0}%",
                     spec.vcpu,
                     catalog.ec2_type(target).map_or(0, |s| s.vcpu),
                 );
+                }
+                return rec;
             }
-            return rec;
         }
+        rec.finding = RightsizingFinding::Underprovisioned;
+        rec.evidence = format!(
+            "P{} CPU {threshold:.1}% over {days:.0} days; no type in {:?} keeps it under {limit:.0}%",
+            config.percentile, rec.searched_families
+        );
+        rec
     }
-    rec.finding = RightsizingFinding::Underprovisioned;
-    rec.evidence = format!(
-        "P{} CPU {threshold:.1}% over {days:.0} days; no type in {:?} keeps it under {limit:.0}%",
-        config.percentile, rec.searched_families
-    );
-    rec
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::float_cmp
+)] // small indices and counts; sums of small integers are exact
 mod tests {
     use super::*;
 
@@ -301,5 +402,59 @@ mod tests {
         assert!((percentile(&v, 99.5).unwrap() - 199.005).abs() < 1e-9);
         assert_eq!(percentile(&v, 0.0), Some(1.0));
         assert_eq!(percentile(&[], 50.0), None);
+    }
+
+    #[test]
+    fn percentile_by_selection_equals_percentile_by_sorting() {
+        // Shuffled, with duplicates and a NaN that must be ignored.
+        let mut v: Vec<f64> = (0..337).map(|k| f64::from((k * 7919) % 101)).collect();
+        v.push(f64::NAN);
+        let mut sorted: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+        sorted.sort_by(f64::total_cmp);
+        for p in [0.0, 50.0, 90.0, 95.0, 99.5, 100.0] {
+            let rank = p / 100.0 * (sorted.len() - 1) as f64;
+            let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
+            let expected = sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo as f64);
+            assert_eq!(percentile(&v, p), Some(expected), "P{p}");
+        }
+    }
+
+    fn series(stamps: Vec<i64>) -> MetricSeries {
+        MetricSeries {
+            resource_id: "i-1".into(),
+            region: "us-east-1".into(),
+            namespace: "AWS/EC2".into(),
+            metric_name: "CPUUtilization".into(),
+            dimensions: std::collections::BTreeMap::new(),
+            stat: "Average".into(),
+            period_seconds: 3600,
+            values: (1..=stamps.len()).map(|k| k as f64).collect(),
+            timestamps: stamps,
+        }
+    }
+
+    #[test]
+    fn window_and_days_hold_for_gap_free_and_gapped_series() {
+        let midnight = 20_000 * 86_400;
+        // 48 gap-free hours: the guess is right.
+        let even = series((0..48).map(|h| midnight + h * 3600).collect());
+        assert_eq!(window(&even, 24), &even.values[24..]);
+        assert_eq!(
+            daily(&even, 48),
+            vec![
+                (20_000, (1..=24).sum::<i64>() as f64, 24),
+                (20_001, (25..=48).sum::<i64>() as f64, 24)
+            ]
+        );
+        // A day missing in the middle: the guess is wrong and bisection decides.
+        let gapped = series((0..24).chain(48..72).map(|h| midnight + h * 3600).collect());
+        assert_eq!(window(&gapped, 36), &gapped.values[24..]);
+        assert_eq!(window(&gapped, 60), &gapped.values[12..]);
+        let days = daily(&gapped, 72);
+        assert_eq!(
+            days.iter().map(|d| (d.0, d.2)).collect::<Vec<_>>(),
+            vec![(20_000, 24), (20_002, 24)]
+        );
+        assert_eq!(days[1].1, (25..=48).sum::<i64>() as f64);
     }
 }

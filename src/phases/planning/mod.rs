@@ -12,12 +12,13 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
+use rayon::prelude::*;
 use serde_json::{json, Value};
 
 use crate::assessment::{FindingStatus, ResourceKind};
 use crate::catalog::PriceCatalog;
 use crate::cycle::{CycleContext, Phase, PhaseId};
-use crate::plan::{Action, Change, Plan, ResourceRef, Risk};
+use crate::plan::{Action, Change, InventoryIndex, Plan, ResourceRef, Risk};
 use crate::world::{Inventory, VersioningStatus, WorldState};
 use crate::{Error, Result};
 
@@ -51,12 +52,13 @@ fn resource(kind: ResourceKind, id: &str, region: &str) -> ResourceRef {
 #[must_use]
 pub fn plan(world: &WorldState, catalog: &PriceCatalog, config: &PlanningConfig) -> Plan {
     let inv = &world.inventory;
+    let index = inv.index();
     let mut plan = Plan {
-        cost: cost_changes(inv, catalog, config, world.scope.captured_at),
-        security: security_changes(inv, config),
+        cost: cost_changes(inv, &index, catalog, config, world.scope.captured_at),
+        security: security_changes(inv, &index, config),
         manual: Vec::new(),
     };
-    let fixed: std::collections::BTreeSet<(&str, &str)> = plan
+    let fixed: std::collections::HashSet<(&str, &str), foldhash::fast::RandomState> = plan
         .changes()
         .flat_map(|c| c.removes_findings.iter().map(|f| (f.as_str(), c.resource.id.as_str())))
         .collect();
@@ -72,14 +74,11 @@ pub fn plan(world: &WorldState, catalog: &PriceCatalog, config: &PlanningConfig)
 }
 
 #[allow(clippy::too_many_lines)] // one rule per resource kind, read top to bottom
-fn security_changes(inv: &Inventory, config: &PlanningConfig) -> Vec<Change> {
-    let mut out = Vec::new();
-    let mut push = |change: Change| {
-        let change = change.with_findings_removed(inv);
-        if !change.removes_findings.is_empty() {
-            out.push(change);
-        }
-    };
+fn security_changes(inv: &Inventory, index: &InventoryIndex<'_>, config: &PlanningConfig) -> Vec<Change> {
+    // Candidates first; each is then judged on its resource alone, across cores, and kept only
+    // if it removes a finding.
+    let mut candidates = Vec::new();
+    let mut push = |change: Change| candidates.push(change);
     for g in &inv.security_groups {
         for rule in g.ingress.iter().filter(|r| r.is_world_open()) {
             let ports = match (rule.from_port, rule.to_port) {
@@ -190,14 +189,24 @@ fn security_changes(inv: &Inventory, config: &PlanningConfig) -> Vec<Change> {
             ));
         }
     }
-    out
+    candidates
+        .into_par_iter()
+        .map(|change| change.with_findings_removed(index))
+        .filter(|change| !change.removes_findings.is_empty())
+        .collect()
 }
 
-fn cost_changes(inv: &Inventory, catalog: &PriceCatalog, config: &PlanningConfig, now: DateTime<Utc>) -> Vec<Change> {
+fn cost_changes(
+    inv: &Inventory,
+    index: &InventoryIndex<'_>,
+    catalog: &PriceCatalog,
+    config: &PlanningConfig,
+    now: DateTime<Utc>,
+) -> Vec<Change> {
     let mut out = Vec::new();
     let mut push = |change: Change| {
-        let usd = change.saving_on(inv, catalog);
-        out.push(change.with_saving(usd).with_findings_removed(inv));
+        let usd = change.saving_on(index, catalog);
+        out.push(change.with_saving(usd).with_findings_removed(index));
     };
     for a in inv.addresses.iter().filter(|a| a.association_id.is_none()) {
         push(Change::new(
