@@ -119,6 +119,8 @@ pub struct CycleContext {
     pub recommendations: Vec<crate::phases::optimization::ResourceRecommendation>,
     /// θ3's execution plan of the current iteration.
     pub execution_plan: Option<crate::plan::execution::ExecutionPlan>,
+    /// θ4's report of the current iteration.
+    pub deployment: Option<crate::phases::deployment::DeploymentReport>,
     /// Reports written so far.
     pub reports: Vec<PathBuf>,
     /// Where phases write their files; `None` writes nothing.
@@ -150,6 +152,7 @@ impl Default for CycleContext {
             plan: None,
             recommendations: Vec::new(),
             execution_plan: None,
+            deployment: None,
             reports: Vec::new(),
             out_dir: None,
             catalog: Arc::new(PriceCatalog::built_in().clone()),

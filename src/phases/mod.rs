@@ -1,9 +1,11 @@
 //! The phases of the loop, one module each.
 
+pub mod deployment;
 pub mod discovery;
 pub mod optimization;
 pub mod planning;
 
+pub use deployment::{Deployment, DeploymentConfig};
 pub use discovery::{Discovery, DiscoveryConfig};
 pub use optimization::{Optimization, OptimizationConfig};
 pub use planning::{Planning, PlanningConfig};

@@ -1,5 +1,6 @@
 //! Reports and files written to the output folder.
 
+pub mod deployment;
 pub mod discovery;
 pub mod planning;
 

@@ -9,10 +9,11 @@ use crate::world::{EbsVolume, Ec2Instance, ElasticIp, SecurityGroup, SecurityGro
 
 type Ec2 = Layered<aws_sdk_ec2::Client>;
 
-/// Instances, and the account id seen in their reservations.
-pub(super) async fn instances(
+/// Instances (all, or those of `ids`), and the account id seen in their reservations.
+pub(crate) async fn instances(
     ec2: &Ec2,
     owners: &OwnerDirectory,
+    ids: &[String],
 ) -> Result<(Vec<Ec2Instance>, Option<String>), AwsError> {
     let region = ec2.layer.region();
     let mut out = Vec::new();
@@ -22,11 +23,13 @@ pub(super) async fn instances(
         let page = ec2
             .layer
             .call("DescribeInstances", || {
-                ec2.client
-                    .describe_instances()
-                    .max_results(1000)
-                    .set_next_token(token.clone())
-                    .send()
+                // EC2 refuses a page size together with an id list.
+                let request = ec2.client.describe_instances().set_next_token(token.clone());
+                if ids.is_empty() {
+                    request.max_results(1000).send()
+                } else {
+                    request.set_instance_ids(Some(ids.to_vec())).send()
+                }
             })
             .await?;
         for reservation in page.reservations() {
@@ -81,7 +84,8 @@ pub(super) async fn instances(
     }
 }
 
-pub(super) async fn volumes(ec2: &Ec2, owners: &OwnerDirectory) -> Result<Vec<EbsVolume>, AwsError> {
+/// Volumes: all, or those of `ids`.
+pub(crate) async fn volumes(ec2: &Ec2, owners: &OwnerDirectory, ids: &[String]) -> Result<Vec<EbsVolume>, AwsError> {
     let region = ec2.layer.region();
     let mut out = Vec::new();
     let mut token: Option<String> = None;
@@ -89,11 +93,12 @@ pub(super) async fn volumes(ec2: &Ec2, owners: &OwnerDirectory) -> Result<Vec<Eb
         let page = ec2
             .layer
             .call("DescribeVolumes", || {
-                ec2.client
-                    .describe_volumes()
-                    .max_results(500)
-                    .set_next_token(token.clone())
-                    .send()
+                let request = ec2.client.describe_volumes().set_next_token(token.clone());
+                if ids.is_empty() {
+                    request.max_results(500).send()
+                } else {
+                    request.set_volume_ids(Some(ids.to_vec())).send()
+                }
             })
             .await?;
         for v in page.volumes() {
@@ -127,7 +132,7 @@ pub(super) async fn volumes(ec2: &Ec2, owners: &OwnerDirectory) -> Result<Vec<Eb
 }
 
 /// Elastic IPs. `DescribeAddresses` has no pagination: it returns every address at once.
-pub(super) async fn addresses(ec2: &Ec2, owners: &OwnerDirectory) -> Result<Vec<ElasticIp>, AwsError> {
+pub(crate) async fn addresses(ec2: &Ec2, owners: &OwnerDirectory) -> Result<Vec<ElasticIp>, AwsError> {
     let region = ec2.layer.region();
     let page = ec2
         .layer
@@ -152,10 +157,11 @@ pub(super) async fn addresses(ec2: &Ec2, owners: &OwnerDirectory) -> Result<Vec<
         .collect())
 }
 
-/// Security groups, and the account id that owns them.
-pub(super) async fn security_groups(
+/// Security groups (all, or those of `ids`), and the account id that owns them.
+pub(crate) async fn security_groups(
     ec2: &Ec2,
     owners: &OwnerDirectory,
+    ids: &[String],
 ) -> Result<(Vec<SecurityGroup>, Option<String>), AwsError> {
     let region = ec2.layer.region();
     let mut out = Vec::new();
@@ -165,11 +171,12 @@ pub(super) async fn security_groups(
         let page = ec2
             .layer
             .call("DescribeSecurityGroups", || {
-                ec2.client
-                    .describe_security_groups()
-                    .max_results(1000)
-                    .set_next_token(token.clone())
-                    .send()
+                let request = ec2.client.describe_security_groups().set_next_token(token.clone());
+                if ids.is_empty() {
+                    request.max_results(1000).send()
+                } else {
+                    request.set_group_ids(Some(ids.to_vec())).send()
+                }
             })
             .await?;
         for g in page.security_groups() {

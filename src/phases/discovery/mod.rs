@@ -7,10 +7,10 @@
 //! An auth error stops discovery at once.
 
 mod convert;
-mod ec2;
+pub(crate) mod ec2;
 pub mod metrics;
-mod rds;
-mod s3;
+pub(crate) mod rds;
+pub(crate) mod s3;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -210,11 +210,11 @@ impl Discovery {
         let owners = &self.config.owners;
         self.progress(&c.region, "scanning EC2 and RDS".into(), None, None);
         let (instances, volumes, addresses, groups, dbs) = tokio::join!(
-            ec2::instances(&c.ec2, owners),
-            ec2::volumes(&c.ec2, owners),
+            ec2::instances(&c.ec2, owners, &[]),
+            ec2::volumes(&c.ec2, owners, &[]),
             ec2::addresses(&c.ec2, owners),
-            ec2::security_groups(&c.ec2, owners),
-            rds::db_instances(&c.rds, owners),
+            ec2::security_groups(&c.ec2, owners, &[]),
+            rds::db_instances(&c.rds, owners, None),
         );
         let mut scan = RegionScan::default();
         if let Some((instances, account)) = scan.take(instances)? {

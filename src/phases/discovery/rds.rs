@@ -5,9 +5,11 @@ use crate::aws::{AwsError, Layered};
 use crate::owners::OwnerDirectory;
 use crate::world::RdsInstance;
 
-pub(super) async fn db_instances(
+/// DB instances: all, or the one named `id`.
+pub(crate) async fn db_instances(
     rds: &Layered<aws_sdk_rds::Client>,
     owners: &OwnerDirectory,
+    id: Option<&str>,
 ) -> Result<Vec<RdsInstance>, AwsError> {
     let region = rds.layer.region();
     let mut out = Vec::new();
@@ -20,6 +22,7 @@ pub(super) async fn db_instances(
                     .describe_db_instances()
                     .max_records(100)
                     .set_marker(marker.clone())
+                    .set_db_instance_identifier(id.map(str::to_owned))
                     .send()
             })
             .await?;

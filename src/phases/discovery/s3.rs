@@ -7,7 +7,7 @@ use crate::world::{AclGrant, PublicAccessBlock, S3Bucket, Tags, VersioningStatus
 type S3 = Layered<aws_sdk_s3::Client>;
 
 /// A bucket from the list, before its settings are read.
-pub(super) struct ListedBucket {
+pub(crate) struct ListedBucket {
     pub name: String,
     pub region: Option<String>,
     pub created: Option<chrono::DateTime<chrono::Utc>>,
@@ -68,7 +68,7 @@ fn absent_if<T>(result: Result<T, AwsError>, codes: &[&str]) -> Result<Option<T>
 }
 
 /// Reads one bucket's settings. The six reads run concurrently.
-pub(super) async fn describe(s3: &S3, listed: ListedBucket, owner_agent: &str) -> Result<S3Bucket, AwsError> {
+pub(crate) async fn describe(s3: &S3, listed: ListedBucket, owner_agent: &str) -> Result<S3Bucket, AwsError> {
     let name = listed.name.as_str();
     let c = &s3.client;
     let l = &s3.layer;

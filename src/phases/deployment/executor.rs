@@ -1,0 +1,706 @@
+//! How a step touches AWS: the object-safe [`StepExecutor`] and its SDK implementation.
+//!
+//! Reads reuse θ1's readers (the same conversion into the world model), narrowed to the one
+//! resource, so that a precondition or a validation compares exactly what discovery would see.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{AttributeValue, HttpTokensState, IpPermission, IpRange, Ipv6Range, UserIdGroupPair};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::DeployError;
+use crate::assessment::ResourceKind;
+use crate::aws::{AwsOptions, CallStats, RegionClients};
+use crate::owners::OwnerDirectory;
+use crate::phases::discovery::{ec2, rds, s3};
+use crate::plan::execution::Step;
+use crate::plan::Action;
+use crate::world::SecurityGroupRule;
+
+/// The tag every resource θ4 changed carries.
+pub const MANAGED_TAG: (&str, &str) = ("MiyabiManaged", "true");
+
+/// What a step saved before changing anything, to undo it or to keep what a destructive step
+/// removed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Backup {
+    /// EBS snapshots, one per volume.
+    EbsSnapshots {
+        /// Snapshot ids.
+        snapshot_ids: Vec<String>,
+    },
+    /// An RDS snapshot.
+    DbSnapshot {
+        /// Snapshot identifier.
+        snapshot_id: String,
+    },
+    /// The attribute's previous value, recorded (security-group rules, bucket settings).
+    Recorded {
+        /// The value as read before the change.
+        value: Value,
+    },
+}
+
+/// The actions on one resource a step needs. Object-safe: θ4 holds `Arc<dyn StepExecutor>`,
+/// and decorators (the execution-time guardrails) wrap any implementation.
+#[async_trait]
+pub trait StepExecutor: Send + Sync {
+    /// The live value of the step's attribute; `null` when the resource (or, for a rule, the
+    /// rule) is gone.
+    async fn read(&self, step: &Step) -> Result<Value, DeployError>;
+
+    /// Takes the backup a risky step needs before it acts.
+    async fn backup(&self, step: &Step) -> Result<Option<Backup>, DeployError>;
+
+    /// Makes the change.
+    async fn apply(&self, step: &Step) -> Result<(), DeployError>;
+
+    /// Puts the attribute back to the step's precondition.
+    async fn revert(&self, step: &Step, backup: Option<&Backup>) -> Result<(), DeployError>;
+
+    /// Tags the resource `MiyabiManaged=true`.
+    async fn tag(&self, step: &Step) -> Result<(), DeployError>;
+}
+
+/// How long to wait for an instance to reach a state, and how often to look.
+#[derive(Debug, Clone, Copy)]
+pub struct WaitPolicy {
+    /// Between two reads.
+    pub poll: Duration,
+    /// Give up after.
+    pub timeout: Duration,
+}
+
+impl Default for WaitPolicy {
+    fn default() -> Self {
+        Self {
+            poll: Duration::from_secs(5),
+            timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+/// [`StepExecutor`] over the AWS SDK clients of the plan's Regions.
+#[derive(Debug, Clone)]
+pub struct SdkExecutor {
+    clients: BTreeMap<String, RegionClients>,
+    owners: OwnerDirectory,
+    wait: WaitPolicy,
+}
+
+impl SdkExecutor {
+    /// Clients for `regions` from the standard AWS configuration chain.
+    pub async fn connect(regions: &[String], options: &AwsOptions, stats: &std::sync::Arc<CallStats>) -> Self {
+        let mut clients = BTreeMap::new();
+        for region in regions {
+            clients.insert(region.clone(), RegionClients::new(region, options, stats).await);
+        }
+        Self {
+            clients,
+            owners: OwnerDirectory::default(),
+            wait: WaitPolicy::default(),
+        }
+    }
+
+    /// Replaces the wait policy.
+    #[must_use]
+    pub fn with_wait(mut self, wait: WaitPolicy) -> Self {
+        self.wait = wait;
+        self
+    }
+
+    fn clients(&self, step: &Step) -> Result<&RegionClients, DeployError> {
+        let region = &step.change.resource.region;
+        self.clients.get(region).ok_or_else(|| DeployError::Unsupported {
+            step: step.id.clone(),
+            reason: format!("no client for Region {region}"),
+        })
+    }
+
+    /// The resource as θ1 would capture it, as JSON; `None` when it is gone.
+    async fn resource(&self, step: &Step) -> Result<Option<Value>, DeployError> {
+        let c = self.clients(step)?;
+        let id = step.change.resource.id.clone();
+        let ids = std::slice::from_ref(&id);
+        let found = match step.change.resource.kind {
+            ResourceKind::Ec2Instance => first(ec2::instances(&c.ec2, &self.owners, ids).await.map(|(v, _)| v)),
+            ResourceKind::EbsVolume => first(ec2::volumes(&c.ec2, &self.owners, ids).await),
+            ResourceKind::SecurityGroup => first(ec2::security_groups(&c.ec2, &self.owners, ids).await.map(|(v, _)| v)),
+            ResourceKind::ElasticIp => ec2::addresses(&c.ec2, &self.owners)
+                .await
+                .map_err(DeployError::from)
+                .map(|all| {
+                    all.into_iter()
+                        .find(|a| a.allocation_id == id)
+                        .and_then(|a| to_json(&a))
+                }),
+            ResourceKind::RdsInstance => first(rds::db_instances(&c.rds, &self.owners, Some(&id)).await),
+            ResourceKind::S3Bucket => {
+                let listed = s3::ListedBucket {
+                    name: id,
+                    region: Some(c.region.clone()),
+                    created: None,
+                };
+                Box::pin(s3::describe(&c.s3, listed, self.owners.persona("s3")))
+                    .await
+                    .map(|b| to_json(&b))
+                    .map_err(DeployError::from)
+            }
+        };
+        match found {
+            // Describing a deleted resource by id is an error in EC2 and RDS: the resource is gone.
+            Err(DeployError::Aws(e)) if e.code().is_some_and(is_not_found) => Ok(None),
+            other => other,
+        }
+    }
+
+    async fn instance_state(&self, step: &Step) -> Result<String, DeployError> {
+        let c = self.clients(step)?;
+        let id = step.change.resource.id.clone();
+        let (found, _) = ec2::instances(&c.ec2, &self.owners, std::slice::from_ref(&id)).await?;
+        Ok(found.first().map_or_else(|| "gone".to_owned(), |i| i.state.clone()))
+    }
+
+    async fn wait_for_state(&self, step: &Step, want: &str) -> Result<(), DeployError> {
+        let started = Instant::now();
+        loop {
+            let state = self.instance_state(step).await?;
+            if state == want {
+                return Ok(());
+            }
+            if started.elapsed() >= self.wait.timeout {
+                return Err(DeployError::Timeout {
+                    step: step.id.clone(),
+                    waiting_for: format!("{} to be {want} (still {state})", step.change.resource.id),
+                    after: started.elapsed(),
+                });
+            }
+            tokio::time::sleep(self.wait.poll).await;
+        }
+    }
+
+    async fn stop(&self, step: &Step) -> Result<(), DeployError> {
+        let c = self.clients(step)?;
+        let id = &step.change.resource.id;
+        c.ec2
+            .layer
+            .call("StopInstances", || {
+                c.ec2.client.stop_instances().instance_ids(id).send()
+            })
+            .await?;
+        self.wait_for_state(step, "stopped").await
+    }
+
+    async fn start(&self, step: &Step) -> Result<(), DeployError> {
+        let c = self.clients(step)?;
+        let id = &step.change.resource.id;
+        c.ec2
+            .layer
+            .call("StartInstances", || {
+                c.ec2.client.start_instances().instance_ids(id).send()
+            })
+            .await?;
+        self.wait_for_state(step, "running").await
+    }
+
+    /// Stop, wait until stopped, modify the type, start, wait until running: EC2 only changes
+    /// the type of a stopped instance.
+    async fn resize(&self, step: &Step, to: &str) -> Result<(), DeployError> {
+        let c = self.clients(step)?;
+        let id = &step.change.resource.id;
+        self.stop(step).await?;
+        c.ec2
+            .layer
+            .call("ModifyInstanceAttribute", || {
+                c.ec2
+                    .client
+                    .modify_instance_attribute()
+                    .instance_id(id)
+                    .instance_type(AttributeValue::builder().value(to).build())
+                    .send()
+            })
+            .await?;
+        self.start(step).await
+    }
+
+    async fn set_imds(&self, step: &Step, tokens: HttpTokensState) -> Result<(), DeployError> {
+        let c = self.clients(step)?;
+        let id = &step.change.resource.id;
+        c.ec2
+            .layer
+            .call("ModifyInstanceMetadataOptions", || {
+                c.ec2
+                    .client
+                    .modify_instance_metadata_options()
+                    .instance_id(id)
+                    .http_tokens(tokens.clone())
+                    .send()
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn set_volume_type(&self, step: &Step, to: &str) -> Result<(), DeployError> {
+        let c = self.clients(step)?;
+        let id = &step.change.resource.id;
+        c.ec2
+            .layer
+            .call("ModifyVolume", || {
+                c.ec2.client.modify_volume().volume_id(id).volume_type(to.into()).send()
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn ingress(&self, step: &Step, revoke: bool) -> Result<(), DeployError> {
+        let c = self.clients(step)?;
+        let id = &step.change.resource.id;
+        let rule: SecurityGroupRule =
+            serde_json::from_value(step.change.current.clone()).map_err(|e| DeployError::Unsupported {
+                step: step.id.clone(),
+                reason: format!("the step's rule is not a security-group rule: {e}"),
+            })?;
+        let permission = permission(&rule);
+        if revoke {
+            c.ec2
+                .layer
+                .call("RevokeSecurityGroupIngress", || {
+                    c.ec2
+                        .client
+                        .revoke_security_group_ingress()
+                        .group_id(id)
+                        .ip_permissions(permission.clone())
+                        .send()
+                })
+                .await?;
+        } else {
+            c.ec2
+                .layer
+                .call("AuthorizeSecurityGroupIngress", || {
+                    c.ec2
+                        .client
+                        .authorize_security_group_ingress()
+                        .group_id(id)
+                        .ip_permissions(permission.clone())
+                        .send()
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn bucket_setting(&self, step: &Step, value: &Value) -> Result<(), DeployError> {
+        use aws_sdk_s3::types::{
+            BucketVersioningStatus, PublicAccessBlockConfiguration, ServerSideEncryption,
+            ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+            VersioningConfiguration,
+        };
+        let c = self.clients(step)?;
+        let bucket = &step.change.resource.id;
+        let invalid = |e: &dyn std::fmt::Display| DeployError::Unsupported {
+            step: step.id.clone(),
+            reason: e.to_string(),
+        };
+        match step.change.action {
+            Action::EnableVersioning => {
+                // S3 cannot return a bucket to never-versioned: reverting suspends it.
+                let status = if value.as_str() == Some("enabled") {
+                    BucketVersioningStatus::Enabled
+                } else {
+                    BucketVersioningStatus::Suspended
+                };
+                let config = VersioningConfiguration::builder().status(status).build();
+                c.s3.layer
+                    .call("PutBucketVersioning", || {
+                        c.s3.client
+                            .put_bucket_versioning()
+                            .bucket(bucket)
+                            .versioning_configuration(config.clone())
+                            .send()
+                    })
+                    .await?;
+            }
+            Action::EnableDefaultEncryption => match value.as_str() {
+                Some(algorithm) => {
+                    let default = ServerSideEncryptionByDefault::builder()
+                        .sse_algorithm(ServerSideEncryption::from(algorithm))
+                        .build()
+                        .map_err(|e| invalid(&e))?;
+                    let config = ServerSideEncryptionConfiguration::builder()
+                        .rules(
+                            ServerSideEncryptionRule::builder()
+                                .apply_server_side_encryption_by_default(default)
+                                .build(),
+                        )
+                        .build()
+                        .map_err(|e| invalid(&e))?;
+                    c.s3.layer
+                        .call("PutBucketEncryption", || {
+                            c.s3.client
+                                .put_bucket_encryption()
+                                .bucket(bucket)
+                                .server_side_encryption_configuration(config.clone())
+                                .send()
+                        })
+                        .await?;
+                }
+                None => {
+                    c.s3.layer
+                        .call("DeleteBucketEncryption", || {
+                            c.s3.client.delete_bucket_encryption().bucket(bucket).send()
+                        })
+                        .await?;
+                }
+            },
+            Action::BlockPublicAccess => {
+                if value.is_null() {
+                    c.s3.layer
+                        .call("DeletePublicAccessBlock", || {
+                            c.s3.client.delete_public_access_block().bucket(bucket).send()
+                        })
+                        .await?;
+                } else {
+                    let flag = |k: &str| value.get(k).and_then(Value::as_bool).unwrap_or(false);
+                    let config = PublicAccessBlockConfiguration::builder()
+                        .block_public_acls(flag("block_public_acls"))
+                        .ignore_public_acls(flag("ignore_public_acls"))
+                        .block_public_policy(flag("block_public_policy"))
+                        .restrict_public_buckets(flag("restrict_public_buckets"))
+                        .build();
+                    c.s3.layer
+                        .call("PutPublicAccessBlock", || {
+                            c.s3.client
+                                .put_public_access_block()
+                                .bucket(bucket)
+                                .public_access_block_configuration(config.clone())
+                                .send()
+                        })
+                        .await?;
+                }
+            }
+            _ => return Err(unsupported(step)),
+        }
+        Ok(())
+    }
+
+    async fn db_setting(&self, step: &Step, value: &Value) -> Result<(), DeployError> {
+        let c = self.clients(step)?;
+        let id = &step.change.resource.id;
+        let request = || {
+            let r = c
+                .rds
+                .client
+                .modify_db_instance()
+                .db_instance_identifier(id)
+                .apply_immediately(true);
+            match step.change.action {
+                Action::DisableRdsPublicAccess => r.set_publicly_accessible(value.as_bool()),
+                Action::EnableRdsDeletionProtection => r.set_deletion_protection(value.as_bool()),
+                Action::EnableRdsBackups => {
+                    r.set_backup_retention_period(value.as_i64().and_then(|v| i32::try_from(v).ok()))
+                }
+                _ => r.set_db_instance_class(value.as_str().map(str::to_owned)),
+            }
+        };
+        c.rds.layer.call("ModifyDBInstance", || request().send()).await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl StepExecutor for SdkExecutor {
+    async fn read(&self, step: &Step) -> Result<Value, DeployError> {
+        let Some(resource) = Box::pin(self.resource(step)).await? else {
+            return Ok(Value::Null);
+        };
+        let change = &step.change;
+        Ok(match change.action {
+            // The rule is the value: present or not.
+            Action::RevokeIngress => {
+                let present = resource
+                    .get("ingress")
+                    .and_then(Value::as_array)
+                    .is_some_and(|rules| rules.contains(&change.current));
+                if present {
+                    change.current.clone()
+                } else {
+                    Value::Null
+                }
+            }
+            Action::ReleaseAddress => resource.get("public_ip").cloned().unwrap_or(Value::Null),
+            Action::DeleteVolume => serde_json::json!({
+                "volume_type": resource.get("volume_type"),
+                "size_gib": resource.get("size_gib"),
+            }),
+            _ => resource.get(&change.attribute).cloned().unwrap_or(Value::Null),
+        })
+    }
+
+    async fn backup(&self, step: &Step) -> Result<Option<Backup>, DeployError> {
+        let c = self.clients(step)?;
+        let id = &step.change.resource.id;
+        match step.change.action {
+            Action::DeleteVolume => {
+                let snapshot = c
+                    .ec2
+                    .layer
+                    .call("CreateSnapshot", || {
+                        c.ec2
+                            .client
+                            .create_snapshot()
+                            .volume_id(id)
+                            .description(format!("miyabi backup of {id} before deletion"))
+                            .send()
+                    })
+                    .await?;
+                Ok(Some(Backup::EbsSnapshots {
+                    snapshot_ids: snapshot.snapshot_id().into_iter().map(str::to_owned).collect(),
+                }))
+            }
+            Action::TerminateInstance => {
+                let (found, _) = ec2::instances(&c.ec2, &self.owners, std::slice::from_ref(id)).await?;
+                let mut snapshot_ids = Vec::new();
+                for volume in found.iter().flat_map(|i| i.volume_ids.iter()) {
+                    let snapshot = c
+                        .ec2
+                        .layer
+                        .call("CreateSnapshot", || {
+                            c.ec2
+                                .client
+                                .create_snapshot()
+                                .volume_id(volume)
+                                .description(format!("miyabi backup of {volume} of {id} before termination"))
+                                .send()
+                        })
+                        .await?;
+                    snapshot_ids.extend(snapshot.snapshot_id().map(str::to_owned));
+                }
+                Ok(Some(Backup::EbsSnapshots { snapshot_ids }))
+            }
+            Action::ResizeDbInstance => {
+                let snapshot_id = format!("miyabi-{id}-{}", &step.id[..8.min(step.id.len())]);
+                c.rds
+                    .layer
+                    .call("CreateDBSnapshot", || {
+                        c.rds
+                            .client
+                            .create_db_snapshot()
+                            .db_instance_identifier(id)
+                            .db_snapshot_identifier(&snapshot_id)
+                            .send()
+                    })
+                    .await?;
+                Ok(Some(Backup::DbSnapshot { snapshot_id }))
+            }
+            Action::RevokeIngress
+            | Action::ReleaseAddress
+            | Action::BlockPublicAccess
+            | Action::EnableDefaultEncryption
+            | Action::EnableVersioning => Ok(Some(Backup::Recorded {
+                value: self.read(step).await?,
+            })),
+            _ => Ok(None),
+        }
+    }
+
+    async fn apply(&self, step: &Step) -> Result<(), DeployError> {
+        let c = self.clients(step)?;
+        let id = &step.change.resource.id;
+        let desired = &step.change.desired;
+        match step.change.action {
+            Action::RequireImdsV2 => self.set_imds(step, HttpTokensState::Required).await,
+            Action::ResizeInstance => self.resize(step, desired.as_str().unwrap_or_default()).await,
+            Action::StopInstance => self.stop(step).await,
+            Action::MigrateVolumeToGp3 => self.set_volume_type(step, desired.as_str().unwrap_or("gp3")).await,
+            Action::RevokeIngress => self.ingress(step, true).await,
+            Action::BlockPublicAccess | Action::EnableDefaultEncryption | Action::EnableVersioning => {
+                self.bucket_setting(step, desired).await
+            }
+            Action::DisableRdsPublicAccess
+            | Action::EnableRdsBackups
+            | Action::EnableRdsDeletionProtection
+            | Action::ResizeDbInstance => self.db_setting(step, desired).await,
+            Action::ReleaseAddress => {
+                c.ec2
+                    .layer
+                    .call("ReleaseAddress", || {
+                        c.ec2.client.release_address().allocation_id(id).send()
+                    })
+                    .await?;
+                Ok(())
+            }
+            Action::DeleteVolume => {
+                c.ec2
+                    .layer
+                    .call("DeleteVolume", || c.ec2.client.delete_volume().volume_id(id).send())
+                    .await?;
+                Ok(())
+            }
+            Action::TerminateInstance => {
+                c.ec2
+                    .layer
+                    .call("TerminateInstances", || {
+                        c.ec2.client.terminate_instances().instance_ids(id).send()
+                    })
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+
+    async fn revert(&self, step: &Step, backup: Option<&Backup>) -> Result<(), DeployError> {
+        let before = match backup {
+            Some(Backup::Recorded { value }) => value,
+            _ => &step.precondition.equals,
+        };
+        match step.change.action {
+            Action::RequireImdsV2 => self.set_imds(step, HttpTokensState::Optional).await,
+            Action::ResizeInstance => self.resize(step, before.as_str().unwrap_or_default()).await,
+            Action::StopInstance => self.start(step).await,
+            Action::MigrateVolumeToGp3 => self.set_volume_type(step, before.as_str().unwrap_or("gp2")).await,
+            Action::RevokeIngress => self.ingress(step, false).await,
+            Action::BlockPublicAccess | Action::EnableDefaultEncryption | Action::EnableVersioning => {
+                self.bucket_setting(step, before).await
+            }
+            Action::DisableRdsPublicAccess
+            | Action::EnableRdsBackups
+            | Action::EnableRdsDeletionProtection
+            | Action::ResizeDbInstance => self.db_setting(step, before).await,
+            _ => Err(DeployError::Irreversible {
+                step: step.id.clone(),
+                backup: backup.cloned(),
+            }),
+        }
+    }
+
+    async fn tag(&self, step: &Step) -> Result<(), DeployError> {
+        let c = self.clients(step)?;
+        let id = &step.change.resource.id;
+        let (key, value) = MANAGED_TAG;
+        match step.change.resource.kind {
+            ResourceKind::Ec2Instance
+            | ResourceKind::EbsVolume
+            | ResourceKind::SecurityGroup
+            | ResourceKind::ElasticIp => {
+                let tag = aws_sdk_ec2::types::Tag::builder().key(key).value(value).build();
+                c.ec2
+                    .layer
+                    .call("CreateTags", || {
+                        c.ec2.client.create_tags().resources(id).tags(tag.clone()).send()
+                    })
+                    .await?;
+            }
+            ResourceKind::RdsInstance => {
+                let (found,) = (rds::db_instances(&c.rds, &self.owners, Some(id)).await?,);
+                let Some(arn) = found.first().map(|d| d.arn.clone()) else {
+                    return Ok(());
+                };
+                let tag = aws_sdk_rds::types::Tag::builder().key(key).value(value).build();
+                c.rds
+                    .layer
+                    .call("AddTagsToResource", || {
+                        c.rds
+                            .client
+                            .add_tags_to_resource()
+                            .resource_name(&arn)
+                            .tags(tag.clone())
+                            .send()
+                    })
+                    .await?;
+            }
+            ResourceKind::S3Bucket => {
+                // PutBucketTagging replaces the set: keep what is there.
+                let existing =
+                    c.s3.layer
+                        .call("GetBucketTagging", || {
+                            c.s3.client.get_bucket_tagging().bucket(id).send()
+                        })
+                        .await
+                        .map(|o| o.tag_set().to_vec());
+                let mut tags = match existing {
+                    Ok(tags) => tags,
+                    Err(e) if e.code() == Some("NoSuchTagSet") => Vec::new(),
+                    Err(e) => return Err(e.into()),
+                };
+                tags.retain(|t| t.key() != key);
+                let invalid = |e: &dyn std::fmt::Display| DeployError::Unsupported {
+                    step: step.id.clone(),
+                    reason: e.to_string(),
+                };
+                tags.push(
+                    aws_sdk_s3::types::Tag::builder()
+                        .key(key)
+                        .value(value)
+                        .build()
+                        .map_err(|e| invalid(&e))?,
+                );
+                let tagging = aws_sdk_s3::types::Tagging::builder()
+                    .set_tag_set(Some(tags))
+                    .build()
+                    .map_err(|e| invalid(&e))?;
+                c.s3.layer
+                    .call("PutBucketTagging", || {
+                        c.s3.client
+                            .put_bucket_tagging()
+                            .bucket(id)
+                            .tagging(tagging.clone())
+                            .send()
+                    })
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn first<T: Serialize>(found: Result<Vec<T>, crate::aws::AwsError>) -> Result<Option<Value>, DeployError> {
+    Ok(found?.first().and_then(to_json))
+}
+
+fn to_json<T: Serialize>(value: &T) -> Option<Value> {
+    serde_json::to_value(value).ok()
+}
+
+/// Error codes that mean the resource is gone.
+fn is_not_found(code: &str) -> bool {
+    code.contains("NotFound") || code.starts_with("InvalidInstanceID") || code.starts_with("InvalidVolume")
+}
+
+fn unsupported(step: &Step) -> DeployError {
+    DeployError::Unsupported {
+        step: step.id.clone(),
+        reason: format!("{:?} has no SDK implementation", step.change.action),
+    }
+}
+
+/// The SDK's form of a rule of the world model.
+fn permission(rule: &SecurityGroupRule) -> IpPermission {
+    IpPermission::builder()
+        .ip_protocol(&rule.protocol)
+        .set_from_port(rule.from_port)
+        .set_to_port(rule.to_port)
+        .set_ip_ranges(Some(
+            rule.ipv4_ranges
+                .iter()
+                .map(|c| IpRange::builder().cidr_ip(c).build())
+                .collect(),
+        ))
+        .set_ipv6_ranges(Some(
+            rule.ipv6_ranges
+                .iter()
+                .map(|c| Ipv6Range::builder().cidr_ipv6(c).build())
+                .collect(),
+        ))
+        .set_user_id_group_pairs(Some(
+            rule.group_ids
+                .iter()
+                .map(|g| UserIdGroupPair::builder().group_id(g).build())
+                .collect(),
+        ))
+        .build()
+}

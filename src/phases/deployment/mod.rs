@@ -1,0 +1,441 @@
+//! θ4 Deployment: runs the execution plan's steps through the SDK, wave by wave.
+//!
+//! Dry-run by default: a dry run only reads (each step's precondition) and says what it would
+//! do. An apply checks each step's precondition (a step whose resource drifted is refused),
+//! takes its backup, acts, tags the resource `MiyabiManaged=true`, and validates by reading
+//! back. When a step fails, the steps already applied in its wave are reverted in reverse order
+//! and no later wave runs.
+//!
+//! The guardrails are enforced again here, whatever the plan says, by [`Guarded`]: a decorator
+//! around the executor that refuses a deny-listed operation before any request is sent and a
+//! step that needs approval unless its id was approved.
+
+pub mod executor;
+mod guard;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use self::executor::{Backup, SdkExecutor, StepExecutor, WaitPolicy, MANAGED_TAG};
+pub use self::guard::Guarded;
+use crate::aws::{AwsError, AwsOptions, CallStats};
+use crate::cycle::{CycleContext, Phase, PhaseId};
+use crate::guardrails::Guardrails;
+use crate::plan::execution::{ExecutionPlan, Step};
+use crate::plan::{Action, ResourceRef};
+use crate::{Error, Result};
+
+/// Why a step could not be carried out.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeployError {
+    /// An AWS call failed.
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    /// The resource no longer matches the plan (drift): the step is refused.
+    #[error("step {step}: precondition failed on {attribute}: expected {expected}, found {found}")]
+    Drift {
+        /// The step.
+        step: String,
+        /// The attribute checked.
+        attribute: String,
+        /// What the plan expected.
+        expected: Value,
+        /// What AWS has.
+        found: Value,
+    },
+    /// Reading back after the change did not show the desired value.
+    #[error("step {step}: validation failed on {attribute}: expected {expected}, found {found}")]
+    Validation {
+        /// The step.
+        step: String,
+        /// The attribute checked.
+        attribute: String,
+        /// The desired value.
+        expected: Value,
+        /// What AWS has.
+        found: Value,
+    },
+    /// The execution-time guardrails refused the step; nothing was sent.
+    #[error("step {step} refused by the guardrails: {reason}")]
+    Refused {
+        /// The step.
+        step: String,
+        /// Why.
+        reason: String,
+    },
+    /// An instance did not reach a state in time.
+    #[error("step {step}: timed out after {after:?} waiting for {waiting_for}")]
+    Timeout {
+        /// The step.
+        step: String,
+        /// What was awaited.
+        waiting_for: String,
+        /// How long.
+        after: Duration,
+    },
+    /// A destructive step cannot be reverted; its backup is what remains.
+    #[error("step {step} cannot be reverted; backup: {backup:?}")]
+    Irreversible {
+        /// The step.
+        step: String,
+        /// The backup taken before it.
+        backup: Option<Backup>,
+    },
+    /// The step cannot be expressed as an AWS request.
+    #[error("step {step} cannot be executed: {reason}")]
+    Unsupported {
+        /// The step.
+        step: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Whether θ4 changes anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Read preconditions and report; no mutating call. The default.
+    #[default]
+    DryRun,
+    /// Apply the approved steps.
+    Apply,
+}
+
+/// Which steps needing approval a human approved.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Approval {
+    /// None: only steps needing no approval run.
+    #[default]
+    Nothing,
+    /// Every step (`--approve all`).
+    All,
+    /// Exactly these step ids. Applying runs only these, even among steps needing no approval.
+    Ids(BTreeSet<String>),
+}
+
+impl Approval {
+    /// Whether step `id` was approved.
+    #[must_use]
+    pub fn approves(&self, id: &str) -> bool {
+        match self {
+            Self::Nothing => false,
+            Self::All => true,
+            Self::Ids(ids) => ids.contains(id),
+        }
+    }
+
+    /// Whether step `id` is selected to run at all.
+    #[must_use]
+    pub fn selects(&self, id: &str) -> bool {
+        match self {
+            Self::Ids(ids) => ids.contains(id),
+            _ => true,
+        }
+    }
+}
+
+/// Settings of θ4.
+#[derive(Debug, Clone, Default)]
+pub struct DeploymentConfig {
+    /// Dry-run (default) or apply.
+    pub mode: Mode,
+    /// What a human approved.
+    pub approval: Approval,
+    /// The guardrails enforced at execution time.
+    pub guardrails: Guardrails,
+}
+
+/// What happened to one step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "status", rename_all = "snake_case", deny_unknown_fields)]
+pub enum StepOutcome {
+    /// Dry run: the precondition holds and the step would be applied.
+    WouldApply,
+    /// Applied and validated.
+    Applied,
+    /// The resource already had the desired value.
+    AlreadyApplied,
+    /// Not run: not selected, not approved, or an earlier wave failed.
+    Skipped {
+        /// Why.
+        reason: String,
+    },
+    /// Refused before any change: drift or the guardrails.
+    Refused {
+        /// Why.
+        reason: String,
+    },
+    /// The step itself failed (its wave was then rolled back).
+    Failed {
+        /// The error.
+        error: String,
+    },
+    /// Applied, then reverted because a later step of its wave failed.
+    RolledBack {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// One step's record in the deployment report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepRecord {
+    /// The step id.
+    pub id: String,
+    /// Its wave.
+    pub wave: usize,
+    /// The action.
+    pub action: Action,
+    /// The resource.
+    pub resource: ResourceRef,
+    /// What happened.
+    pub outcome: StepOutcome,
+    /// The backup taken, if any.
+    pub backup: Option<Backup>,
+}
+
+/// θ4's result, written as `deployment_report.md`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentReport {
+    /// Dry-run or apply.
+    pub mode: Mode,
+    /// Every step of the plan, in order.
+    pub steps: Vec<StepRecord>,
+    /// The wave that failed and was rolled back, if any.
+    pub failed_wave: Option<usize>,
+}
+
+impl DeploymentReport {
+    /// Steps applied and kept.
+    #[must_use]
+    pub fn applied(&self) -> usize {
+        self.steps.iter().filter(|s| s.outcome == StepOutcome::Applied).count()
+    }
+}
+
+/// Runs `plan` through `executor` (wrapped by the caller in [`Guarded`] for execution-time
+/// guardrails; [`Deployment`] always does).
+pub async fn deploy(plan: &ExecutionPlan, executor: &dyn StepExecutor, config: &DeploymentConfig) -> DeploymentReport {
+    let mut records: Vec<StepRecord> = plan
+        .steps
+        .iter()
+        .map(|s| StepRecord {
+            id: s.id.clone(),
+            wave: s.wave,
+            action: s.change.action,
+            resource: s.change.resource.clone(),
+            outcome: StepOutcome::Skipped {
+                reason: "not reached".into(),
+            },
+            backup: None,
+        })
+        .collect();
+    let mut failed_wave = None;
+    for wave in &plan.waves {
+        if let Some(failed) = failed_wave {
+            for (record, _) in records
+                .iter_mut()
+                .zip(&plan.steps)
+                .filter(|(_, s)| s.wave == wave.index)
+            {
+                record.outcome = StepOutcome::Skipped {
+                    reason: format!("wave {failed} failed and was rolled back"),
+                };
+            }
+            continue;
+        }
+        // (index into the plan, backup) of the steps applied in this wave, in order.
+        let mut applied: Vec<(usize, Option<Backup>)> = Vec::new();
+        for (k, step) in plan.steps.iter().enumerate().filter(|(_, s)| s.wave == wave.index) {
+            let outcome = run_step(step, executor, config).await;
+            match outcome {
+                Ok((outcome, backup)) => {
+                    if outcome == StepOutcome::Applied {
+                        applied.push((k, backup.clone()));
+                    }
+                    records[k].outcome = outcome;
+                    records[k].backup = backup;
+                }
+                Err((error, backup)) => {
+                    tracing::warn!(step = %step.id, %error, "step failed; rolling back its wave");
+                    records[k].outcome = StepOutcome::Failed {
+                        error: error.to_string(),
+                    };
+                    records[k].backup.clone_from(&backup);
+                    // The failed step may have acted before failing (a resize stopped the
+                    // instance): it is reverted first, then the others, newest first.
+                    let reason = format!("step {} of wave {} failed: {error}", step.id, wave.index);
+                    if let Err(e) = executor.revert(step, backup.as_ref()).await {
+                        tracing::warn!(step = %step.id, error = %e, "could not revert the failed step");
+                    }
+                    for (j, backup) in applied.iter().rev() {
+                        records[*j].outcome = match executor.revert(&plan.steps[*j], backup.as_ref()).await {
+                            Ok(()) => StepOutcome::RolledBack { reason: reason.clone() },
+                            Err(e) => StepOutcome::Failed {
+                                error: format!("rollback after {reason} failed: {e}"),
+                            },
+                        };
+                    }
+                    failed_wave = Some(wave.index);
+                    break;
+                }
+            }
+        }
+    }
+    DeploymentReport {
+        mode: config.mode,
+        steps: records,
+        failed_wave,
+    }
+}
+
+type StepResult = std::result::Result<(StepOutcome, Option<Backup>), (DeployError, Option<Backup>)>;
+
+/// One step: selection, approval, precondition, then (apply mode) backup, act, tag, validate.
+async fn run_step(step: &Step, executor: &dyn StepExecutor, config: &DeploymentConfig) -> StepResult {
+    if !config.approval.selects(&step.id) {
+        return Ok((
+            StepOutcome::Skipped {
+                reason: "not among the approved step ids".into(),
+            },
+            None,
+        ));
+    }
+    if step.needs_approval && !config.approval.approves(&step.id) {
+        return Ok((
+            StepOutcome::Skipped {
+                reason: format!("needs approval: {}", step.approval_reasons.join("; ")),
+            },
+            None,
+        ));
+    }
+    let found = executor.read(step).await.map_err(|e| (e, None))?;
+    if found == step.validation.equals && found != step.precondition.equals {
+        return Ok((StepOutcome::AlreadyApplied, None));
+    }
+    if found != step.precondition.equals {
+        let drift = DeployError::Drift {
+            step: step.id.clone(),
+            attribute: step.precondition.attribute.clone(),
+            expected: step.precondition.equals.clone(),
+            found,
+        };
+        return Ok((
+            StepOutcome::Refused {
+                reason: drift.to_string(),
+            },
+            None,
+        ));
+    }
+    if config.mode == Mode::DryRun {
+        return Ok((StepOutcome::WouldApply, None));
+    }
+    let backup = match executor.backup(step).await {
+        Ok(b) => b,
+        // The guardrails refuse before any request: a refusal is not a failure of the wave.
+        Err(DeployError::Refused { reason, .. }) => return Ok((StepOutcome::Refused { reason }, None)),
+        Err(e) => return Err((e, None)),
+    };
+    let acted = async {
+        executor.apply(step).await?;
+        if !step.change.is_destructive() {
+            executor.tag(step).await?;
+        }
+        let after = executor.read(step).await?;
+        if after == step.validation.equals {
+            Ok(())
+        } else {
+            Err(DeployError::Validation {
+                step: step.id.clone(),
+                attribute: step.validation.attribute.clone(),
+                expected: step.validation.equals.clone(),
+                found: after,
+            })
+        }
+    };
+    match acted.await {
+        Ok(()) => Ok((StepOutcome::Applied, backup)),
+        Err(e) => Err((e, backup)),
+    }
+}
+
+/// θ4 as a cycle phase: takes θ3's execution plan from the context, deploys it through the SDK
+/// behind the execution-time guardrails, and writes `deployment_report.md`.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    regions: Vec<String>,
+    aws: AwsOptions,
+    config: DeploymentConfig,
+    wait: WaitPolicy,
+}
+
+impl Deployment {
+    /// θ4 over `regions`: dry-run, standard AWS configuration.
+    #[must_use]
+    pub fn new(regions: Vec<String>) -> Self {
+        Self {
+            regions,
+            aws: AwsOptions::default(),
+            config: DeploymentConfig::default(),
+            wait: WaitPolicy::default(),
+        }
+    }
+
+    /// Replaces the settings.
+    #[must_use]
+    pub fn with_config(mut self, config: DeploymentConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Replaces the AWS options.
+    #[must_use]
+    pub fn with_aws(mut self, aws: AwsOptions) -> Self {
+        self.aws = aws;
+        self
+    }
+
+    /// Replaces how instance states are awaited.
+    #[must_use]
+    pub fn with_wait(mut self, wait: WaitPolicy) -> Self {
+        self.wait = wait;
+        self
+    }
+}
+
+#[async_trait]
+impl Phase for Deployment {
+    fn id(&self) -> PhaseId {
+        PhaseId::Deployment
+    }
+
+    async fn run(&self, ctx: &mut CycleContext) -> Result<()> {
+        let plan = ctx.execution_plan.as_ref().ok_or(Error::MissingInput {
+            phase: "deployment",
+            missing: "an execution plan (θ3)",
+        })?;
+        let stats = Arc::new(CallStats::default());
+        let sdk = SdkExecutor::connect(&self.regions, &self.aws, &stats)
+            .await
+            .with_wait(self.wait);
+        let guarded = Guarded::new(sdk, self.config.guardrails.clone(), self.config.approval.clone());
+        let report = deploy(plan, &guarded, &self.config).await;
+        if let Some(dir) = &ctx.out_dir {
+            let path = dir.join("deployment_report.md");
+            crate::report::deployment::write(&path, &report)?;
+            ctx.reports.push(path);
+        }
+        ctx.deployment = Some(report);
+        Ok(())
+    }
+}

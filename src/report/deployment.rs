@@ -1,0 +1,80 @@
+//! `deployment_report.md`: what θ4 did to each step, what it rolled back and why.
+
+use std::fmt::Write;
+use std::path::Path;
+
+use crate::phases::deployment::{DeploymentReport, Mode, StepOutcome};
+use crate::Result;
+
+/// The report as Markdown.
+#[must_use]
+pub fn render(report: &DeploymentReport) -> String {
+    let mut md = String::new();
+    let mode = match report.mode {
+        Mode::DryRun => "dry run (no change made)",
+        Mode::Apply => "apply",
+    };
+    let _ = writeln!(
+        md,
+        "# Deployment report\n\nMode: {mode}. Steps: {}.\n",
+        report.steps.len()
+    );
+    let count = |f: fn(&StepOutcome) -> bool| report.steps.iter().filter(|s| f(&s.outcome)).count();
+    let _ = writeln!(
+        md,
+        "| applied | would apply | already applied | skipped | refused | failed | rolled back |\n|---|---|---|---|---|---|---|\n| {} | {} | {} | {} | {} | {} | {} |\n",
+        count(|o| *o == StepOutcome::Applied),
+        count(|o| *o == StepOutcome::WouldApply),
+        count(|o| *o == StepOutcome::AlreadyApplied),
+        count(|o| matches!(o, StepOutcome::Skipped { .. })),
+        count(|o| matches!(o, StepOutcome::Refused { .. })),
+        count(|o| matches!(o, StepOutcome::Failed { .. })),
+        count(|o| matches!(o, StepOutcome::RolledBack { .. })),
+    );
+    if let Some(wave) = report.failed_wave {
+        let _ = writeln!(
+            md,
+            "Wave {wave} failed: its applied steps were rolled back in reverse order, and later waves did not run.\n"
+        );
+    }
+    let _ = writeln!(
+        md,
+        "| step | wave | action | resource | outcome | backup |\n|---|---|---|---|---|---|"
+    );
+    for s in &report.steps {
+        let outcome = match &s.outcome {
+            StepOutcome::WouldApply => "would apply".to_owned(),
+            StepOutcome::Applied => "applied".to_owned(),
+            StepOutcome::AlreadyApplied => "already applied".to_owned(),
+            StepOutcome::Skipped { reason } => format!("skipped: {reason}"),
+            StepOutcome::Refused { reason } => format!("refused: {reason}"),
+            StepOutcome::Failed { error } => format!("failed: {error}"),
+            StepOutcome::RolledBack { reason } => format!("rolled back: {reason}"),
+        };
+        let backup = s
+            .backup
+            .as_ref()
+            .and_then(|b| serde_json::to_string(b).ok())
+            .unwrap_or_default();
+        let _ = writeln!(
+            md,
+            "| `{}` | {} | {:?} | {} {} | {} | {} |",
+            s.id,
+            s.wave,
+            s.action,
+            s.resource.id,
+            s.resource.region,
+            outcome.replace('|', "\\|"),
+            backup.replace('|', "\\|")
+        );
+    }
+    md
+}
+
+/// Writes the report to `path`.
+///
+/// # Errors
+/// [`crate::Error::Write`] naming the file.
+pub fn write(path: &Path, report: &DeploymentReport) -> Result<()> {
+    super::write_atomic(path, render(report).as_bytes())
+}

@@ -1,0 +1,255 @@
+//! θ4 against the emulators through the fault proxy: a dry run sends no mutating request, a
+//! resize stops before it modifies, the deny-list never reaches the wire, and a failure at any
+//! step of a wave leaves the estate as it was before the wave.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_ec2::types::InstanceType;
+use miyabi_aws::assessment::ResourceKind;
+use miyabi_aws::aws::{AwsOptions, CallStats, RetryPolicy};
+use miyabi_aws::catalog::PriceCatalog;
+use miyabi_aws::guardrails::Guardrails;
+use miyabi_aws::phases::deployment::{
+    deploy, Approval, DeploymentConfig, Guarded, Mode, SdkExecutor, StepOutcome, WaitPolicy, MANAGED_TAG,
+};
+use miyabi_aws::plan::execution::{allocate, ExecutionPlan};
+use miyabi_aws::plan::{Action, Change, ResourceRef, Risk};
+use miyabi_aws::world::Ec2Instance;
+use miyabi_aws_testkit::proxy::{Fault, FaultRule, Recorded};
+use serde_json::json;
+
+use super::support::{harness, Harness, DELAY_SCALE};
+
+/// Reads only: every operation that is not a Describe, List or Get.
+fn mutating(requests: &[Recorded]) -> Vec<String> {
+    requests
+        .iter()
+        .map(|r| r.operation.clone())
+        .filter(|op| !["Describe", "List", "Get", "Head"].iter().any(|p| op.starts_with(p)))
+        .collect()
+}
+
+async fn executor(h: &Harness, guardrails: Guardrails, approval: Approval) -> Guarded<SdkExecutor> {
+    let options = AwsOptions {
+        endpoint_url: Some(h.proxy.url.clone()),
+        retry: RetryPolicy::default().scaled(DELAY_SCALE),
+        ..AwsOptions::default()
+    };
+    let sdk = SdkExecutor::connect(&[h.region.to_owned()], &options, &Arc::new(CallStats::default()))
+        .await
+        .with_wait(WaitPolicy {
+            poll: Duration::from_millis(20),
+            timeout: Duration::from_secs(30),
+        });
+    Guarded::new(sdk, guardrails, approval)
+}
+
+fn imds_plan(region: &str, ids: &[String]) -> ExecutionPlan {
+    let changes = ids
+        .iter()
+        .map(|id| {
+            Change::new(
+                Action::RequireImdsV2,
+                ResourceRef {
+                    kind: ResourceKind::Ec2Instance,
+                    id: id.clone(),
+                    region: region.to_owned(),
+                },
+                "imds_v2_required",
+                json!(false),
+                json!(true),
+                "prowler_ec2_instance_imdsv2_enabled",
+                "test".into(),
+                Risk::Low,
+            )
+        })
+        .collect();
+    allocate(changes, &Guardrails::default(), |_| None)
+}
+
+/// The instances as discovery sees them, without tags (θ4 adds `MiyabiManaged`).
+async fn instances(h: &Harness, ids: &[String]) -> BTreeMap<String, Ec2Instance> {
+    let out = h
+        .discovery()
+        .discover(PriceCatalog::built_in())
+        .await
+        .expect("discovery");
+    out.world
+        .inventory
+        .instances
+        .into_iter()
+        .filter(|i| ids.contains(&i.id))
+        .map(|mut i| {
+            i.tags.clear();
+            (i.id.clone(), i)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_sends_no_mutating_request() {
+    let h = harness("af-south-1").await;
+    let ids = h.launch(InstanceType::M5Large, 3).await;
+    let plan = imds_plan(h.region, &ids);
+    h.proxy.reset_log();
+    let config = DeploymentConfig::default();
+    assert_eq!(config.mode, Mode::DryRun, "dry-run is the default");
+    let exec = executor(&h, Guardrails::default(), Approval::All).await;
+    let report = deploy(&plan, &exec, &config).await;
+
+    let requests = h.proxy.requests();
+    assert!(!requests.is_empty(), "a dry run still reads the preconditions");
+    assert_eq!(mutating(&requests), Vec::<String>::new());
+    assert!(
+        report.steps.iter().all(|s| s.outcome == StepOutcome::WouldApply),
+        "{report:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resize_stops_waits_modifies_starts_and_waits_in_that_order() {
+    let h = harness("ap-east-1").await;
+    let ids = h.launch(InstanceType::M52xlarge, 1).await;
+    let change = Change::new(
+        Action::ResizeInstance,
+        ResourceRef {
+            kind: ResourceKind::Ec2Instance,
+            id: ids[0].clone(),
+            region: h.region.to_owned(),
+        },
+        "instance_type",
+        json!("m5.2xlarge"),
+        json!("m5.large"),
+        "compute_optimizer_rightsizing",
+        "test".into(),
+        Risk::High,
+    );
+    let plan = allocate(vec![change], &Guardrails::default(), |_| None);
+    let approval = Approval::Ids(plan.steps.iter().map(|s| s.id.clone()).collect());
+    h.proxy.reset_log();
+    let config = DeploymentConfig {
+        mode: Mode::Apply,
+        approval: approval.clone(),
+        ..DeploymentConfig::default()
+    };
+    let report = deploy(&plan, &executor(&h, Guardrails::default(), approval).await, &config).await;
+    assert_eq!(report.steps[0].outcome, StepOutcome::Applied, "{report:#?}");
+
+    let ops: Vec<String> = h.proxy.requests().into_iter().map(|r| r.operation).collect();
+    let at = |op: &str| {
+        ops.iter()
+            .position(|o| o == op)
+            .unwrap_or_else(|| panic!("{op} missing from {ops:?}"))
+    };
+    let (stop, modify, start) = (at("StopInstances"), at("ModifyInstanceAttribute"), at("StartInstances"));
+    assert!(stop < modify && modify < start, "{ops:?}");
+    // Waiting is reading: DescribeInstances between stop and modify, and after start.
+    assert!(
+        ops[stop + 1..modify].iter().any(|o| o == "DescribeInstances"),
+        "{ops:?}"
+    );
+    assert!(ops[start + 1..].iter().any(|o| o == "DescribeInstances"), "{ops:?}");
+
+    let now = instances(&h, &ids).await;
+    assert_eq!(now[&ids[0]].instance_type, "m5.large");
+    assert_eq!(now[&ids[0]].state, "running");
+    let tags = h
+        .seed
+        .ec2
+        .describe_tags()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("resource-id")
+                .values(&ids[0])
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(tags
+        .tags()
+        .iter()
+        .any(|t| t.key() == Some(MANAGED_TAG.0) && t.value() == Some(MANAGED_TAG.1)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deny_listed_action_in_a_plan_is_refused_and_never_reaches_the_wire() {
+    let h = harness("eu-south-1").await;
+    let ids = h.launch(InstanceType::M5Large, 2).await;
+    // The plan was made under the default policy; the policy at execution time denies the call.
+    let plan = imds_plan(h.region, &ids);
+    let mut strict = Guardrails::default();
+    strict.deny_list.push("ModifyInstanceMetadataOptions".into());
+    h.proxy.reset_log();
+    let config = DeploymentConfig {
+        mode: Mode::Apply,
+        approval: Approval::All,
+        guardrails: strict.clone(),
+    };
+    let report = deploy(&plan, &executor(&h, strict, Approval::All).await, &config).await;
+    for s in &report.steps {
+        assert!(
+            matches!(&s.outcome, StepOutcome::Refused { reason } if reason.contains("ModifyInstanceMetadataOptions")),
+            "{s:?}"
+        );
+    }
+    assert!(h.proxy.calls("ec2", "ModifyInstanceMetadataOptions").is_empty());
+    assert_eq!(mutating(&h.proxy.requests()), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_at_any_step_rolls_its_wave_back_to_the_estate_before_it() {
+    let h = harness("ca-central-1").await;
+    let ids = h.launch(InstanceType::M5Large, 3).await;
+    let plan = imds_plan(h.region, &ids);
+    assert_eq!(plan.waves.len(), 1);
+    let before = instances(&h, &ids).await;
+    assert!(before.values().all(|i| !i.imds_v2_required));
+    let config = DeploymentConfig {
+        mode: Mode::Apply,
+        approval: Approval::All,
+        guardrails: Guardrails::default(),
+    };
+    for k in 1..=plan.steps.len() {
+        h.proxy.clear_faults();
+        h.proxy.inject(
+            FaultRule::new("ec2", Fault::AuthError)
+                .operation("ModifyInstanceMetadataOptions")
+                .region(h.region)
+                .after(u32::try_from(k - 1).unwrap())
+                .times(1),
+        );
+        let report = deploy(
+            &plan,
+            &executor(&h, Guardrails::default(), Approval::All).await,
+            &config,
+        )
+        .await;
+        assert_eq!(report.failed_wave, Some(0), "k = {k}: {report:#?}");
+        assert!(
+            matches!(report.steps[k - 1].outcome, StepOutcome::Failed { .. }),
+            "k = {k}: {report:#?}"
+        );
+        for s in &report.steps[..k - 1] {
+            assert!(matches!(s.outcome, StepOutcome::RolledBack { .. }), "k = {k}: {s:?}");
+        }
+        for s in &report.steps[k..] {
+            assert!(matches!(s.outcome, StepOutcome::Skipped { .. }), "k = {k}: {s:?}");
+        }
+        assert_eq!(
+            instances(&h, &ids).await,
+            before,
+            "k = {k}: the estate equals its state before the wave"
+        );
+    }
+    let applied: BTreeSet<_> = h
+        .proxy
+        .calls("ec2", "ModifyInstanceMetadataOptions")
+        .into_iter()
+        .filter(|r| r.fault.is_some())
+        .map(|r| r.operation)
+        .collect();
+    assert_eq!(applied.len(), 1, "each run hit its injected fault");
+}
