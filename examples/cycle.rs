@@ -1,10 +1,15 @@
 //! The main job: run the Miyabi cycle with the phases that exist (θ1 Discovery, θ2 Planning,
-//! θ3 Optimization), write the world state, the plans and the execution plan, print a summary.
+//! θ3 Optimization, θ4 Deployment), write the world state, the plans, the execution plan and the
+//! deployment report, print a summary.
 //!
 //! ```text
 //! cargo run --release --example cycle -- --region us-east-1 [--region eu-west-1 …] \
-//!     [--endpoint-url URL] [--profile NAME] [--lookback-days 14] [--discovery rust] --out DIR
+//!     [--endpoint-url URL] [--profile NAME] [--lookback-days 14] [--discovery rust] \
+//!     [--apply [--approve all|ID,ID…]] [--plan reviewed_execution_plan.json] --out DIR
 //! ```
+//!
+//! θ4 is a dry run unless `--apply` is given; steps needing approval run only when `--approve`
+//! names them (or says `all`), and `--approve ID,…` runs exactly those steps.
 //!
 //! Regions, credentials and endpoints otherwise come from the standard AWS configuration.
 //! `--discovery python` runs the legacy boto3 discovery through the JSON-RPC bridge instead of
@@ -20,8 +25,10 @@ use clap::Parser;
 use miyabi_aws::aws::AwsOptions;
 use miyabi_aws::bridge::{PhaseTransport, PythonBridge, Script, SubprocessTransport};
 use miyabi_aws::catalog::PriceCatalog;
+use miyabi_aws::phases::deployment::{Approval, Deployment, DeploymentConfig, Mode};
 use miyabi_aws::phases::{Discovery, DiscoveryConfig};
 use miyabi_aws::phases::{Optimization, Planning};
+use miyabi_aws::plan::execution::ExecutionPlan;
 use miyabi_aws::progress::{ProgressEvent, ProgressSink};
 use miyabi_aws::{Cycle, CycleContext, Error, Phase, StopReason};
 
@@ -53,9 +60,48 @@ struct Args {
     /// Which θ1 implementation runs.
     #[arg(long, value_enum, default_value_t = DiscoveryImpl::Rust)]
     discovery: DiscoveryImpl,
+    /// Apply the plan; without it θ4 is a dry run that changes nothing.
+    #[arg(long)]
+    apply: bool,
+    /// Approve `all` steps, or exactly these comma-separated step ids.
+    #[arg(long)]
+    approve: Option<String>,
+    /// Deploy this reviewed `execution_plan.json` instead of θ3's (drifted steps are refused).
+    #[arg(long)]
+    plan: Option<PathBuf>,
     /// Output folder for world states and reports.
     #[arg(long)]
     out: PathBuf,
+}
+
+/// θ4 from the command line.
+fn deployment_phase(args: &Args) -> Result<Deployment, String> {
+    let approval = match args.approve.as_deref() {
+        None => Approval::Nothing,
+        Some("all") => Approval::All,
+        Some(ids) => Approval::Ids(
+            ids.split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect(),
+        ),
+    };
+    let config = DeploymentConfig {
+        mode: if args.apply { Mode::Apply } else { Mode::DryRun },
+        approval,
+        ..DeploymentConfig::default()
+    };
+    let mut phase = Deployment::new(args.regions.clone())
+        .with_config(config)
+        .with_aws(AwsOptions {
+            profile: args.profile.clone(),
+            endpoint_url: args.endpoint_url.clone(),
+            ..AwsOptions::default()
+        });
+    if let Some(path) = &args.plan {
+        phase = phase.with_reviewed_plan(ExecutionPlan::load(path).map_err(|e| e.to_string())?);
+    }
+    Ok(phase)
 }
 
 /// The θ1 implementations.
@@ -156,10 +202,18 @@ async fn main() -> ExitCode {
         }
     };
 
+    let deployment = match deployment_phase(&args) {
+        Ok(phase) => phase,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let cycle = Cycle::new()
         .with_phase(discovery)
         .with_phase(Arc::new(Planning::default()))
         .with_phase(Arc::new(Optimization::default()))
+        .with_phase(Arc::new(deployment))
         .with_max_iterations(args.max_iterations);
     let mut ctx = CycleContext::with_out_dir(&args.out);
     ctx.catalog = Arc::new(catalog);
@@ -227,6 +281,22 @@ async fn main() -> ExitCode {
             ep.waves.len(),
             ep.excluded.len(),
             ep.monthly_saving_usd
+        );
+    }
+    if let Some(d) = &ctx.deployment {
+        let count = |status: &str| d.count(status);
+        println!(
+            "\nDeployment ({}): {} applied, {} would apply, {} skipped, {} refused, {} failed, {} rolled back{}",
+            if args.apply { "apply" } else { "dry run" },
+            count("applied"),
+            count("would_apply"),
+            count("skipped"),
+            count("refused"),
+            count("failed"),
+            count("rolled_back"),
+            d.failed_wave
+                .map(|w| format!("; wave {w} failed and was rolled back"))
+                .unwrap_or_default()
         );
     }
     for path in &ctx.reports {

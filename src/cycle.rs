@@ -121,6 +121,8 @@ pub struct CycleContext {
     pub execution_plan: Option<crate::plan::execution::ExecutionPlan>,
     /// θ4's report of the current iteration.
     pub deployment: Option<crate::phases::deployment::DeploymentReport>,
+    /// Changes θ4 applied in the current iteration.
+    pub applied_changes: usize,
     /// Reports written so far.
     pub reports: Vec<PathBuf>,
     /// Where phases write their files; `None` writes nothing.
@@ -153,6 +155,7 @@ impl Default for CycleContext {
             recommendations: Vec::new(),
             execution_plan: None,
             deployment: None,
+            applied_changes: 0,
             reports: Vec::new(),
             out_dir: None,
             catalog: Arc::new(PriceCatalog::built_in().clone()),

@@ -60,6 +60,14 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// An execution-plan file could not be read or is not a plan of this build.
+    #[error("malformed execution plan {path}: {message}")]
+    PlanFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with its JSON path.
+        message: String,
+    },
     /// Invalid configuration given by the caller.
     #[error("invalid configuration: {0}")]
     Config(String),

@@ -1,6 +1,6 @@
 //! The Rust phases, reachable from Python: called directly (`discover`, `discover_async`,
-//! `plan`, `optimize`) or placed in a `Cycle` as objects (`Discovery`, `Planning`,
-//! `Optimization`, all `RustPhase`s).
+//! `plan`, `optimize`, `deploy`) or placed in a `Cycle` as objects (`Discovery`, `Planning`,
+//! `Optimization`, `Deployment`, all `RustPhase`s).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,9 +8,11 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use miyabi_aws::aws::AwsOptions;
 use miyabi_aws::guardrails::Environment;
+use miyabi_aws::phases::deployment::{self, Approval, Deployment, DeploymentConfig, Mode};
 use miyabi_aws::phases::discovery::{Discovery, DiscoveryConfig};
 use miyabi_aws::phases::optimization::{self, Optimization, OptimizationConfig};
 use miyabi_aws::phases::planning::{self, Planning, PlanningConfig};
+use miyabi_aws::plan::execution::ExecutionPlan;
 use miyabi_aws::{Error, Phase};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -24,9 +26,11 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyDiscovery>()?;
     m.add_class::<PyPlanning>()?;
     m.add_class::<PyOptimization>()?;
+    m.add_class::<PyDeployment>()?;
     m.add_function(wrap_pyfunction!(discover, m)?)?;
     m.add_function(wrap_pyfunction!(plan, m)?)?;
     m.add_function(wrap_pyfunction!(optimize, m)?)?;
+    m.add_function(wrap_pyfunction!(deploy, m)?)?;
     m.add_function(wrap_pyfunction!(discover_async, m)?)?;
     Ok(())
 }
@@ -246,4 +250,91 @@ fn optimize<'py>(
     result.set_item("changes", pythonize::pythonize(py, &out.changes)?)?;
     result.set_item("execution_plan", pythonize::pythonize(py, &out.execution_plan)?)?;
     Ok(result.into_any())
+}
+
+/// `"all"`, or step ids.
+fn approval(approve: Option<&Bound<'_, PyAny>>) -> PyResult<Approval> {
+    let Some(approve) = approve else {
+        return Ok(Approval::Nothing);
+    };
+    if let Ok(word) = approve.extract::<String>() {
+        return if word == "all" {
+            Ok(Approval::All)
+        } else {
+            Err(PyMiyabiError(Error::Config(format!(
+                "approve must be \"all\" or a list of step ids, got {word:?}"
+            )))
+            .into())
+        };
+    }
+    Ok(Approval::Ids(approve.extract::<Vec<String>>()?.into_iter().collect()))
+}
+
+fn deployment(
+    regions: Option<Vec<String>>,
+    apply: bool,
+    approve: Option<&Bound<'_, PyAny>>,
+    deny: Option<Vec<String>>,
+    endpoint_url: Option<String>,
+    profile: Option<String>,
+) -> PyResult<Deployment> {
+    let mut config = DeploymentConfig {
+        mode: if apply { Mode::Apply } else { Mode::DryRun },
+        approval: approval(approve)?,
+        ..DeploymentConfig::default()
+    };
+    config.guardrails.deny_list.extend(deny.unwrap_or_default());
+    Ok(Deployment::new(regions.unwrap_or_default())
+        .with_config(config)
+        .with_aws(AwsOptions {
+            profile,
+            endpoint_url,
+            ..AwsOptions::default()
+        }))
+}
+
+/// θ4 in Rust as a phase object for `Cycle`: deploys θ3's execution plan, dry-run unless
+/// `apply=True`.
+#[pyclass(name = "Deployment", module = "miyabi_aws._native", frozen, extends = PyRustPhase)]
+pub(crate) struct PyDeployment;
+
+#[pymethods]
+impl PyDeployment {
+    #[new]
+    #[pyo3(signature = (regions=None, *, apply=false, approve=None, deny=None, endpoint_url=None, profile=None))]
+    fn new(
+        regions: Option<Vec<String>>,
+        apply: bool,
+        approve: Option<&Bound<'_, PyAny>>,
+        deny: Option<Vec<String>>,
+        endpoint_url: Option<String>,
+        profile: Option<String>,
+    ) -> PyResult<PyClassInitializer<Self>> {
+        let phase = deployment(regions, apply, approve, deny, endpoint_url, profile)?;
+        Ok(PyRustPhase::init(phase).add_subclass(Self))
+    }
+}
+
+/// θ4: deploys an execution plan (the dict `optimize` returns under `execution_plan`, or a
+/// reviewed `execution_plan.json` loaded with `json`) and returns the deployment report as a
+/// dict. Dry-run unless `apply=True`; steps needing approval run only when `approve` is `"all"`
+/// or lists their ids.
+#[pyfunction]
+#[pyo3(signature = (execution_plan, regions=None, *, apply=false, approve=None, deny=None, endpoint_url=None, profile=None))]
+#[allow(clippy::too_many_arguments)] // keyword arguments of one Python function
+fn deploy<'py>(
+    py: Python<'py>,
+    execution_plan: &Bound<'py, PyAny>,
+    regions: Option<Vec<String>>,
+    apply: bool,
+    approve: Option<&Bound<'py, PyAny>>,
+    deny: Option<Vec<String>>,
+    endpoint_url: Option<String>,
+    profile: Option<String>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let plan: ExecutionPlan = pythonize::depythonize(execution_plan)
+        .map_err(|e| PyMiyabiError(Error::Config(format!("execution_plan is not an execution plan: {e}"))))?;
+    let phase = deployment(regions, apply, approve, deny, endpoint_url, profile)?;
+    let report: deployment::DeploymentReport = block_on(py, async { Ok(phase.deploy(&plan).await) })?;
+    Ok(pythonize::pythonize(py, &report)?)
 }

@@ -19,6 +19,7 @@ from ._native import (
     Discovery,
     MiyabiError,
     Optimization,
+    Deployment,
     PartialCaptureError,
     PhaseContext,
     PhaseInputError,
@@ -32,6 +33,7 @@ from ._native import (
     discover,
     discover_async,
     optimize,
+    deploy,
     plan,
     world_state_schema,
 )
@@ -47,6 +49,7 @@ __all__ = [
     "Discovery",
     "MiyabiError",
     "Optimization",
+    "Deployment",
     "PartialCaptureError",
     "PhaseContext",
     "PhaseInputError",
@@ -60,6 +63,7 @@ __all__ = [
     "discover",
     "discover_async",
     "optimize",
+    "deploy",
     "plan",
     "world_state_schema",
 ]

@@ -8,9 +8,9 @@ from typing import Any, Coroutine, Optional, Protocol, Union, final
 from typing_extensions import disjoint_base
 
 __all__ = [
-    "AwsError", "BridgeError", "CatalogError", "ConfigError", "Cycle", "CycleReport", "Discovery",
+    "AwsError", "BridgeError", "CatalogError", "ConfigError", "Cycle", "CycleReport", "Deployment", "Discovery",
     "MiyabiError", "Optimization", "PartialCaptureError", "PhaseContext", "PhaseInputError", "Planning",
-    "RustPhase", "StorageError", "optimize", "plan",
+    "RustPhase", "StorageError", "deploy", "optimize", "plan",
     "SCHEMA_VERSION", "WorldState", "WorldStateError", "__version__", "assess", "discover", "discover_async",
     "world_state_schema",
 ]
@@ -129,7 +129,30 @@ class Optimization(RustPhase):
         environment: str = "production",
     ) -> Optimization: ...
 
+@final
+class Deployment(RustPhase):
+    def __new__(
+        cls,
+        regions: Optional[Sequence[str]] = None,
+        *,
+        apply: bool = False,
+        approve: Union[str, Sequence[str], None] = None,
+        deny: Optional[Sequence[str]] = None,
+        endpoint_url: Optional[str] = None,
+        profile: Optional[str] = None,
+    ) -> Deployment: ...
+
 def plan(world: WorldState, *, catalog: Optional[_Path] = None) -> dict[str, Any]: ...
+def deploy(
+    execution_plan: dict[str, Any],
+    regions: Optional[Sequence[str]] = None,
+    *,
+    apply: bool = False,
+    approve: Union[str, Sequence[str], None] = None,
+    deny: Optional[Sequence[str]] = None,
+    endpoint_url: Optional[str] = None,
+    profile: Optional[str] = None,
+) -> dict[str, Any]: ...
 def optimize(
     world: WorldState,
     *,

@@ -145,6 +145,29 @@ impl ExecutionPlan {
             .filter(move |s| !s.needs_approval || approved.contains(&s.id))
     }
 
+    /// Reads an `execution_plan.json`, for example one a human reviewed.
+    ///
+    /// # Errors
+    /// [`crate::Error::PlanFile`] naming the file, and the JSON path of what is wrong.
+    pub fn load(path: impl AsRef<std::path::Path>) -> crate::Result<Self> {
+        let path = path.as_ref();
+        let invalid = |message: String| crate::Error::PlanFile {
+            path: path.to_path_buf(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| invalid(e.to_string()))?;
+        let mut de = serde_json::Deserializer::from_str(&text);
+        let plan: Self = serde_path_to_error::deserialize(&mut de)
+            .map_err(|e| invalid(format!("at {}: {}", e.path(), e.inner())))?;
+        if plan.schema_version != EXECUTION_PLAN_VERSION {
+            return Err(invalid(format!(
+                "schema_version {} (this build reads {EXECUTION_PLAN_VERSION})",
+                plan.schema_version
+            )));
+        }
+        Ok(plan)
+    }
+
     /// The JSON Schema of the document, as committed in `schema/execution_plan.schema.json`.
     #[must_use]
     pub fn json_schema() -> Value {

@@ -19,17 +19,16 @@ pub fn render(report: &DeploymentReport) -> String {
         "# Deployment report\n\nMode: {mode}. Steps: {}.\n",
         report.steps.len()
     );
-    let count = |f: fn(&StepOutcome) -> bool| report.steps.iter().filter(|s| f(&s.outcome)).count();
     let _ = writeln!(
         md,
         "| applied | would apply | already applied | skipped | refused | failed | rolled back |\n|---|---|---|---|---|---|---|\n| {} | {} | {} | {} | {} | {} | {} |\n",
-        count(|o| *o == StepOutcome::Applied),
-        count(|o| *o == StepOutcome::WouldApply),
-        count(|o| *o == StepOutcome::AlreadyApplied),
-        count(|o| matches!(o, StepOutcome::Skipped { .. })),
-        count(|o| matches!(o, StepOutcome::Refused { .. })),
-        count(|o| matches!(o, StepOutcome::Failed { .. })),
-        count(|o| matches!(o, StepOutcome::RolledBack { .. })),
+        report.count("applied"),
+        report.count("would_apply"),
+        report.count("already_applied"),
+        report.count("skipped"),
+        report.count("refused"),
+        report.count("failed"),
+        report.count("rolled_back"),
     );
     if let Some(wave) = report.failed_wave {
         let _ = writeln!(

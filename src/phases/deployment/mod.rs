@@ -185,6 +185,22 @@ pub enum StepOutcome {
     },
 }
 
+impl StepOutcome {
+    /// The outcome's tag, as serialised: `applied`, `would_apply`, `skipped`, ….
+    #[must_use]
+    pub fn status(&self) -> &'static str {
+        match self {
+            Self::WouldApply => "would_apply",
+            Self::Applied => "applied",
+            Self::AlreadyApplied => "already_applied",
+            Self::Skipped { .. } => "skipped",
+            Self::Refused { .. } => "refused",
+            Self::Failed { .. } => "failed",
+            Self::RolledBack { .. } => "rolled_back",
+        }
+    }
+}
+
 /// One step's record in the deployment report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -219,7 +235,13 @@ impl DeploymentReport {
     /// Steps applied and kept.
     #[must_use]
     pub fn applied(&self) -> usize {
-        self.steps.iter().filter(|s| s.outcome == StepOutcome::Applied).count()
+        self.count("applied")
+    }
+
+    /// Steps whose outcome has this [`StepOutcome::status`].
+    #[must_use]
+    pub fn count(&self, status: &str) -> usize {
+        self.steps.iter().filter(|s| s.outcome.status() == status).count()
     }
 }
 
@@ -377,6 +399,7 @@ pub struct Deployment {
     aws: AwsOptions,
     config: DeploymentConfig,
     wait: WaitPolicy,
+    reviewed: Option<ExecutionPlan>,
 }
 
 impl Deployment {
@@ -388,7 +411,26 @@ impl Deployment {
             aws: AwsOptions::default(),
             config: DeploymentConfig::default(),
             wait: WaitPolicy::default(),
+            reviewed: None,
         }
+    }
+
+    /// Deploys this reviewed plan (for example an `execution_plan.json` a human edited) instead
+    /// of θ3's. Steps whose precondition no longer holds are refused as drift.
+    #[must_use]
+    pub fn with_reviewed_plan(mut self, plan: ExecutionPlan) -> Self {
+        self.reviewed = Some(plan);
+        self
+    }
+
+    /// Runs `plan` through the SDK behind the execution-time guardrails.
+    pub async fn deploy(&self, plan: &ExecutionPlan) -> DeploymentReport {
+        let stats = Arc::new(CallStats::default());
+        let sdk = SdkExecutor::connect(&self.regions, &self.aws, &stats)
+            .await
+            .with_wait(self.wait);
+        let guarded = Guarded::new(sdk, self.config.guardrails.clone(), self.config.approval.clone());
+        deploy(plan, &guarded, &self.config).await
     }
 
     /// Replaces the settings.
