@@ -27,7 +27,7 @@ use miyabi_aws::bridge::{PhaseTransport, PythonBridge, Script, SubprocessTranspo
 use miyabi_aws::catalog::PriceCatalog;
 use miyabi_aws::phases::deployment::{Approval, Deployment, DeploymentConfig, Mode};
 use miyabi_aws::phases::{Discovery, DiscoveryConfig};
-use miyabi_aws::phases::{Optimization, Planning};
+use miyabi_aws::phases::{Learning, LearningConfig, Optimization, Planning};
 use miyabi_aws::plan::execution::ExecutionPlan;
 use miyabi_aws::progress::{ProgressEvent, ProgressSink};
 use miyabi_aws::{Cycle, CycleContext, Error, Phase, StopReason};
@@ -214,6 +214,10 @@ async fn main() -> ExitCode {
         .with_phase(Arc::new(Planning::default()))
         .with_phase(Arc::new(Optimization::default()))
         .with_phase(Arc::new(deployment))
+        .with_phase(Arc::new(Learning::new(LearningConfig {
+            knowledge_base: Some(args.out.join("knowledge.redb")),
+            ..LearningConfig::default()
+        })))
         .with_max_iterations(args.max_iterations);
     let mut ctx = CycleContext::with_out_dir(&args.out);
     ctx.catalog = Arc::new(catalog);

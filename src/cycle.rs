@@ -123,6 +123,16 @@ pub struct CycleContext {
     pub deployment: Option<crate::phases::deployment::DeploymentReport>,
     /// Changes θ4 applied in the current iteration.
     pub applied_changes: usize,
+    /// The world state of the previous iteration, for θ6's comparison.
+    pub previous_world: Option<WorldState>,
+    /// The previous iteration's execution plan and deployment, which θ6 judges.
+    pub previous_execution_plan: Option<crate::plan::execution::ExecutionPlan>,
+    /// See `previous_execution_plan`.
+    pub previous_deployment: Option<crate::phases::deployment::DeploymentReport>,
+    /// Headroom per instance family learned by θ6, percent; θ3 sizes with it.
+    pub learned_headroom: std::collections::BTreeMap<String, f64>,
+    /// θ6's report of the current iteration.
+    pub learning: Option<crate::phases::learning::LearningReport>,
     /// Reports written so far.
     pub reports: Vec<PathBuf>,
     /// Where phases write their files; `None` writes nothing.
@@ -156,6 +166,11 @@ impl Default for CycleContext {
             execution_plan: None,
             deployment: None,
             applied_changes: 0,
+            previous_world: None,
+            previous_execution_plan: None,
+            previous_deployment: None,
+            learned_headroom: std::collections::BTreeMap::new(),
+            learning: None,
             reports: Vec::new(),
             out_dir: None,
             catalog: Arc::new(PriceCatalog::built_in().clone()),
@@ -174,12 +189,13 @@ impl CycleContext {
         }
     }
 
-    /// Stores a new world state, keeping the first one as World0.
+    /// Stores a new world state, keeping the first one as World0 and the one it replaces as
+    /// the previous world.
     pub fn set_world(&mut self, world: WorldState) {
         if self.world0.is_none() {
             self.world0 = Some(world.clone());
         }
-        self.world = Some(world);
+        self.previous_world = self.world.replace(world);
     }
 }
 
@@ -365,6 +381,10 @@ impl Cycle {
         for index in 0..self.max_iterations {
             ctx.iteration = index;
             ctx.applicable_changes = 0;
+            ctx.applied_changes = 0;
+            // This iteration's θ3 and θ4 start afresh; θ6 judges what the last one did.
+            ctx.previous_execution_plan = ctx.execution_plan.take();
+            ctx.previous_deployment = ctx.deployment.take();
             let mut phases = Vec::new();
             let mut failure = None;
             for phase in self.phases() {

@@ -68,6 +68,9 @@ pub enum Error {
         /// What is wrong, with its JSON path.
         message: String,
     },
+    /// The knowledge base could not be opened, read or written.
+    #[error(transparent)]
+    Knowledge(#[from] crate::phases::learning::KnowledgeError),
     /// Invalid configuration given by the caller.
     #[error("invalid configuration: {0}")]
     Config(String),

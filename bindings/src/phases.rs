@@ -10,6 +10,7 @@ use miyabi_aws::aws::AwsOptions;
 use miyabi_aws::guardrails::Environment;
 use miyabi_aws::phases::deployment::{self, Approval, Deployment, DeploymentConfig, Mode};
 use miyabi_aws::phases::discovery::{Discovery, DiscoveryConfig};
+use miyabi_aws::phases::learning::{KnowledgeBase, Learning, LearningConfig};
 use miyabi_aws::phases::optimization::{self, Optimization, OptimizationConfig};
 use miyabi_aws::phases::planning::{self, Planning, PlanningConfig};
 use miyabi_aws::plan::execution::ExecutionPlan;
@@ -27,6 +28,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyPlanning>()?;
     m.add_class::<PyOptimization>()?;
     m.add_class::<PyDeployment>()?;
+    m.add_class::<PyLearning>()?;
+    m.add_class::<PyKnowledgeBase>()?;
     m.add_function(wrap_pyfunction!(discover, m)?)?;
     m.add_function(wrap_pyfunction!(plan, m)?)?;
     m.add_function(wrap_pyfunction!(optimize, m)?)?;
@@ -337,4 +340,78 @@ fn deploy<'py>(
     let phase = deployment(regions, apply, approve, deny, endpoint_url, profile)?;
     let report: deployment::DeploymentReport = block_on(py, async { Ok(phase.deploy(&plan).await) })?;
     Ok(pythonize::pythonize(py, &report)?)
+}
+
+/// θ6 in Rust as a phase object for `Cycle`: compares worlds, judges the last deployment,
+/// adapts the headroom θ3 uses, and keeps outcomes in the knowledge base at `knowledge_base`.
+#[pyclass(name = "Learning", module = "miyabi_aws._native", frozen, extends = PyRustPhase)]
+pub(crate) struct PyLearning;
+
+#[pymethods]
+impl PyLearning {
+    #[new]
+    #[pyo3(signature = (*, knowledge_base=None, cpu_alarm_percent=80.0))]
+    fn new(knowledge_base: Option<PathBuf>, cpu_alarm_percent: f64) -> PyClassInitializer<Self> {
+        let config = LearningConfig {
+            knowledge_base,
+            cpu_alarm_percent,
+            ..LearningConfig::default()
+        };
+        PyRustPhase::init(Learning::new(config)).add_subclass(Self)
+    }
+}
+
+/// The knowledge base θ6 keeps: every change's outcome and the learned headroom, readable from
+/// Python. Opening takes the file's lock; close it (or use `with`) to let a cycle write again.
+#[pyclass(name = "KnowledgeBase", module = "miyabi_aws._native")]
+pub(crate) struct PyKnowledgeBase {
+    inner: Option<KnowledgeBase>,
+}
+
+impl PyKnowledgeBase {
+    fn kb(&self) -> PyResult<&KnowledgeBase> {
+        self.inner
+            .as_ref()
+            .ok_or_else(|| PyMiyabiError(Error::Config("the knowledge base is closed".into())).into())
+    }
+}
+
+#[pymethods]
+impl PyKnowledgeBase {
+    #[new]
+    fn new(path: PathBuf) -> PyResult<Self> {
+        let kb = KnowledgeBase::open(path).map_err(|e| PyMiyabiError(Error::Knowledge(e)))?;
+        Ok(Self { inner: Some(kb) })
+    }
+
+    /// Every outcome, oldest first, as dicts.
+    fn outcomes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let outcomes = self.kb()?.outcomes().map_err(|e| PyMiyabiError(Error::Knowledge(e)))?;
+        Ok(pythonize::pythonize(py, &outcomes)?)
+    }
+
+    /// The learned headroom per instance family, percent.
+    fn headroom(&self) -> PyResult<std::collections::BTreeMap<String, f64>> {
+        self.kb()?
+            .headroom()
+            .map_err(|e| PyMiyabiError(Error::Knowledge(e)).into())
+    }
+
+    /// Releases the file.
+    fn close(&mut self) {
+        self.inner = None;
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __exit__(
+        &mut self,
+        _exc_type: Option<&Bound<'_, PyAny>>,
+        _exc: Option<&Bound<'_, PyAny>>,
+        _tb: Option<&Bound<'_, PyAny>>,
+    ) {
+        self.close();
+    }
 }

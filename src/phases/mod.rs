@@ -2,10 +2,12 @@
 
 pub mod deployment;
 pub mod discovery;
+pub mod learning;
 pub mod optimization;
 pub mod planning;
 
 pub use deployment::{Deployment, DeploymentConfig};
 pub use discovery::{Discovery, DiscoveryConfig};
+pub use learning::{Learning, LearningConfig};
 pub use optimization::{Optimization, OptimizationConfig};
 pub use planning::{Planning, PlanningConfig};

@@ -2,6 +2,7 @@
 
 pub mod deployment;
 pub mod discovery;
+pub mod learning;
 pub mod planning;
 
 use std::io::Write;

@@ -187,6 +187,7 @@ async fn a_deny_listed_action_in_a_plan_is_refused_and_never_reaches_the_wire() 
         mode: Mode::Apply,
         approval: Approval::All,
         guardrails: strict.clone(),
+        ..DeploymentConfig::default()
     };
     let report = deploy(&plan, &executor(&h, strict, Approval::All).await, &config).await;
     for s in &report.steps {
@@ -210,7 +211,7 @@ async fn a_failure_at_any_step_rolls_its_wave_back_to_the_estate_before_it() {
     let config = DeploymentConfig {
         mode: Mode::Apply,
         approval: Approval::All,
-        guardrails: Guardrails::default(),
+        ..DeploymentConfig::default()
     };
     for k in 1..=plan.steps.len() {
         h.proxy.clear_faults();
@@ -252,4 +253,85 @@ async fn a_failure_at_any_step_rolls_its_wave_back_to_the_estate_before_it() {
         .map(|r| r.operation)
         .collect();
     assert_eq!(applied.len(), 1, "each run hit its injected fault");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reviewed_plan_file_is_applied_and_a_drifted_step_is_refused() {
+    let h = harness("il-central-1").await;
+    let ids = h.launch(InstanceType::M52xlarge, 2).await;
+    let changes = ids
+        .iter()
+        .map(|id| {
+            Change::new(
+                Action::ResizeInstance,
+                ResourceRef {
+                    kind: ResourceKind::Ec2Instance,
+                    id: id.clone(),
+                    region: h.region.to_owned(),
+                },
+                "instance_type",
+                json!("m5.2xlarge"),
+                json!("m5.large"),
+                "compute_optimizer_rightsizing",
+                "test".into(),
+                Risk::High,
+            )
+        })
+        .collect();
+    let planned = allocate(changes, &Guardrails::default(), |_| None);
+    let dir = super::support::tmp_dir("reviewed-plan");
+    let file = dir.join("execution_plan.json");
+    std::fs::write(&file, serde_json::to_string_pretty(&planned).unwrap()).unwrap();
+    let reviewed = ExecutionPlan::load(&file).expect("the reviewed file loads");
+    assert_eq!(reviewed, planned);
+
+    // Someone resized the second instance by hand after the review.
+    h.seed
+        .ec2
+        .modify_instance_attribute()
+        .instance_id(&ids[1])
+        .instance_type(aws_sdk_ec2::types::AttributeValue::builder().value("m5.xlarge").build())
+        .send()
+        .await
+        .unwrap();
+    let config = DeploymentConfig {
+        mode: Mode::Apply,
+        approval: Approval::All,
+        ..DeploymentConfig::default()
+    };
+    let report = deploy(
+        &reviewed,
+        &executor(&h, Guardrails::default(), Approval::All).await,
+        &config,
+    )
+    .await;
+    let outcome = |id: &str| {
+        report
+            .steps
+            .iter()
+            .find(|s| s.resource.id == id)
+            .map(|s| s.outcome.clone())
+            .unwrap()
+    };
+    assert_eq!(outcome(&ids[0]), StepOutcome::Applied);
+    assert!(
+        matches!(outcome(&ids[1]), StepOutcome::Refused { reason } if reason.contains("precondition") && reason.contains("m5.xlarge")),
+        "{report:#?}"
+    );
+    let now = instances(&h, &ids).await;
+    assert_eq!(now[&ids[0]].instance_type, "m5.large");
+    assert_eq!(
+        now[&ids[1]].instance_type, "m5.xlarge",
+        "a drifted resource is left alone"
+    );
+
+    // A damaged file is a typed error naming the file and the place.
+    std::fs::write(&file, r#"{"schema_version": 1, "steps": [{"id": 3}]}"#).unwrap();
+    let err = ExecutionPlan::load(&file).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, miyabi_aws::Error::PlanFile { .. }), "{err:?}");
+    assert!(
+        text.contains("execution_plan.json") && text.contains("steps[0]"),
+        "{text}"
+    );
 }

@@ -10,6 +10,7 @@ mod deployment;
 mod discovery;
 mod faults;
 mod iac;
+mod learning;
 mod optimization;
 mod support;
 mod world;

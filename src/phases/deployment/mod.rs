@@ -151,6 +151,8 @@ pub struct DeploymentConfig {
     pub approval: Approval,
     /// The guardrails enforced at execution time.
     pub guardrails: Guardrails,
+    /// Only steps in these Regions run (the others are skipped, saying so); `None` runs all.
+    pub regions: Option<BTreeSet<String>>,
 }
 
 /// What happened to one step.
@@ -325,6 +327,19 @@ type StepResult = std::result::Result<(StepOutcome, Option<Backup>), (DeployErro
 
 /// One step: selection, approval, precondition, then (apply mode) backup, act, tag, validate.
 async fn run_step(step: &Step, executor: &dyn StepExecutor, config: &DeploymentConfig) -> StepResult {
+    if let Some(scope) = &config.regions {
+        if !scope.contains(&step.change.resource.region) {
+            return Ok((
+                StepOutcome::Skipped {
+                    reason: format!(
+                        "Region {} is outside this deployment's Regions",
+                        step.change.resource.region
+                    ),
+                },
+                None,
+            ));
+        }
+    }
     if !config.approval.selects(&step.id) {
         return Ok((
             StepOutcome::Skipped {
@@ -423,14 +438,23 @@ impl Deployment {
         self
     }
 
-    /// Runs `plan` through the SDK behind the execution-time guardrails.
+    /// Runs `plan` through the SDK behind the execution-time guardrails. With Regions given,
+    /// only their steps run; without, every Region the plan touches gets a client.
     pub async fn deploy(&self, plan: &ExecutionPlan) -> DeploymentReport {
+        let mut config = self.config.clone();
+        let regions: Vec<String> = if self.regions.is_empty() {
+            let all: BTreeSet<String> = plan.steps.iter().map(|s| s.change.resource.region.clone()).collect();
+            all.into_iter().collect()
+        } else {
+            config.regions = Some(self.regions.iter().cloned().collect());
+            self.regions.clone()
+        };
         let stats = Arc::new(CallStats::default());
-        let sdk = SdkExecutor::connect(&self.regions, &self.aws, &stats)
+        let sdk = SdkExecutor::connect(&regions, &self.aws, &stats)
             .await
             .with_wait(self.wait);
-        let guarded = Guarded::new(sdk, self.config.guardrails.clone(), self.config.approval.clone());
-        deploy(plan, &guarded, &self.config).await
+        let guarded = Guarded::new(sdk, config.guardrails.clone(), config.approval.clone());
+        deploy(plan, &guarded, &config).await
     }
 
     /// Replaces the settings.
@@ -462,16 +486,16 @@ impl Phase for Deployment {
     }
 
     async fn run(&self, ctx: &mut CycleContext) -> Result<()> {
-        let plan = ctx.execution_plan.as_ref().ok_or(Error::MissingInput {
-            phase: "deployment",
-            missing: "an execution plan (θ3)",
-        })?;
-        let stats = Arc::new(CallStats::default());
-        let sdk = SdkExecutor::connect(&self.regions, &self.aws, &stats)
-            .await
-            .with_wait(self.wait);
-        let guarded = Guarded::new(sdk, self.config.guardrails.clone(), self.config.approval.clone());
-        let report = deploy(plan, &guarded, &self.config).await;
+        let plan = self
+            .reviewed
+            .as_ref()
+            .or(ctx.execution_plan.as_ref())
+            .ok_or(Error::MissingInput {
+                phase: "deployment",
+                missing: "an execution plan (θ3, or a reviewed plan file)",
+            })?;
+        let report = self.deploy(plan).await;
+        ctx.applied_changes = report.applied();
         if let Some(dir) = &ctx.out_dir {
             let path = dir.join("deployment_report.md");
             crate::report::deployment::write(&path, &report)?;

@@ -330,7 +330,13 @@ impl Phase for Optimization {
             phase: "optimization",
             missing: "a plan (run θ2 first)",
         })?;
-        let out = optimize(world, plan, &ctx.catalog, &self.config);
+        // What θ6 learned overrides the configured headroom of those families.
+        let mut config = self.config.clone();
+        config
+            .rightsizing
+            .family_headroom_percent
+            .extend(ctx.learned_headroom.iter().map(|(f, h)| (f.clone(), *h)));
+        let out = optimize(world, plan, &ctx.catalog, &config);
         // The plan of the iteration now holds θ3's changes too; its reports are rendered again.
         let mut plan = plan.clone();
         plan.cost.extend(out.changes.iter().cloned());

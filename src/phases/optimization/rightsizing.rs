@@ -38,6 +38,9 @@ pub struct RightsizingConfig {
     pub percentile: f64,
     /// Headroom kept free, percent: 20 (default), 30 or 0.
     pub headroom_percent: f64,
+    /// Headroom per target instance family where θ6 learned it must be larger, percent.
+    #[serde(default)]
+    pub family_headroom_percent: std::collections::BTreeMap<String, f64>,
     /// Fewer hourly datapoints than this is `InsufficientData`.
     pub min_hours: usize,
     /// Families that may replace each other (same architecture and class).
@@ -61,6 +64,7 @@ impl Default for RightsizingConfig {
             lookback_hours: 14 * 24,
             percentile: 99.5,
             headroom_percent: 20.0,
+            family_headroom_percent: std::collections::BTreeMap::new(),
             min_hours: 30,
             compatible_families: vec![
                 group(&["m5", "m6i", "m7i"]),
@@ -342,18 +346,28 @@ impl<'a> Rightsizer<'a> {
         let memory_threshold = memory.and_then(|m| percentile(window(m, config.lookback_hours), config.percentile));
         rec.cpu_threshold = Some(threshold);
         let limit = 100.0 - config.headroom_percent;
+        // A family θ6 saw breach after a resize keeps its own, larger headroom.
+        let limit_of = |t: &str| {
+            100.0
+                - config
+                    .family_headroom_percent
+                    .get(family(t))
+                    .copied()
+                    .unwrap_or(config.headroom_percent)
+        };
         let days = f64::from(config.lookback_hours) / 24.0;
-        let fits = |s: &InstanceSpec| {
+        let fits = |t: &str, s: &InstanceSpec| {
+            let limit = limit_of(t);
             let cpu = threshold * f64::from(spec.vcpu) / f64::from(s.vcpu);
             let mem_ok = memory_threshold.is_none_or(|m| m * spec.memory_gib / s.memory_gib <= limit);
             (cpu <= limit && mem_ok).then_some(cpu)
         };
         for (families, list) in self.search.get(current).map_or(&[][..], Vec::as_slice) {
             rec.searched_families.clone_from(families);
-            if let Some((target, projected)) = list.iter().find_map(|(t, s)| fits(s).map(|p| (*t, p))) {
+            if let Some((target, projected)) = list.iter().find_map(|(t, s)| fits(t, s).map(|p| (*t, p))) {
                 rec.projected_cpu = Some(projected);
                 let p = config.percentile;
-                let current_fits = fits(spec).is_some();
+                let current_fits = fits(current, spec).is_some();
                 let cheaper = catalog.ec2_type(target).is_ok_and(|s| s.hourly_usd < spec.hourly_usd);
                 if current_fits && !cheaper {
                     rec.finding = RightsizingFinding::Optimized;
@@ -368,9 +382,10 @@ impl<'a> Rightsizer<'a> {
                     };
                     rec.target_type = Some(target.to_owned());
                     rec.evidence = format!(
-                    "P{p} CPU {threshold:.1}% over {days:.0} days on {} vCPU; {projected:.1}% projected on {target} ({} vCPU), limit {limit:.0}%",
+                    "P{p} CPU {threshold:.1}% over {days:.0} days on {} vCPU; {projected:.1}% projected on {target} ({} vCPU), limit {:.0}%",
                     spec.vcpu,
                     catalog.ec2_type(target).map_or(0, |s| s.vcpu),
+                    limit_of(target),
                 );
                 }
                 return rec;
