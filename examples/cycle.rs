@@ -26,8 +26,9 @@ use miyabi_aws::aws::AwsOptions;
 use miyabi_aws::bridge::{PhaseTransport, PythonBridge, Script, SubprocessTransport};
 use miyabi_aws::catalog::PriceCatalog;
 use miyabi_aws::phases::deployment::{Approval, Deployment, DeploymentConfig, Mode};
+use miyabi_aws::phases::monitoring::WebhookSink;
 use miyabi_aws::phases::{Discovery, DiscoveryConfig};
-use miyabi_aws::phases::{Learning, LearningConfig, Optimization, Planning};
+use miyabi_aws::phases::{Learning, LearningConfig, Monitoring, MonitoringConfig, Optimization, Planning};
 use miyabi_aws::plan::execution::ExecutionPlan;
 use miyabi_aws::progress::{ProgressEvent, ProgressSink};
 use miyabi_aws::{Cycle, CycleContext, Error, Phase, StopReason};
@@ -69,9 +70,25 @@ struct Args {
     /// Deploy this reviewed `execution_plan.json` instead of θ3's (drifted steps are refused).
     #[arg(long)]
     plan: Option<PathBuf>,
+    /// Send each iteration's result as JSON to this `http://` URL.
+    #[arg(long)]
+    webhook: Option<String>,
     /// Output folder for world states and reports.
     #[arg(long)]
     out: PathBuf,
+}
+
+/// θ5 from the command line: CPU alarms and a dashboard, and the webhook if one is given.
+fn monitoring_phase(args: &Args) -> Monitoring {
+    let mut phase = Monitoring::new(MonitoringConfig::default()).with_aws(AwsOptions {
+        profile: args.profile.clone(),
+        endpoint_url: args.endpoint_url.clone(),
+        ..AwsOptions::default()
+    });
+    if let Some(url) = &args.webhook {
+        phase = phase.with_sink(Arc::new(WebhookSink::new(url)));
+    }
+    phase
 }
 
 /// θ4 from the command line.
@@ -214,6 +231,7 @@ async fn main() -> ExitCode {
         .with_phase(Arc::new(Planning::default()))
         .with_phase(Arc::new(Optimization::default()))
         .with_phase(Arc::new(deployment))
+        .with_phase(Arc::new(monitoring_phase(&args)))
         .with_phase(Arc::new(Learning::new(LearningConfig {
             knowledge_base: Some(args.out.join("knowledge.redb")),
             ..LearningConfig::default()

@@ -133,6 +133,8 @@ pub struct CycleContext {
     pub learned_headroom: std::collections::BTreeMap<String, f64>,
     /// θ6's report of the current iteration.
     pub learning: Option<crate::phases::learning::LearningReport>,
+    /// θ5's report of the current iteration.
+    pub monitoring: Option<crate::phases::monitoring::MonitoringReport>,
     /// Reports written so far.
     pub reports: Vec<PathBuf>,
     /// Where phases write their files; `None` writes nothing.
@@ -171,6 +173,7 @@ impl Default for CycleContext {
             previous_deployment: None,
             learned_headroom: std::collections::BTreeMap::new(),
             learning: None,
+            monitoring: None,
             reports: Vec::new(),
             out_dir: None,
             catalog: Arc::new(PriceCatalog::built_in().clone()),

@@ -11,6 +11,7 @@ use miyabi_aws::guardrails::Environment;
 use miyabi_aws::phases::deployment::{self, Approval, Deployment, DeploymentConfig, Mode};
 use miyabi_aws::phases::discovery::{Discovery, DiscoveryConfig};
 use miyabi_aws::phases::learning::{KnowledgeBase, Learning, LearningConfig};
+use miyabi_aws::phases::monitoring::{Monitoring, MonitoringConfig, WebhookSink};
 use miyabi_aws::phases::optimization::{self, Optimization, OptimizationConfig};
 use miyabi_aws::phases::planning::{self, Planning, PlanningConfig};
 use miyabi_aws::plan::execution::ExecutionPlan;
@@ -29,6 +30,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyOptimization>()?;
     m.add_class::<PyDeployment>()?;
     m.add_class::<PyLearning>()?;
+    m.add_class::<PyMonitoring>()?;
     m.add_class::<PyKnowledgeBase>()?;
     m.add_function(wrap_pyfunction!(discover, m)?)?;
     m.add_function(wrap_pyfunction!(plan, m)?)?;
@@ -413,5 +415,36 @@ impl PyKnowledgeBase {
         _tb: Option<&Bound<'_, PyAny>>,
     ) {
         self.close();
+    }
+}
+
+/// θ5 in Rust as a phase object for `Cycle`: CPU alarms and a dashboard on what θ4 changed,
+/// the post-change CPU read back, and the result sent as a JSON POST to `webhook` (an `http://` URL).
+#[pyclass(name = "Monitoring", module = "miyabi_aws._native", frozen, extends = PyRustPhase)]
+pub(crate) struct PyMonitoring;
+
+#[pymethods]
+impl PyMonitoring {
+    #[new]
+    #[pyo3(signature = (*, webhook=None, cpu_alarm_percent=80.0, endpoint_url=None, profile=None))]
+    fn new(
+        webhook: Option<String>,
+        cpu_alarm_percent: f64,
+        endpoint_url: Option<String>,
+        profile: Option<String>,
+    ) -> PyClassInitializer<Self> {
+        let mut phase = Monitoring::new(MonitoringConfig {
+            cpu_alarm_percent,
+            ..MonitoringConfig::default()
+        })
+        .with_aws(AwsOptions {
+            profile,
+            endpoint_url,
+            ..AwsOptions::default()
+        });
+        if let Some(url) = webhook {
+            phase = phase.with_sink(Arc::new(WebhookSink::new(url)));
+        }
+        PyRustPhase::init(phase).add_subclass(Self)
     }
 }

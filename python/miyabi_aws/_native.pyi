@@ -8,7 +8,7 @@ from typing import Any, Coroutine, Optional, Protocol, Union, final
 from typing_extensions import disjoint_base
 
 __all__ = [
-    "AwsError", "BridgeError", "CatalogError", "ConfigError", "Cycle", "CycleReport", "Deployment", "Discovery", "KnowledgeBase", "Learning",
+    "AwsError", "BridgeError", "CatalogError", "ConfigError", "Cycle", "CycleReport", "Deployment", "Discovery", "KnowledgeBase", "Learning", "Monitoring",
     "MiyabiError", "Optimization", "PartialCaptureError", "PhaseContext", "PhaseInputError", "Planning",
     "RustPhase", "StorageError", "deploy", "optimize", "plan",
     "SCHEMA_VERSION", "WorldState", "WorldStateError", "__version__", "assess", "discover", "discover_async",
@@ -141,6 +141,17 @@ class Deployment(RustPhase):
         endpoint_url: Optional[str] = None,
         profile: Optional[str] = None,
     ) -> Deployment: ...
+
+@final
+class Monitoring(RustPhase):
+    def __new__(
+        cls,
+        *,
+        webhook: Optional[str] = None,
+        cpu_alarm_percent: float = 80.0,
+        endpoint_url: Optional[str] = None,
+        profile: Optional[str] = None,
+    ) -> Monitoring: ...
 
 @final
 class Learning(RustPhase):

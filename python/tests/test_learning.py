@@ -16,10 +16,12 @@ def test_outcomes_of_applied_changes_are_readable_from_python(tmp_path):
         miyabi_aws.Planning(),
         miyabi_aws.Optimization(),
         miyabi_aws.Deployment([region], apply=True, approve="all"),
+        miyabi_aws.Monitoring(),
         miyabi_aws.Learning(knowledge_base=kb_path),
     ], max_iterations=2)
     report = cycle.run(out_dir=tmp_path)
-    assert [p["theta"] for p in report.iterations[0]["phases"]] == [1, 2, 3, 4, 6]
+    assert [p["theta"] for p in report.iterations[0]["phases"]] == [1, 2, 3, 4, 5, 6]
+    assert (tmp_path / "integration_report.md").exists()
     assert (tmp_path / "deployment_report.md").exists()
     assert (tmp_path / "learning_report.md").exists()
     # The estate's buckets are listed by every Region; only this deployment's Region is touched.
@@ -36,3 +38,7 @@ def test_outcomes_of_applied_changes_are_readable_from_python(tmp_path):
     for o in imds:
         instance = ec2.describe_instances(InstanceIds=[o["resource"]["id"]])["Reservations"][0]["Instances"][0]
         assert instance["MetadataOptions"]["HttpTokens"] == "required"
+    # θ5 of iteration 0 put a CPU alarm on each changed instance.
+    alarms = {a["AlarmName"] for a in boto3.client("cloudwatch", region_name=region)
+              .describe_alarms(AlarmNamePrefix="miyabi-cpu-")["MetricAlarms"]}
+    assert {f"miyabi-cpu-{o['resource']['id']}" for o in imds} <= alarms

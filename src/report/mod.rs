@@ -3,6 +3,7 @@
 pub mod deployment;
 pub mod discovery;
 pub mod learning;
+pub mod monitoring;
 pub mod planning;
 
 use std::io::Write;

@@ -11,6 +11,7 @@ mod discovery;
 mod faults;
 mod iac;
 mod learning;
+mod monitoring;
 mod optimization;
 mod support;
 mod world;

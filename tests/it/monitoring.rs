@@ -1,0 +1,213 @@
+//! θ5: alarms and a dashboard on the changed resources, read back from CloudWatch; the webhook
+//! sink against a local HTTP server that records what it receives.
+
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_ec2::types::InstanceType;
+use miyabi_aws::assessment::ResourceKind;
+use miyabi_aws::aws::{AwsOptions, RetryPolicy};
+use miyabi_aws::phases::deployment::{DeploymentReport, Mode, StepOutcome, StepRecord};
+use miyabi_aws::phases::monitoring::{
+    Monitoring, MonitoringConfig, Notification, NotificationSink, NotifyError, WebhookSink,
+};
+use miyabi_aws::plan::{Action, ResourceRef};
+use miyabi_aws::CycleContext;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::support::{harness, DELAY_SCALE};
+
+/// One request the receiver got: request line, headers (lower-case names), body.
+#[derive(Debug, Clone)]
+struct Received {
+    request_line: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+/// A local HTTP server answering every request with `status`, recording each.
+async fn receiver(status: u16) -> (String, Arc<Mutex<Vec<Received>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks/miyabi", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let mut data = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Read the head, then exactly Content-Length bytes of body.
+            let (head, length) = loop {
+                let n = socket.read(&mut buf).await.unwrap_or(0);
+                if n == 0 {
+                    break (String::new(), 0);
+                }
+                data.extend_from_slice(&buf[..n]);
+                if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&data[..end]).into_owned();
+                    let length = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    data.drain(..end + 4);
+                    break (head, length);
+                }
+            };
+            while data.len() < length {
+                let n = socket.read(&mut buf).await.unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                data.extend_from_slice(&buf[..n]);
+            }
+            let mut lines = head.lines();
+            let request_line = lines.next().unwrap_or_default().to_owned();
+            let headers = lines
+                .filter_map(|l| l.split_once(':'))
+                .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+                .collect();
+            log.lock().unwrap().push(Received {
+                request_line,
+                headers,
+                body: data,
+            });
+            let answer = format!("HTTP/1.1 {status} X\r\ncontent-length: 4\r\nconnection: close\r\n\r\nnope");
+            let _ = socket.write_all(answer.as_bytes()).await;
+        }
+    });
+    (url, seen)
+}
+
+fn notification() -> Notification {
+    Notification {
+        iteration: 2,
+        monthly_cost_usd: Some(1234.5),
+        security_score: Some(88.0),
+        applied: 3,
+        rolled_back: 0,
+        failed_wave: None,
+        alarms: vec!["miyabi-cpu-i-1".into()],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_posts_the_notification_as_json() {
+    let (url, seen) = receiver(204).await;
+    WebhookSink::new(&url).notify(&notification()).await.expect("delivered");
+    let got = seen.lock().unwrap().clone();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].request_line, "POST /hooks/miyabi HTTP/1.1");
+    assert!(got[0]
+        .headers
+        .iter()
+        .any(|(k, v)| k == "content-type" && v == "application/json"));
+    let body: Notification = serde_json::from_slice(&got[0].body).expect("a JSON notification");
+    assert_eq!(body, notification());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_failures_are_typed_and_name_the_url() {
+    let (url, _) = receiver(500).await;
+    let err = WebhookSink::new(&url).notify(&notification()).await.unwrap_err();
+    assert!(
+        matches!(&err, NotifyError::Status { status: 500, url: u, .. } if *u == url),
+        "{err:?}"
+    );
+
+    // A port nobody listens on.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let dead = format!("http://127.0.0.1:{closed}/x");
+    let err = WebhookSink::new(&dead).notify(&notification()).await.unwrap_err();
+    assert!(
+        matches!(&err, NotifyError::Connect { url, .. } if *url == dead),
+        "{err:?}"
+    );
+
+    let err = WebhookSink::new("https://hooks.example.com/x")
+        .notify(&notification())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, NotifyError::Unsupported { .. }), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changed_instances_get_a_cpu_alarm_and_a_dashboard_and_the_result_is_sent() {
+    let h = harness("me-central-1").await;
+    let ids = h.launch(InstanceType::M5Large, 1).await;
+    let record = |kind, id: &str, action| StepRecord {
+        id: format!("step-{id}"),
+        wave: 0,
+        action,
+        resource: ResourceRef {
+            kind,
+            id: id.to_owned(),
+            region: h.region.to_owned(),
+        },
+        outcome: StepOutcome::Applied,
+        backup: None,
+    };
+    let ctx = CycleContext {
+        deployment: Some(DeploymentReport {
+            mode: Mode::Apply,
+            steps: vec![
+                record(ResourceKind::Ec2Instance, &ids[0], Action::ResizeInstance),
+                record(ResourceKind::EbsVolume, "vol-0123", Action::MigrateVolumeToGp3),
+            ],
+            failed_wave: None,
+        }),
+        ..CycleContext::default()
+    };
+    let (url, seen) = receiver(200).await;
+    let monitoring = Monitoring::new(MonitoringConfig::default())
+        .with_aws(AwsOptions {
+            endpoint_url: Some(h.proxy.url.clone()),
+            retry: RetryPolicy::default().scaled(DELAY_SCALE),
+            ..AwsOptions::default()
+        })
+        .with_sink(Arc::new(WebhookSink::new(&url)));
+    let report = monitoring.monitor(&ctx).await.expect("θ5");
+
+    let alarm_name = format!("miyabi-cpu-{}", ids[0]);
+    assert_eq!(report.alarms.len(), 1);
+    assert_eq!(report.alarms[0].name, alarm_name);
+    assert!(report.alarms[0].state.is_some(), "read back from CloudWatch");
+    assert_eq!(report.not_alarmed.len(), 1, "a volume has no CPU alarm");
+    assert_eq!(report.readings.len(), 1);
+
+    // What CloudWatch holds, asked directly.
+    let alarms = h
+        .seed
+        .cloudwatch
+        .describe_alarms()
+        .alarm_names(&alarm_name)
+        .send()
+        .await
+        .unwrap();
+    let alarm = &alarms.metric_alarms()[0];
+    assert_eq!(alarm.metric_name(), Some("CPUUtilization"));
+    assert_eq!(alarm.threshold(), Some(80.0));
+    assert_eq!(alarm.dimensions()[0].value(), Some(ids[0].as_str()));
+    let dashboard = h
+        .seed
+        .cloudwatch
+        .get_dashboard()
+        .dashboard_name("miyabi-changed-resources")
+        .send()
+        .await
+        .unwrap();
+    assert!(dashboard.dashboard_body().unwrap_or_default().contains(&ids[0]));
+
+    let got = seen.lock().unwrap().clone();
+    let sent: Notification = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!(sent.applied, 2);
+    assert_eq!(sent.alarms, vec![alarm_name]);
+    assert_eq!(report.notifications, vec![(format!("webhook {url}"), None)]);
+}
