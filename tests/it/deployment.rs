@@ -335,3 +335,129 @@ async fn a_reviewed_plan_file_is_applied_and_a_drifted_step_is_refused() {
         "{text}"
     );
 }
+
+/// Not a test on its own: the applying process the SIGKILL test starts and kills. Its retries
+/// are not scaled, so a throttled call keeps it waiting (1 + 2 + 4 s) for the kill.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "started by a_process_killed_mid_apply_is_rolled_back_by_the_next_run"]
+async fn apply_child() {
+    let Ok(spec) = std::env::var("MIYABI_APPLY_CHILD") else {
+        return;
+    };
+    let spec: serde_json::Value = serde_json::from_str(&spec).unwrap();
+    let plan = ExecutionPlan::load(spec["plan"].as_str().unwrap()).unwrap();
+    let options = AwsOptions {
+        endpoint_url: spec["proxy"].as_str().map(str::to_owned),
+        ..AwsOptions::default()
+    };
+    let sdk = SdkExecutor::connect(
+        &[spec["region"].as_str().unwrap().to_owned()],
+        &options,
+        &Arc::new(CallStats::default()),
+    )
+    .await
+    .with_wait(WaitPolicy {
+        poll: Duration::from_millis(20),
+        timeout: Duration::from_secs(60),
+    });
+    let config = DeploymentConfig {
+        mode: Mode::Apply,
+        approval: Approval::All,
+        journal: spec["journal"].as_str().map(Into::into),
+        ..DeploymentConfig::default()
+    };
+    let _ = deploy(&plan, &Guarded::new(sdk, Guardrails::default(), Approval::All), &config).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_killed_mid_apply_is_rolled_back_by_the_next_run() {
+    let h = harness("ap-south-2").await;
+    let dir = super::support::tmp_dir("killed-apply");
+    // Kill while the resize waits to modify (the instance is stopped), and while it waits to
+    // start again (stopped, and already of the new type).
+    for (k, throttled) in ["ModifyInstanceAttribute", "StartInstances"].into_iter().enumerate() {
+        let ids = h.launch(InstanceType::M52xlarge, 1).await;
+        let change = Change::new(
+            Action::ResizeInstance,
+            ResourceRef {
+                kind: ResourceKind::Ec2Instance,
+                id: ids[0].clone(),
+                region: h.region.to_owned(),
+            },
+            "instance_type",
+            json!("m5.2xlarge"),
+            json!("m5.large"),
+            "compute_optimizer_rightsizing",
+            "test".into(),
+            Risk::High,
+        );
+        let plan = allocate(vec![change], &Guardrails::default(), |_| None);
+        let plan_file = dir.join(format!("plan-{k}.json"));
+        std::fs::write(&plan_file, serde_json::to_vec(&plan).unwrap()).unwrap();
+        let journal = dir.join(format!("journal-{k}.json"));
+
+        h.proxy.clear_faults();
+        h.proxy.reset_log();
+        h.proxy.inject(
+            FaultRule::new("ec2", Fault::Throttle)
+                .operation(throttled)
+                .region(h.region)
+                .times(3),
+        );
+        let spec = json!({"plan": plan_file, "proxy": h.proxy.url, "region": h.region, "journal": journal});
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["deployment::apply_child", "--exact", "--ignored", "--nocapture"])
+            .env("MIYABI_APPLY_CHILD", spec.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        while h.proxy.calls("ec2", throttled).is_empty() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the child never reached {throttled}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        h.proxy.clear_faults();
+
+        let stopped = instances(&h, &ids).await;
+        assert_eq!(
+            stopped[&ids[0]].state, "stopped",
+            "{throttled}: the kill left the instance stopped"
+        );
+        assert!(journal.exists(), "{throttled}: the journal outlives the killed process");
+
+        // The next run, approving nothing new, first rolls the interrupted wave back.
+        let config = DeploymentConfig {
+            mode: Mode::Apply,
+            approval: Approval::Ids(BTreeSet::new()),
+            journal: Some(journal.clone()),
+            ..DeploymentConfig::default()
+        };
+        let report = deploy(
+            &plan,
+            &executor(&h, Guardrails::default(), Approval::Nothing).await,
+            &config,
+        )
+        .await;
+        assert_eq!(report.recovered.len(), 1, "{throttled}: {report:#?}");
+        assert!(
+            matches!(report.recovered[0].outcome, StepOutcome::RolledBack { .. }),
+            "{throttled}: {report:#?}"
+        );
+        let after = instances(&h, &ids).await;
+        assert_eq!(
+            after[&ids[0]].state, "running",
+            "{throttled}: no instance is left stopped"
+        );
+        assert_eq!(
+            after[&ids[0]].instance_type, "m5.2xlarge",
+            "{throttled}: rolled back to its type"
+        );
+        assert!(!journal.exists(), "{throttled}: a recovered journal is removed");
+    }
+}

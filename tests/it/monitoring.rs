@@ -162,6 +162,7 @@ async fn changed_instances_get_a_cpu_alarm_and_a_dashboard_and_the_result_is_sen
                 record(ResourceKind::EbsVolume, "vol-0123", Action::MigrateVolumeToGp3),
             ],
             failed_wave: None,
+            recovered: Vec::new(),
         }),
         ..CycleContext::default()
     };

@@ -65,6 +65,13 @@ pub trait StepExecutor: Send + Sync {
 
     /// Tags the resource `MiyabiManaged=true`.
     async fn tag(&self, step: &Step) -> Result<(), DeployError>;
+
+    /// Brings the step's resource back into service if an interrupted step left it down (an
+    /// instance stopped for a resize is started). Nothing by default.
+    async fn restore_service(&self, step: &Step) -> Result<(), DeployError> {
+        let _ = step;
+        Ok(())
+    }
 }
 
 /// How long to wait for an instance to reach a state, and how often to look.
@@ -575,6 +582,21 @@ impl StepExecutor for SdkExecutor {
                 step: step.id.clone(),
                 backup: backup.cloned(),
             }),
+        }
+    }
+
+    async fn restore_service(&self, step: &Step) -> Result<(), DeployError> {
+        let stops_by_design = matches!(step.change.action, Action::StopInstance | Action::TerminateInstance);
+        if step.change.resource.kind != ResourceKind::Ec2Instance || stops_by_design {
+            return Ok(());
+        }
+        match self.instance_state(step).await?.as_str() {
+            "stopped" => self.start(step).await,
+            "stopping" => {
+                self.wait_for_state(step, "stopped").await?;
+                self.start(step).await
+            }
+            _ => Ok(()),
         }
     }
 

@@ -32,6 +32,18 @@ impl<E> Guarded<E> {
     }
 
     fn check(&self, step: &Step) -> Result<(), DeployError> {
+        self.check_denied(step)?;
+        let reasons = self.guardrails.approval_reasons(&step.change);
+        if !reasons.is_empty() && !self.approval.approves(&step.id) {
+            return Err(DeployError::Refused {
+                step: step.id.clone(),
+                reason: format!("needs approval: {}", reasons.join("; ")),
+            });
+        }
+        Ok(())
+    }
+
+    fn check_denied(&self, step: &Step) -> Result<(), DeployError> {
         let refused = |reason: String| DeployError::Refused {
             step: step.id.clone(),
             reason,
@@ -54,10 +66,6 @@ impl<E> Guarded<E> {
             denied.dedup();
             return Err(refused(format!("deny-listed operation(s): {}", denied.join(", "))));
         }
-        let reasons = self.guardrails.approval_reasons(&step.change);
-        if !reasons.is_empty() && !self.approval.approves(&step.id) {
-            return Err(refused(format!("needs approval: {}", reasons.join("; "))));
-        }
         Ok(())
     }
 }
@@ -78,9 +86,15 @@ impl<E: StepExecutor> StepExecutor for Guarded<E> {
         self.inner.apply(step).await
     }
 
+    /// Undoing needs no approval (it restores what was approved before), only the deny-list.
     async fn revert(&self, step: &Step, backup: Option<&Backup>) -> Result<(), DeployError> {
-        self.check(step)?;
+        self.check_denied(step)?;
         self.inner.revert(step, backup).await
+    }
+
+    async fn restore_service(&self, step: &Step) -> Result<(), DeployError> {
+        self.check_denied(step)?;
+        self.inner.restore_service(step).await
     }
 
     async fn tag(&self, step: &Step) -> Result<(), DeployError> {

@@ -12,8 +12,10 @@
 
 pub mod executor;
 mod guard;
+pub mod journal;
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +26,7 @@ use serde_json::Value;
 
 pub use self::executor::{Backup, SdkExecutor, StepExecutor, WaitPolicy, MANAGED_TAG};
 pub use self::guard::Guarded;
+use self::journal::{Journal, Progress};
 use crate::aws::{AwsError, AwsOptions, CallStats};
 use crate::cycle::{CycleContext, Phase, PhaseId};
 use crate::guardrails::Guardrails;
@@ -153,6 +156,9 @@ pub struct DeploymentConfig {
     pub guardrails: Guardrails,
     /// Only steps in these Regions run (the others are skipped, saying so); `None` runs all.
     pub regions: Option<BTreeSet<String>>,
+    /// Where the apply journal is kept. An apply writes it before each step; the next apply
+    /// finding it rolls the interrupted wave back first. `None` keeps none.
+    pub journal: Option<PathBuf>,
 }
 
 /// What happened to one step.
@@ -231,6 +237,9 @@ pub struct DeploymentReport {
     pub steps: Vec<StepRecord>,
     /// The wave that failed and was rolled back, if any.
     pub failed_wave: Option<usize>,
+    /// Steps of an earlier, interrupted apply that this run found in the journal and reverted.
+    #[serde(default)]
+    pub recovered: Vec<StepRecord>,
 }
 
 impl DeploymentReport {
@@ -250,6 +259,19 @@ impl DeploymentReport {
 /// Runs `plan` through `executor` (wrapped by the caller in [`Guarded`] for execution-time
 /// guardrails; [`Deployment`] always does).
 pub async fn deploy(plan: &ExecutionPlan, executor: &dyn StepExecutor, config: &DeploymentConfig) -> DeploymentReport {
+    let journal_path = config.journal.as_deref().filter(|_| config.mode == Mode::Apply);
+    let recovered = match journal_path {
+        Some(path) => match recover_from(path, executor).await {
+            Ok(recovered) => recovered,
+            // Without knowing what the last run left half done, nothing new is started.
+            Err(e) => {
+                let reason = format!("the apply journal cannot be read, so nothing is applied: {e}");
+                return refuse_all(plan, config.mode, &reason);
+            }
+        },
+        None => Vec::new(),
+    };
+    let mut journal = Journal::default();
     let mut records: Vec<StepRecord> = plan
         .steps
         .iter()
@@ -281,7 +303,7 @@ pub async fn deploy(plan: &ExecutionPlan, executor: &dyn StepExecutor, config: &
         // (index into the plan, backup) of the steps applied in this wave, in order.
         let mut applied: Vec<(usize, Option<Backup>)> = Vec::new();
         for (k, step) in plan.steps.iter().enumerate().filter(|(_, s)| s.wave == wave.index) {
-            let outcome = run_step(step, executor, config).await;
+            let outcome = run_step(step, executor, config, journal_path.map(|p| (&mut journal, p))).await;
             match outcome {
                 Ok((outcome, backup)) => {
                     if outcome == StepOutcome::Applied {
@@ -302,6 +324,7 @@ pub async fn deploy(plan: &ExecutionPlan, executor: &dyn StepExecutor, config: &
                     if let Err(e) = executor.revert(step, backup.as_ref()).await {
                         tracing::warn!(step = %step.id, error = %e, "could not revert the failed step");
                     }
+                    journal.mark(&step.id, Progress::Reverted, None);
                     for (j, backup) in applied.iter().rev() {
                         records[*j].outcome = match executor.revert(&plan.steps[*j], backup.as_ref()).await {
                             Ok(()) => StepOutcome::RolledBack { reason: reason.clone() },
@@ -309,24 +332,112 @@ pub async fn deploy(plan: &ExecutionPlan, executor: &dyn StepExecutor, config: &
                                 error: format!("rollback after {reason} failed: {e}"),
                             },
                         };
+                        journal.mark(&plan.steps[*j].id, Progress::Reverted, None);
                     }
+                    save(&journal, journal_path);
                     failed_wave = Some(wave.index);
                     break;
                 }
             }
         }
     }
+    // The run ended: nothing is left half done.
+    if let Some(path) = journal_path.filter(|p| p.exists()) {
+        if let Err(e) = std::fs::remove_file(path) {
+            tracing::warn!(path = %path.display(), error = %e, "could not remove the apply journal");
+        }
+    }
     DeploymentReport {
         mode: config.mode,
         steps: records,
         failed_wave,
+        recovered,
     }
+}
+
+/// Writes the journal; a journal that cannot be written is logged, not fatal: the apply goes on
+/// with the guarantees of a run without one.
+fn save(journal: &Journal, path: Option<&std::path::Path>) {
+    if let Some(path) = path {
+        if let Err(e) = journal.save(path) {
+            tracing::warn!(path = %path.display(), error = %e, "could not write the apply journal");
+        }
+    }
+}
+
+/// Reverts what an interrupted apply left in the journal at `path`, then removes the journal.
+async fn recover_from(path: &std::path::Path, executor: &dyn StepExecutor) -> Result<Vec<StepRecord>> {
+    let Some(interrupted) = Journal::load(path)? else {
+        return Ok(Vec::new());
+    };
+    let recovered = recover(&interrupted, executor).await;
+    if let Err(e) = std::fs::remove_file(path) {
+        tracing::warn!(path = %path.display(), error = %e, "could not remove the recovered journal");
+    }
+    Ok(recovered)
+}
+
+/// A report refusing every step of `plan` for `reason`.
+fn refuse_all(plan: &ExecutionPlan, mode: Mode, reason: &str) -> DeploymentReport {
+    DeploymentReport {
+        mode,
+        steps: plan
+            .steps
+            .iter()
+            .map(|s| StepRecord {
+                id: s.id.clone(),
+                wave: s.wave,
+                action: s.change.action,
+                resource: s.change.resource.clone(),
+                outcome: StepOutcome::Refused {
+                    reason: reason.to_owned(),
+                },
+                backup: None,
+            })
+            .collect(),
+        failed_wave: None,
+        recovered: Vec::new(),
+    }
+}
+
+/// Rolls back the wave an earlier run was in when it stopped, newest step first, and brings
+/// every instance it touched back into service.
+async fn recover(journal: &Journal, executor: &dyn StepExecutor) -> Vec<StepRecord> {
+    let mut records = Vec::new();
+    for entry in journal.interrupted() {
+        let step = &entry.step;
+        tracing::warn!(step = %step.id, progress = ?entry.progress, "reverting a step of an interrupted apply");
+        let reverted = executor.revert(step, entry.backup.as_ref()).await;
+        let restored = executor.restore_service(step).await;
+        let outcome = match reverted.and(restored) {
+            Ok(()) => StepOutcome::RolledBack {
+                reason: format!("an earlier apply stopped in wave {}; this run reverted it", step.wave),
+            },
+            Err(e) => StepOutcome::Failed {
+                error: format!("reverting a step of an interrupted apply failed: {e}"),
+            },
+        };
+        records.push(StepRecord {
+            id: step.id.clone(),
+            wave: step.wave,
+            action: step.change.action,
+            resource: step.change.resource.clone(),
+            outcome,
+            backup: entry.backup.clone(),
+        });
+    }
+    records
 }
 
 type StepResult = std::result::Result<(StepOutcome, Option<Backup>), (DeployError, Option<Backup>)>;
 
 /// One step: selection, approval, precondition, then (apply mode) backup, act, tag, validate.
-async fn run_step(step: &Step, executor: &dyn StepExecutor, config: &DeploymentConfig) -> StepResult {
+async fn run_step(
+    step: &Step,
+    executor: &dyn StepExecutor,
+    config: &DeploymentConfig,
+    mut journal: Option<(&mut Journal, &std::path::Path)>,
+) -> StepResult {
     if let Some(scope) = &config.regions {
         if !scope.contains(&step.change.resource.region) {
             return Ok((
@@ -377,10 +488,21 @@ async fn run_step(step: &Step, executor: &dyn StepExecutor, config: &DeploymentC
     if config.mode == Mode::DryRun {
         return Ok((StepOutcome::WouldApply, None));
     }
+    // On disk before anything changes, so that a kill from here on is recovered.
+    if let Some((journal, path)) = journal.as_mut() {
+        journal.start(step);
+        save(journal, Some(path));
+    }
     let backup = match executor.backup(step).await {
         Ok(b) => b,
         // The guardrails refuse before any request: a refusal is not a failure of the wave.
-        Err(DeployError::Refused { reason, .. }) => return Ok((StepOutcome::Refused { reason }, None)),
+        Err(DeployError::Refused { reason, .. }) => {
+            if let Some((journal, path)) = journal.as_mut() {
+                journal.mark(&step.id, Progress::Reverted, None); // nothing was sent
+                save(journal, Some(path));
+            }
+            return Ok((StepOutcome::Refused { reason }, None));
+        }
         Err(e) => return Err((e, None)),
     };
     let acted = async {
@@ -400,7 +522,17 @@ async fn run_step(step: &Step, executor: &dyn StepExecutor, config: &DeploymentC
             })
         }
     };
-    match acted.await {
+    let result = acted.await;
+    if let Some((journal, path)) = journal.as_mut() {
+        let progress = if result.is_ok() {
+            Progress::Applied
+        } else {
+            Progress::Started
+        };
+        journal.mark(&step.id, progress, backup.as_ref());
+        save(journal, Some(path));
+    }
+    match result {
         Ok(()) => Ok((StepOutcome::Applied, backup)),
         Err(e) => Err((e, backup)),
     }
@@ -494,7 +626,14 @@ impl Phase for Deployment {
                 phase: "deployment",
                 missing: "an execution plan (θ3, or a reviewed plan file)",
             })?;
-        let report = self.deploy(plan).await;
+        let report = match (&self.config.journal, &ctx.out_dir) {
+            (None, Some(dir)) => {
+                let mut with_journal = self.clone();
+                with_journal.config.journal = Some(journal::default_path(dir));
+                with_journal.deploy(plan).await
+            }
+            _ => self.deploy(plan).await,
+        };
         ctx.applied_changes = report.applied();
         if let Some(dir) = &ctx.out_dir {
             let path = dir.join("deployment_report.md");
