@@ -14,4 +14,5 @@ mod learning;
 mod monitoring;
 mod optimization;
 mod support;
+mod terraform;
 mod world;

@@ -13,6 +13,7 @@
 pub mod executor;
 mod guard;
 pub mod journal;
+pub mod terraform;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
