@@ -40,6 +40,15 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
+/// The standard AWS configuration with an optional profile and endpoint.
+fn aws_options(profile: Option<String>, endpoint_url: Option<String>) -> AwsOptions {
+    AwsOptions {
+        profile,
+        endpoint_url,
+        ..AwsOptions::default()
+    }
+}
+
 /// Reads `until` as a `datetime` (anything with `timestamp()`) or Unix seconds.
 fn parse_until(until: Option<&Bound<'_, PyAny>>) -> PyResult<Option<DateTime<Utc>>> {
     let Some(until) = until else { return Ok(None) };
@@ -64,11 +73,7 @@ fn config(
 ) -> PyResult<DiscoveryConfig> {
     Ok(DiscoveryConfig {
         regions: regions.unwrap_or_default(),
-        aws: AwsOptions {
-            profile,
-            endpoint_url,
-            ..AwsOptions::default()
-        },
+        aws: aws_options(profile, endpoint_url),
         lookback_hours,
         until: parse_until(until)?,
         ..DiscoveryConfig::default()
@@ -291,11 +296,7 @@ fn deployment(
     config.guardrails.deny_list.extend(deny.unwrap_or_default());
     Ok(Deployment::new(regions.unwrap_or_default())
         .with_config(config)
-        .with_aws(AwsOptions {
-            profile,
-            endpoint_url,
-            ..AwsOptions::default()
-        }))
+        .with_aws(aws_options(profile, endpoint_url)))
 }
 
 /// θ4 in Rust as a phase object for `Cycle`: deploys θ3's execution plan, dry-run unless
@@ -437,11 +438,7 @@ impl PyMonitoring {
             cpu_alarm_percent,
             ..MonitoringConfig::default()
         })
-        .with_aws(AwsOptions {
-            profile,
-            endpoint_url,
-            ..AwsOptions::default()
-        });
+        .with_aws(aws_options(profile, endpoint_url));
         if let Some(url) = webhook {
             phase = phase.with_sink(Arc::new(WebhookSink::new(url)));
         }

@@ -245,16 +245,22 @@ def plan(world, catalog, config=None):
             kind = "canary"
         placed.append((WAVE_ORDER[kind], prio, canary, c))
     placed.sort(key=lambda p: p[0])
-    steps = []
-    for wave, prio, canary, c in placed:
-        reasons = approval_reasons(c, config)
-        steps.append({
-            "id": c["id"], "wave_kind": wave, "priority": PRIORITIES[prio], "canary": canary,
-            "precondition": {"attribute": c["attribute"], "equals": c["current"]},
-            "validation": {"attribute": c["attribute"], "equals": c["desired"]},
-            "rollback": {"attribute": c["attribute"], "equals": c["current"]},
-            "needs_approval": bool(reasons), "approval_reasons": reasons, "change": c,
-        })
+    return execution_plan([step(c, wave, prio, canary, config) for wave, prio, canary, c in placed])
+
+
+def step(c, wave, prio, canary, config):
+    """The execution-plan step of change `c`."""
+    reasons = approval_reasons(c, config)
+    return {
+        "id": c["id"], "wave_kind": wave, "priority": PRIORITIES[prio], "canary": canary,
+        "precondition": {"attribute": c["attribute"], "equals": c["current"]},
+        "validation": {"attribute": c["attribute"], "equals": c["desired"]},
+        "rollback": {"attribute": c["attribute"], "equals": c["current"]},
+        "needs_approval": bool(reasons), "approval_reasons": reasons, "change": c,
+    }
+
+
+def execution_plan(steps):
     return {"steps": steps, "monthly_saving_usd": sum(s["change"]["monthly_saving_usd"] for s in steps)}
 
 

@@ -15,8 +15,8 @@ import sys
 import numpy as np
 
 from .bench_support import measure, read_meta
-from .planning import (DEFAULTS, IMDS_CHECK, PRIORITIES, SEVERITY_RANK, WAVE_ORDER, approval_reasons, change,
-                       family, round_cents, search_order)
+from .planning import (DEFAULTS, IMDS_CHECK, SEVERITY_RANK, WAVE_ORDER, change, execution_plan, family, round_cents,
+                       search_order, step)
 
 
 def load_dataset(directory):
@@ -119,18 +119,8 @@ def plan(meta, values, catalog, config=None):
             canaries.add(family(c["desired"]))
             kinds[k], canary[k] = WAVE_ORDER["canary"], True
     order = ranked[np.argsort(kinds[ranked], kind="stable")]
-    steps = []
-    for k in order:
-        c = changes[k]
-        reasons = approval_reasons(c, config)
-        steps.append({
-            "id": c["id"], "wave_kind": int(kinds[k]), "priority": PRIORITIES[priority[k]], "canary": bool(canary[k]),
-            "precondition": {"attribute": c["attribute"], "equals": c["current"]},
-            "validation": {"attribute": c["attribute"], "equals": c["desired"]},
-            "rollback": {"attribute": c["attribute"], "equals": c["current"]},
-            "needs_approval": bool(reasons), "approval_reasons": reasons, "change": c,
-        })
-    return {"steps": steps, "monthly_saving_usd": sum(s["change"]["monthly_saving_usd"] for s in steps)}
+    return execution_plan([step(changes[k], int(kinds[k]), int(priority[k]), bool(canary[k]), config)
+                           for k in order])
 
 
 def main(argv=None):

@@ -69,6 +69,24 @@ fn imds_plan(region: &str, ids: &[String]) -> ExecutionPlan {
     allocate(changes, &Guardrails::default(), |_| None)
 }
 
+/// An m5.2xlarge → m5.large resize of instance `id`.
+fn resize_to_large(region: &str, id: String) -> Change {
+    Change::new(
+        Action::ResizeInstance,
+        ResourceRef {
+            kind: ResourceKind::Ec2Instance,
+            id,
+            region: region.to_owned(),
+        },
+        "instance_type",
+        json!("m5.2xlarge"),
+        json!("m5.large"),
+        "compute_optimizer_rightsizing",
+        "test".into(),
+        Risk::High,
+    )
+}
+
 /// The instances as discovery sees them, without tags (θ4 adds `MiyabiManaged`).
 async fn instances(h: &Harness, ids: &[String]) -> BTreeMap<String, Ec2Instance> {
     let out = h
@@ -112,20 +130,7 @@ async fn a_dry_run_sends_no_mutating_request() {
 async fn a_resize_stops_waits_modifies_starts_and_waits_in_that_order() {
     let h = harness("ap-east-1").await;
     let ids = h.launch(InstanceType::M52xlarge, 1).await;
-    let change = Change::new(
-        Action::ResizeInstance,
-        ResourceRef {
-            kind: ResourceKind::Ec2Instance,
-            id: ids[0].clone(),
-            region: h.region.to_owned(),
-        },
-        "instance_type",
-        json!("m5.2xlarge"),
-        json!("m5.large"),
-        "compute_optimizer_rightsizing",
-        "test".into(),
-        Risk::High,
-    );
+    let change = resize_to_large(h.region, ids[0].clone());
     let plan = allocate(vec![change], &Guardrails::default(), |_| None);
     let approval = Approval::Ids(plan.steps.iter().map(|s| s.id.clone()).collect());
     h.proxy.reset_log();
@@ -259,25 +264,7 @@ async fn a_failure_at_any_step_rolls_its_wave_back_to_the_estate_before_it() {
 async fn a_reviewed_plan_file_is_applied_and_a_drifted_step_is_refused() {
     let h = harness("il-central-1").await;
     let ids = h.launch(InstanceType::M52xlarge, 2).await;
-    let changes = ids
-        .iter()
-        .map(|id| {
-            Change::new(
-                Action::ResizeInstance,
-                ResourceRef {
-                    kind: ResourceKind::Ec2Instance,
-                    id: id.clone(),
-                    region: h.region.to_owned(),
-                },
-                "instance_type",
-                json!("m5.2xlarge"),
-                json!("m5.large"),
-                "compute_optimizer_rightsizing",
-                "test".into(),
-                Risk::High,
-            )
-        })
-        .collect();
+    let changes = ids.iter().map(|id| resize_to_large(h.region, id.clone())).collect();
     let planned = allocate(changes, &Guardrails::default(), |_| None);
     let dir = super::support::tmp_dir("reviewed-plan");
     let file = dir.join("execution_plan.json");
@@ -377,20 +364,7 @@ async fn a_process_killed_mid_apply_is_rolled_back_by_the_next_run() {
     // start again (stopped, and already of the new type).
     for (k, throttled) in ["ModifyInstanceAttribute", "StartInstances"].into_iter().enumerate() {
         let ids = h.launch(InstanceType::M52xlarge, 1).await;
-        let change = Change::new(
-            Action::ResizeInstance,
-            ResourceRef {
-                kind: ResourceKind::Ec2Instance,
-                id: ids[0].clone(),
-                region: h.region.to_owned(),
-            },
-            "instance_type",
-            json!("m5.2xlarge"),
-            json!("m5.large"),
-            "compute_optimizer_rightsizing",
-            "test".into(),
-            Risk::High,
-        );
+        let change = resize_to_large(h.region, ids[0].clone());
         let plan = allocate(vec![change], &Guardrails::default(), |_| None);
         let plan_file = dir.join(format!("plan-{k}.json"));
         std::fs::write(&plan_file, serde_json::to_vec(&plan).unwrap()).unwrap();

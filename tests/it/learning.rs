@@ -63,14 +63,7 @@ fn a_family_that_breached_after_a_resize_is_sized_with_more_headroom_next_time()
         steps: first
             .steps
             .iter()
-            .map(|s| StepRecord {
-                id: s.id.clone(),
-                wave: s.wave,
-                action: s.change.action,
-                resource: s.change.resource.clone(),
-                outcome: StepOutcome::Applied,
-                backup: None,
-            })
+            .map(|s| StepRecord::of(s, StepOutcome::Applied))
             .collect(),
         failed_wave: None,
         recovered: Vec::new(),

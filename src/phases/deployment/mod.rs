@@ -228,6 +228,21 @@ pub struct StepRecord {
     pub backup: Option<Backup>,
 }
 
+impl StepRecord {
+    /// The record of `step` with `outcome` and no backup.
+    #[must_use]
+    pub fn of(step: &Step, outcome: StepOutcome) -> Self {
+        Self {
+            id: step.id.clone(),
+            wave: step.wave,
+            action: step.change.action,
+            resource: step.change.resource.clone(),
+            outcome,
+            backup: None,
+        }
+    }
+}
+
 /// θ4's result, written as `deployment_report.md`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -276,15 +291,13 @@ pub async fn deploy(plan: &ExecutionPlan, executor: &dyn StepExecutor, config: &
     let mut records: Vec<StepRecord> = plan
         .steps
         .iter()
-        .map(|s| StepRecord {
-            id: s.id.clone(),
-            wave: s.wave,
-            action: s.change.action,
-            resource: s.change.resource.clone(),
-            outcome: StepOutcome::Skipped {
-                reason: "not reached".into(),
-            },
-            backup: None,
+        .map(|s| {
+            StepRecord::of(
+                s,
+                StepOutcome::Skipped {
+                    reason: "not reached".into(),
+                },
+            )
         })
         .collect();
     let mut failed_wave = None;
@@ -385,15 +398,13 @@ fn refuse_all(plan: &ExecutionPlan, mode: Mode, reason: &str) -> DeploymentRepor
         steps: plan
             .steps
             .iter()
-            .map(|s| StepRecord {
-                id: s.id.clone(),
-                wave: s.wave,
-                action: s.change.action,
-                resource: s.change.resource.clone(),
-                outcome: StepOutcome::Refused {
-                    reason: reason.to_owned(),
-                },
-                backup: None,
+            .map(|s| {
+                StepRecord::of(
+                    s,
+                    StepOutcome::Refused {
+                        reason: reason.to_owned(),
+                    },
+                )
             })
             .collect(),
         failed_wave: None,
@@ -419,12 +430,8 @@ async fn recover(journal: &Journal, executor: &dyn StepExecutor) -> Vec<StepReco
             },
         };
         records.push(StepRecord {
-            id: step.id.clone(),
-            wave: step.wave,
-            action: step.change.action,
-            resource: step.change.resource.clone(),
-            outcome,
             backup: entry.backup.clone(),
+            ..StepRecord::of(step, outcome)
         });
     }
     records
