@@ -1,15 +1,22 @@
-//! The main job: run the Miyabi cycle with the phases that exist (θ1 Discovery, θ2 Planning,
-//! θ3 Optimization, θ4 Deployment), write the world state, the plans, the execution plan and the
-//! deployment report, print a summary.
+//! The main job: run the Miyabi loop θ1 Discovery → θ2 Planning → θ3 Optimization → θ4
+//! Deployment → θ5 Monitoring → θ6 Learning until it converges, writing `world_state_N.json`
+//! and the reports of each phase, and print the way from World0 to World_final.
 //!
 //! ```text
 //! cargo run --release --example cycle -- --region us-east-1 [--region eu-west-1 …] \
 //!     [--endpoint-url URL] [--profile NAME] [--lookback-days 14] [--discovery rust] \
-//!     [--apply [--approve all|ID,ID…]] [--plan reviewed_execution_plan.json] --out DIR
+//!     [--apply [--approve all|ID,ID…]] [--plan reviewed_execution_plan.json] \
+//!     [--max-iterations 10] [--knowledge-base FILE] [--simulation FILE] --out DIR
 //! ```
 //!
-//! θ4 is a dry run unless `--apply` is given; steps needing approval run only when `--approve`
-//! names them (or says `all`), and `--approve ID,…` runs exactly those steps.
+//! θ4 is a dry run unless `--apply` is given (and the loop then stops after one iteration: it
+//! would plan the same again); steps needing approval run only when `--approve` names them (or
+//! says `all`), and `--approve ID,…` runs exactly those steps. With `--apply` the loop runs
+//! until the new plan holds no change that may be applied, and says which rule ended it.
+//!
+//! `--simulation FILE` (or `MIYABI_SIMULATION`, which `localaws --simulation` sets) runs the
+//! demo harness's workload simulator after each apply: the emulated estate then produces the
+//! metrics its new instance types would, on a simulated clock.
 //!
 //! Regions, credentials and endpoints otherwise come from the standard AWS configuration.
 //! `--discovery python` runs the legacy boto3 discovery through the JSON-RPC bridge instead of
@@ -25,13 +32,17 @@ use clap::Parser;
 use miyabi_aws::aws::AwsOptions;
 use miyabi_aws::bridge::{PhaseTransport, PythonBridge, Script, SubprocessTransport};
 use miyabi_aws::catalog::PriceCatalog;
+use miyabi_aws::cycle::Targets;
 use miyabi_aws::phases::deployment::{Approval, Deployment, DeploymentConfig, Mode};
+use miyabi_aws::phases::learning::KnowledgeBase;
 use miyabi_aws::phases::monitoring::WebhookSink;
 use miyabi_aws::phases::{Discovery, DiscoveryConfig};
 use miyabi_aws::phases::{Learning, LearningConfig, Monitoring, MonitoringConfig, Optimization, Planning};
 use miyabi_aws::plan::execution::ExecutionPlan;
 use miyabi_aws::progress::{ProgressEvent, ProgressSink};
-use miyabi_aws::{Cycle, CycleContext, Error, Phase, StopReason};
+use miyabi_aws::{Cycle, CycleContext, CycleReport, Error, Phase, StopReason};
+use miyabi_aws_testkit::seed::Endpoints;
+use miyabi_aws_testkit::simulator::WorkloadSimulator;
 
 /// Exit code when the world state was captured only in part.
 const EXIT_PARTIAL: u8 = 3;
@@ -54,10 +65,16 @@ struct Args {
     /// A price catalog file replacing the built-in one.
     #[arg(long)]
     catalog: Option<PathBuf>,
-    /// Iteration limit of the loop. 1 until θ4 applies changes: without it, a second iteration
-    /// would find the same estate and the same plan.
-    #[arg(long, default_value_t = 1)]
+    /// Iteration limit of the loop.
+    #[arg(long, default_value_t = 10)]
     max_iterations: u32,
+    /// The knowledge base (outcomes, learned headroom, change times); `OUT/knowledge.redb` by
+    /// default. Give the same file to a later run of the same estate.
+    #[arg(long)]
+    knowledge_base: Option<PathBuf>,
+    /// Workload simulator state written by `localaws --simulation` (demo and tests only).
+    #[arg(long, env = "MIYABI_SIMULATION")]
+    simulation: Option<PathBuf>,
     /// Which θ1 implementation runs.
     #[arg(long, value_enum, default_value_t = DiscoveryImpl::Rust)]
     discovery: DiscoveryImpl,
@@ -226,23 +243,68 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let cycle = Cycle::new()
+    let kb_path = args
+        .knowledge_base
+        .clone()
+        .unwrap_or_else(|| args.out.join("knowledge.redb"));
+    if let Err(e) = std::fs::create_dir_all(&args.out) {
+        eprintln!("error: {}: {e}", args.out.display());
+        return ExitCode::FAILURE;
+    }
+    let knowledge = match KnowledgeBase::open(&kb_path) {
+        Ok(kb) => Arc::new(kb),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut ctx = match CycleContext::with_out_dir(&args.out).with_knowledge_base(knowledge) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let simulator = match &args.simulation {
+        Some(file) => match Endpoints::from_env().and_then(|endpoints| WorkloadSimulator::load(file, endpoints)) {
+            Ok(sim) => Some(Arc::new(sim)),
+            Err(e) => {
+                eprintln!("error: --simulation: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
+    let mut cycle = Cycle::new()
         .with_phase(discovery)
         .with_phase(Arc::new(Planning::default()))
         .with_phase(Arc::new(Optimization::default()))
         .with_phase(Arc::new(deployment))
         .with_phase(Arc::new(monitoring_phase(&args)))
-        .with_phase(Arc::new(Learning::new(LearningConfig {
-            knowledge_base: Some(args.out.join("knowledge.redb")),
-            ..LearningConfig::default()
-        })))
+        .with_phase(Arc::new(Learning::new(LearningConfig::default())))
         .with_max_iterations(args.max_iterations);
-    let mut ctx = CycleContext::with_out_dir(&args.out);
+    if let Some(sim) = &simulator {
+        cycle = cycle.with_hook(sim.clone());
+        ctx.clock = sim.clock();
+    }
     ctx.catalog = Arc::new(catalog);
     ctx.progress = progress;
     let started = std::time::Instant::now();
     let report = cycle.run(&mut ctx).await;
+    print_summary(&args, &ctx, &report);
+    println!("{} in {:.1}s", report.stop, started.elapsed().as_secs_f64());
+    match &report.stop {
+        StopReason::PhaseFailed {
+            error: Error::PartialCapture { .. },
+            ..
+        } => ExitCode::from(EXIT_PARTIAL),
+        StopReason::PhaseFailed { .. } | StopReason::HookFailed { .. } => ExitCode::FAILURE,
+        _ => ExitCode::SUCCESS,
+    }
+}
 
+/// Timings, the last plan and deployment, and the table World0 → World_final.
+fn print_summary(args: &Args, ctx: &CycleContext, report: &CycleReport) {
     for it in &report.iterations {
         for p in &it.phases {
             eprintln!(
@@ -253,11 +315,19 @@ async fn main() -> ExitCode {
                 p.error.as_deref().map(|e| format!(" FAILED: {e}")).unwrap_or_default()
             );
         }
+        if !it.hooks_duration.is_zero() {
+            eprintln!(
+                "iteration {} hooks (workload simulator): {:.2}s",
+                it.index,
+                it.hooks_duration.as_secs_f64()
+            );
+        }
     }
     if let Some(w) = &ctx.world {
         let a = &w.assessment;
         println!(
-            "\nWorld0 of {} ({})",
+            "\nWorld{} (the last captured) of {} ({})",
+            ctx.iteration,
             w.scope.regions.join(", "),
             w.scope.account_id.as_deref().unwrap_or("unknown account")
         );
@@ -281,6 +351,7 @@ async fn main() -> ExitCode {
             }
         );
     }
+    // The last iteration's plan: on convergence, what is left for a human.
     if let (Some(w), Some(plan), Some(ep)) = (&ctx.world, &ctx.plan, &ctx.execution_plan) {
         let cost = miyabi_aws::report::planning::project(w, &plan.cost, &ctx.catalog);
         let security = miyabi_aws::report::planning::project(w, &plan.security, &ctx.catalog);
@@ -321,16 +392,62 @@ async fn main() -> ExitCode {
                 .unwrap_or_default()
         );
     }
-    for path in &ctx.reports {
+    let written: std::collections::BTreeSet<_> = ctx.reports.iter().collect();
+    for path in written {
         println!("  wrote {}", path.display());
     }
-    println!("{} in {:.1}s", report.stop, started.elapsed().as_secs_f64());
-    match &report.stop {
-        StopReason::PhaseFailed {
-            error: Error::PartialCapture { .. },
-            ..
-        } => ExitCode::from(EXIT_PARTIAL),
-        StopReason::PhaseFailed { .. } => ExitCode::FAILURE,
-        _ => ExitCode::SUCCESS,
+    print_worlds(report);
+}
+
+/// The way from World0 to the last world captured, one row per iteration.
+fn print_worlds(report: &CycleReport) {
+    let rows: Vec<_> = report
+        .iterations
+        .iter()
+        .filter_map(|it| it.world.map(|w| (it, w)))
+        .collect();
+    let Some(((_, first), (_, last))) = rows.first().zip(rows.last()) else {
+        return;
+    };
+    let utilisation = |u: Option<f64>| u.map_or("-".to_owned(), |u| format!("{u:.1}%"));
+    println!("\n| world | monthly cost | security score | utilisation | changes applied |");
+    println!("|---|---:|---:|---:|---:|");
+    for (i, (it, w)) in rows.iter().enumerate() {
+        let name = if i + 1 == rows.len() && i > 0 {
+            format!("World{} (final)", it.index)
+        } else {
+            format!("World{}", it.index)
+        };
+        println!(
+            "| {name} | ${:.2} | {:.1} | {} | {} |",
+            w.monthly_cost_usd,
+            w.security_score,
+            utilisation(w.utilisation_percent),
+            it.applied_changes
+        );
     }
+    let down = if first.monthly_cost_usd > 0.0 {
+        (first.monthly_cost_usd - last.monthly_cost_usd) / first.monthly_cost_usd * 100.0
+    } else {
+        0.0
+    };
+    let direction = if down >= 0.0 { "down" } else { "up" };
+    println!(
+        "cost {direction} {:.1}% from World0 (target ≥ {:.0}% down: {}), score {:.1} → {:.1} (target ≥ {:.0}: {})",
+        down.abs(),
+        Targets::COST_REDUCTION_PERCENT,
+        if down >= Targets::COST_REDUCTION_PERCENT {
+            "met"
+        } else {
+            "not met"
+        },
+        first.security_score,
+        last.security_score,
+        Targets::SECURITY_SCORE,
+        if last.security_score >= Targets::SECURITY_SCORE {
+            "met"
+        } else {
+            "not met"
+        },
+    );
 }

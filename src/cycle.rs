@@ -2,8 +2,12 @@
 //!
 //! A cycle holds six θ slots. Each iteration runs the phases present, in order, on one shared
 //! [`CycleContext`], and records each phase's timing and error. The loop stops when the rule of
-//! convergence holds (no applicable change remains in the plan), at `max_iterations`, or when a
-//! phase fails; the [`CycleReport`] says which.
+//! convergence holds (no applicable change remains in the plan), when θ4 applied nothing (a dry
+//! run, or every step refused or rolled back: another pass would plan the same), at
+//! `max_iterations`, or when a phase fails; the [`CycleReport`] says which.
+//!
+//! [`CycleHook`]s run after a given phase; a test or demo harness uses one to publish the
+//! metrics a changed estate would produce and to move the [`Clock`](crate::clock::Clock) on.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,6 +17,8 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 use crate::catalog::PriceCatalog;
+use crate::clock::{Clock, SystemClock};
+use crate::phases::learning::KnowledgeBase;
 use crate::progress::{SharedProgress, TracingProgress};
 use crate::world::WorldState;
 use crate::{Error, Result};
@@ -143,6 +149,13 @@ pub struct CycleContext {
     pub catalog: Arc<PriceCatalog>,
     /// Where progress goes.
     pub progress: SharedProgress,
+    /// The time the phases work with.
+    pub clock: Arc<dyn Clock>,
+    /// The knowledge base shared by the phases, if any.
+    pub knowledge: Option<Arc<KnowledgeBase>>,
+    /// When θ4 last changed each resource, Unix seconds (kept in the knowledge base too): θ3
+    /// and θ6 judge a changed resource only on its datapoints since then.
+    pub last_changes: std::collections::BTreeMap<String, i64>,
 }
 
 impl std::fmt::Debug for CycleContext {
@@ -178,6 +191,9 @@ impl Default for CycleContext {
             out_dir: None,
             catalog: Arc::new(PriceCatalog::built_in().clone()),
             progress: Arc::new(TracingProgress),
+            clock: Arc::new(SystemClock),
+            knowledge: None,
+            last_changes: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -190,6 +206,36 @@ impl CycleContext {
             out_dir: Some(out_dir.into()),
             ..Self::default()
         }
+    }
+
+    /// Shares `knowledge` with the phases, and starts from what it remembers: when resources
+    /// were last changed, and the headroom learned per family.
+    ///
+    /// # Errors
+    /// [`Error::Knowledge`] when the store cannot be read.
+    pub fn with_knowledge_base(mut self, knowledge: Arc<KnowledgeBase>) -> Result<Self> {
+        self.last_changes = knowledge.last_changes()?;
+        self.learned_headroom = knowledge.headroom()?;
+        self.knowledge = Some(knowledge);
+        Ok(self)
+    }
+
+    /// Notes that θ4 changed `resources` at Unix time `at`, in the knowledge base first (so
+    /// that a later run measures them from then on too).
+    ///
+    /// # Errors
+    /// [`Error::Knowledge`] when the knowledge base cannot commit.
+    pub fn record_changes<'a>(&mut self, resources: impl IntoIterator<Item = &'a str>, at: i64) -> Result<()> {
+        let changed: std::collections::BTreeMap<String, i64> =
+            resources.into_iter().map(|id| (id.to_owned(), at)).collect();
+        if changed.is_empty() {
+            return Ok(());
+        }
+        if let Some(kb) = &self.knowledge {
+            kb.record_changes(&changed)?;
+        }
+        self.last_changes.extend(changed);
+        Ok(())
     }
 
     /// Stores a new world state, keeping the first one as World0 and the one it replaces as
@@ -252,6 +298,29 @@ pub struct PhaseRecord {
     pub error: Option<String>,
 }
 
+/// The figures of one captured world: `World_n` of the loop.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct WorldSummary {
+    /// Estimated monthly cost, USD.
+    pub monthly_cost_usd: f64,
+    /// Security score, 0–100.
+    pub security_score: f64,
+    /// Mean CPU of running instances, weighted by vCPU, percent.
+    pub utilisation_percent: Option<f64>,
+}
+
+impl WorldSummary {
+    /// The figures of `world`.
+    #[must_use]
+    pub fn of(world: &WorldState) -> Self {
+        Self {
+            monthly_cost_usd: world.assessment.monthly_total_usd,
+            security_score: world.assessment.security_score,
+            utilisation_percent: world.assessment.utilisation_percent,
+        }
+    }
+}
+
 /// One pass over the six slots.
 #[derive(Debug, Clone, Serialize)]
 pub struct IterationRecord {
@@ -259,6 +328,12 @@ pub struct IterationRecord {
     pub index: u32,
     /// The phases run, in order.
     pub phases: Vec<PhaseRecord>,
+    /// The world this iteration's θ1 captured (`World_index`), when one exists.
+    pub world: Option<WorldSummary>,
+    /// Changes θ4 applied and kept in this iteration.
+    pub applied_changes: usize,
+    /// Wall time spent in hooks (for example a workload simulator) during this iteration.
+    pub hooks_duration: Duration,
     /// The targets after this iteration, when a world state exists.
     pub targets: Option<Targets>,
 }
@@ -280,10 +355,23 @@ pub enum StopReason {
         /// Applicable changes left.
         remaining_changes: usize,
     },
+    /// θ4 ran and applied nothing (a dry run, or every step skipped, refused or rolled
+    /// back), so another iteration would find the same estate and plan the same changes.
+    NothingApplied {
+        /// Applicable changes left.
+        remaining_changes: usize,
+    },
     /// A phase failed.
     PhaseFailed {
         /// Which phase.
         phase: PhaseId,
+        /// Its error.
+        error: Error,
+    },
+    /// A hook run after a phase failed.
+    HookFailed {
+        /// The phase it followed.
+        after: PhaseId,
         /// Its error.
         error: Error,
     },
@@ -300,7 +388,12 @@ impl std::fmt::Display for StopReason {
                 f,
                 "not converged: stopped at max_iterations = {limit} with {remaining_changes} applicable change(s) left"
             ),
+            Self::NothingApplied { remaining_changes } => write!(
+                f,
+                "stopped: θ4 applied none of the {remaining_changes} applicable change(s) (dry run, or all skipped, refused or rolled back); another iteration would plan the same"
+            ),
             Self::PhaseFailed { phase, error } => write!(f, "stopped: {phase} failed: {error}"),
+            Self::HookFailed { after, error } => write!(f, "stopped: the hook after {after} failed: {error}"),
         }
     }
 }
@@ -322,10 +415,22 @@ impl CycleReport {
     }
 }
 
-/// The loop: six θ slots and an iteration limit.
+/// Something a harness runs after a phase of every iteration, for example a workload simulator
+/// publishing the metrics of the changed estate after θ4.
+#[async_trait]
+pub trait CycleHook: Send + Sync {
+    /// Runs after `phase` succeeded.
+    ///
+    /// # Errors
+    /// Whatever stops the hook; the cycle records it and stops.
+    async fn after(&self, phase: PhaseId, ctx: &mut CycleContext) -> Result<()>;
+}
+
+/// The loop: six θ slots, hooks and an iteration limit.
 #[derive(Clone)]
 pub struct Cycle {
     slots: [Option<Arc<dyn Phase>>; 6],
+    hooks: Vec<Arc<dyn CycleHook>>,
     max_iterations: u32,
 }
 
@@ -334,6 +439,7 @@ impl std::fmt::Debug for Cycle {
         let names: Vec<String> = self.slots.iter().flatten().map(|p| p.name()).collect();
         f.debug_struct("Cycle")
             .field("phases", &names)
+            .field("hooks", &self.hooks.len())
             .field("max_iterations", &self.max_iterations)
             .finish()
     }
@@ -343,6 +449,7 @@ impl Default for Cycle {
     fn default() -> Self {
         Self {
             slots: Default::default(),
+            hooks: Vec::new(),
             max_iterations: 10,
         }
     }
@@ -366,6 +473,13 @@ impl Cycle {
         self
     }
 
+    /// Adds a hook run after every phase.
+    #[must_use]
+    pub fn with_hook(mut self, hook: Arc<dyn CycleHook>) -> Self {
+        self.hooks.push(hook);
+        self
+    }
+
     /// Sets the iteration limit (at least 1).
     #[must_use]
     pub fn with_max_iterations(mut self, max_iterations: u32) -> Self {
@@ -378,8 +492,15 @@ impl Cycle {
         self.slots.iter().flatten()
     }
 
-    /// Runs iterations until convergence, the limit, or a failure.
+    /// Runs iterations until convergence, the limit, or a failure, and logs which rule ended
+    /// the loop.
     pub async fn run(&self, ctx: &mut CycleContext) -> CycleReport {
+        let report = self.iterate(ctx).await;
+        tracing::info!(iterations = report.iterations.len(), "loop ended: {}", report.stop);
+        report
+    }
+
+    async fn iterate(&self, ctx: &mut CycleContext) -> CycleReport {
         let mut iterations = Vec::new();
         for index in 0..self.max_iterations {
             ctx.iteration = index;
@@ -389,6 +510,7 @@ impl Cycle {
             ctx.previous_execution_plan = ctx.execution_plan.take();
             ctx.previous_deployment = ctx.deployment.take();
             let mut phases = Vec::new();
+            let mut hooks_duration = Duration::ZERO;
             let mut failure = None;
             for phase in self.phases() {
                 let started = Instant::now();
@@ -403,7 +525,20 @@ impl Cycle {
                     error: result.as_ref().err().map(ToString::to_string),
                 });
                 if let Err(error) = result {
-                    failure = Some((phase.id(), error));
+                    failure = Some(StopReason::PhaseFailed {
+                        phase: phase.id(),
+                        error,
+                    });
+                    break;
+                }
+                let hooks_started = Instant::now();
+                let hook_error = self.run_hooks(phase.id(), ctx).await;
+                hooks_duration += hooks_started.elapsed();
+                if let Some(error) = hook_error {
+                    failure = Some(StopReason::HookFailed {
+                        after: phase.id(),
+                        error,
+                    });
                     break;
                 }
             }
@@ -411,18 +546,27 @@ impl Cycle {
                 (Some(w0), Some(w)) => Some(Targets::of(w0, w)),
                 _ => None,
             };
-            iterations.push(IterationRecord { index, phases, targets });
-            if let Some((phase, error)) = failure {
-                return CycleReport {
-                    iterations,
-                    stop: StopReason::PhaseFailed { phase, error },
-                };
-            }
-            if ctx.applicable_changes == 0 {
-                return CycleReport {
-                    iterations,
-                    stop: StopReason::Converged { rule: CONVERGENCE_RULE },
-                };
+            iterations.push(IterationRecord {
+                index,
+                phases,
+                world: ctx.world.as_ref().map(WorldSummary::of),
+                applied_changes: ctx.applied_changes,
+                hooks_duration,
+                targets,
+            });
+            let stop = if let Some(failure) = failure {
+                Some(failure)
+            } else if ctx.applicable_changes == 0 {
+                Some(StopReason::Converged { rule: CONVERGENCE_RULE })
+            } else if ctx.deployment.is_some() && ctx.applied_changes == 0 {
+                Some(StopReason::NothingApplied {
+                    remaining_changes: ctx.applicable_changes,
+                })
+            } else {
+                None
+            };
+            if let Some(stop) = stop {
+                return CycleReport { iterations, stop };
             }
         }
         CycleReport {
@@ -432,6 +576,17 @@ impl Cycle {
                 remaining_changes: ctx.applicable_changes,
             },
         }
+    }
+}
+
+impl Cycle {
+    async fn run_hooks(&self, phase: PhaseId, ctx: &mut CycleContext) -> Option<Error> {
+        for hook in &self.hooks {
+            if let Err(error) = hook.after(phase, ctx).await {
+                return Some(error);
+            }
+        }
+        None
     }
 }
 
@@ -491,6 +646,83 @@ mod tests {
         ));
         assert_eq!(report.iterations.len(), 4);
         assert!(report.stop.to_string().contains("not converged"));
+    }
+
+    /// A θ4 that deploys nothing, as a dry run does.
+    struct DryRun;
+
+    #[async_trait]
+    impl Phase for DryRun {
+        fn id(&self) -> PhaseId {
+            PhaseId::Deployment
+        }
+        async fn run(&self, ctx: &mut CycleContext) -> Result<()> {
+            ctx.deployment = Some(crate::phases::deployment::DeploymentReport {
+                mode: crate::phases::deployment::Mode::DryRun,
+                steps: Vec::new(),
+                failed_wave: None,
+                recovered: Vec::new(),
+                applied_at: None,
+            });
+            ctx.applied_changes = 0;
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_deployment_that_applies_nothing_ends_the_loop_after_one_iteration() {
+        let cycle = Cycle::new()
+            .with_phase(Arc::new(Planner { changes: vec![4; 10] }))
+            .with_phase(Arc::new(DryRun));
+        let report = cycle.run(&mut CycleContext::default()).await;
+        assert_eq!(report.iterations.len(), 1);
+        assert!(matches!(
+            report.stop,
+            StopReason::NothingApplied { remaining_changes: 4 }
+        ));
+        assert!(report.stop.to_string().contains("applied none of the 4"));
+    }
+
+    /// Counts the phases it follows, and fails after θ`fail_after`.
+    struct Counter {
+        seen: std::sync::Mutex<Vec<PhaseId>>,
+        fail_after: PhaseId,
+    }
+
+    #[async_trait]
+    impl CycleHook for Counter {
+        async fn after(&self, phase: PhaseId, _: &mut CycleContext) -> Result<()> {
+            self.seen.lock().unwrap().push(phase);
+            if phase == self.fail_after {
+                return Err(Error::Config("simulator down".into()));
+            }
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn hooks_run_after_each_phase_and_a_failing_hook_stops_the_loop() {
+        let hook = Arc::new(Counter {
+            seen: std::sync::Mutex::default(),
+            fail_after: PhaseId::Deployment,
+        });
+        let cycle = Cycle::new()
+            .with_phase(Arc::new(Planner { changes: vec![1; 10] }))
+            .with_phase(Arc::new(DryRun))
+            .with_hook(hook.clone());
+        let report = cycle.run(&mut CycleContext::default()).await;
+        assert_eq!(*hook.seen.lock().unwrap(), [PhaseId::Planning, PhaseId::Deployment]);
+        assert!(
+            matches!(
+                report.stop,
+                StopReason::HookFailed {
+                    after: PhaseId::Deployment,
+                    ..
+                }
+            ),
+            "{}",
+            report.stop
+        );
     }
 
     #[tokio::test]

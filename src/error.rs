@@ -36,6 +36,14 @@ pub enum Error {
         /// The original error, for the embedding that raised it to downcast.
         payload: ForeignPayload,
     },
+    /// A [`CycleHook`](crate::CycleHook), for example a harness's workload simulator, failed.
+    #[error("hook {hook} failed: {source}")]
+    Hook {
+        /// The hook's name.
+        hook: String,
+        /// Why.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A capture finished with gaps; the partial world state is in the cycle context and on disk,
     /// marked partial.
     #[error("discovery captured a partial world state: {} scan(s) failed, first: {}", .gaps.len(), .gaps.first().map_or("-", |g| g.error.as_str()))]

@@ -14,11 +14,13 @@
 //! - [`assessment`]: cost, security checks and utilisation, computed from an inventory;
 //! - [`aws`]: access to AWS: configuration, the retry layer, typed errors;
 //! - [`phases`]: one module per phase: θ1 [`phases::discovery`], θ2 [`phases::planning`], θ3
-//!   [`phases::optimization`];
+//!   [`phases::optimization`], θ4 [`phases::deployment`], θ5 [`phases::monitoring`], θ6
+//!   [`phases::learning`];
 //! - [`plan`]: typed changes, plans and the execution plan; [`guardrails`]: what may run, and how;
 //! - [`bridge`]: the legacy Python discovery scripts as a θ1 phase (subprocess JSON-RPC, or
 //!   in process with the `python` feature);
 //! - [`cycle`]: the [`Phase`] trait and the [`Cycle`] runner with its convergence rule;
+//! - [`clock`]: the time the phases work with (the system's, or a simulation's);
 //! - [`iac`]: the estate and its target state as Terraform and CloudFormation;
 //! - [`report`]: the Markdown reports written to the output folder.
 #![forbid(unsafe_code)]
@@ -31,6 +33,7 @@ pub mod assessment;
 pub mod aws;
 pub mod bridge;
 pub mod catalog;
+pub mod clock;
 pub mod cycle;
 mod error;
 pub mod guardrails;
@@ -42,6 +45,6 @@ pub mod progress;
 pub mod report;
 pub mod world;
 
-pub use cycle::{Cycle, CycleContext, CycleReport, Phase, PhaseId, StopReason};
+pub use cycle::{Cycle, CycleContext, CycleHook, CycleReport, Phase, PhaseId, StopReason};
 pub use error::{Error, ForeignPayload, Result};
 pub use world::WorldState;

@@ -198,7 +198,13 @@ impl Phase for PythonBridge {
     /// Like the Rust discovery: writes `world_state_N.json` and `discovery_report.md`, and fails
     /// with [`Error::PartialCapture`] after saving a partial state.
     async fn run(&self, ctx: &mut CycleContext) -> Result<()> {
-        let out = self.discover(&ctx.catalog).await?;
+        let out = if self.until.is_some() {
+            self.discover(&ctx.catalog).await?
+        } else {
+            // The metric window ends at the cycle's time, which a simulation may have moved.
+            let at_clock = self.clone().with_until(Some(ctx.clock.now()));
+            at_clock.discover(&ctx.catalog).await?
+        };
         publish_capture(ctx, out)
     }
 }

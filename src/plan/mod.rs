@@ -60,6 +60,13 @@ pub enum Action {
 }
 
 impl Action {
+    /// Whether the change alters the capacity the resource's metrics are measured against (a
+    /// new type or class), so that its earlier datapoints no longer describe it.
+    #[must_use]
+    pub fn changes_capacity(self) -> bool {
+        matches!(self, Self::ResizeInstance | Self::ResizeDbInstance)
+    }
+
     /// Release, delete and terminate: they cannot be rolled back to an equal estate, always
     /// need explicit approval and run last.
     #[must_use]

@@ -6,7 +6,7 @@
 
 mod resources;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -107,6 +107,24 @@ pub struct Inventory {
 }
 
 impl Inventory {
+    /// The inventory with each changed resource's series cut to the datapoints at or after its
+    /// last change (`last_changes`: resource id → Unix seconds), as DESIGN §2's "measuring after
+    /// a change" asks. Borrowed as it is when no series is affected.
+    #[must_use]
+    pub fn since_changes(&self, last_changes: &BTreeMap<String, i64>) -> std::borrow::Cow<'_, Self> {
+        let affected = |s: &MetricSeries| last_changes.contains_key(&s.resource_id);
+        if !self.metrics.iter().any(affected) {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let mut cut = self.clone();
+        for series in &mut cut.metrics {
+            if let Some(&since) = last_changes.get(&series.resource_id) {
+                series.keep_since(since);
+            }
+        }
+        std::borrow::Cow::Owned(cut)
+    }
+
     /// Number of resources (metric series not counted).
     #[must_use]
     pub fn resource_count(&self) -> usize {
@@ -222,6 +240,21 @@ pub enum WorldStateError {
 }
 
 impl WorldState {
+    /// The world with each changed resource's series cut to its datapoints since the change;
+    /// see [`Inventory::since_changes`].
+    #[must_use]
+    pub fn since_changes(&self, last_changes: &BTreeMap<String, i64>) -> std::borrow::Cow<'_, Self> {
+        match self.inventory.since_changes(last_changes) {
+            std::borrow::Cow::Borrowed(_) => std::borrow::Cow::Borrowed(self),
+            std::borrow::Cow::Owned(inventory) => std::borrow::Cow::Owned(Self {
+                schema_version: self.schema_version,
+                scope: self.scope.clone(),
+                inventory,
+                assessment: self.assessment.clone(),
+            }),
+        }
+    }
+
     /// Parses a world-state document, checking its version before its shape so that a document
     /// from another version gets a version error rather than a confusing field error.
     ///

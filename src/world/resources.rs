@@ -371,4 +371,12 @@ impl MetricSeries {
     pub fn last(&self) -> Option<f64> {
         self.values.last().copied()
     }
+
+    /// Drops the datapoints before `since` (Unix seconds): what was measured before a change
+    /// says nothing about the resource after it.
+    pub fn keep_since(&mut self, since: i64) {
+        let first = self.timestamps.partition_point(|&t| t < since);
+        self.timestamps.drain(..first);
+        self.values.drain(..first.min(self.values.len()));
+    }
 }

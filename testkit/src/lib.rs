@@ -6,10 +6,13 @@
 //!   CBOR requests to ministack and everything else to moto.
 //! - [`seed`] fills the emulators with a deterministic demo estate; [`workload`] is the demand
 //!   model its metrics come from.
+//! - [`simulator`] publishes the metrics each next period of a changed estate would produce,
+//!   on a simulated clock, as a [`miyabi_aws::CycleHook`].
 
 pub mod local_aws;
 pub mod proxy;
 pub mod seed;
+pub mod simulator;
 pub mod workload;
 
 /// Static dummy credentials and no metadata probing: nothing may leave loopback.

@@ -21,12 +21,27 @@ use rand_chacha::ChaCha8Rng;
 use crate::workload::{Pattern, Workload};
 
 /// Where the emulators listen.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Endpoints {
     /// EC2, S3, RDS.
     pub moto: String,
     /// CloudWatch.
     pub cloudwatch: String,
+}
+
+impl Endpoints {
+    /// The endpoints `localaws` gives its command: `AWS_ENDPOINT_URL` and
+    /// `AWS_ENDPOINT_URL_CLOUDWATCH`.
+    ///
+    /// # Errors
+    /// When either variable is missing.
+    pub fn from_env() -> Result<Self> {
+        let var = |name: &str| std::env::var(name).with_context(|| format!("{name} is not set (run under localaws)"));
+        Ok(Self {
+            moto: var("AWS_ENDPOINT_URL")?,
+            cloudwatch: var("AWS_ENDPOINT_URL_CLOUDWATCH")?,
+        })
+    }
 }
 
 /// SDK clients of one Region pointed at the emulators.
@@ -43,9 +58,16 @@ pub struct Clients {
 }
 
 impl Clients {
-    /// Clients for `region`, with static test credentials.
+    /// Clients for `region`, with static test credentials (set in this process, and the
+    /// endpoint variables of a developer's shell removed).
     pub async fn new(endpoints: &Endpoints, region: &str) -> Self {
         crate::init_test_env();
+        Self::connect(endpoints, region).await
+    }
+
+    /// Clients for `region` with the process's credentials as they are: for a harness living
+    /// inside a program that reads its own endpoint variables.
+    pub async fn connect(endpoints: &Endpoints, region: &str) -> Self {
         let sdk = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(region.to_owned()))
             .load()
@@ -73,7 +95,7 @@ impl Clients {
 }
 
 /// Size and seed of a demo estate.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct DemoSpec {
     /// Seed of every random choice.
     pub seed: u64,
@@ -99,7 +121,7 @@ impl Default for DemoSpec {
 }
 
 /// One seeded instance and its demand.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SeededInstance {
     /// Instance id.
     pub id: String,
@@ -128,6 +150,8 @@ pub struct SeededEstate {
     pub db_instances: Vec<String>,
     /// Metric datapoints published.
     pub datapoints: usize,
+    /// The hour (since the Unix epoch) the seeded metrics end before.
+    pub metrics_until: i64,
 }
 
 /// vCPUs of the types the seeder uses.
@@ -154,10 +178,12 @@ fn types_for(pattern: Pattern) -> &'static [&'static str] {
 
 fn pick_pattern(rng: &mut ChaCha8Rng) -> Pattern {
     match rng.random_range(0..100) {
+        // An estate that costs too much: a third over-provisioned, one in seven idle, and a
+        // few instances short of capacity.
         0..15 => Pattern::Idle,
-        15..45 => Pattern::SteadyLow,
-        45..70 => Pattern::WellSized,
-        70..85 => Pattern::Spiky,
+        15..50 => Pattern::SteadyLow,
+        50..80 => Pattern::WellSized,
+        80..92 => Pattern::Spiky,
         _ => Pattern::Saturated,
     }
 }
@@ -199,6 +225,7 @@ pub async fn seed_demo(endpoints: &Endpoints, spec: &DemoSpec) -> Result<SeededE
             .with_context(|| format!("seeding {region}"))?;
     }
     let until = current_hour();
+    estate.metrics_until = until;
     for region in &spec.regions {
         let c = Clients::new(endpoints, region).await;
         let mine: Vec<SeededInstance> = estate
@@ -209,7 +236,7 @@ pub async fn seed_demo(endpoints: &Endpoints, spec: &DemoSpec) -> Result<SeededE
             .collect();
         estate.datapoints +=
             publish_instance_metrics(&c.cloudwatch, &mine, until - i64::from(spec.hours), until).await?;
-        estate.datapoints += publish_other_metrics(&c, region, spec, until).await?;
+        estate.datapoints += publish_other_metrics(&c, region, spec, until - i64::from(spec.hours), until).await?;
     }
     Ok(estate)
 }
@@ -665,8 +692,12 @@ pub async fn publish_instance_metrics(
     Ok(sent)
 }
 
-async fn publish_other_metrics(c: &Clients, region: &str, spec: &DemoSpec, until: i64) -> Result<usize> {
-    let from = until - i64::from(spec.hours);
+/// Publishes the RDS and S3 metrics of `region`'s seeded databases and buckets for hours
+/// `[from, until)`.
+///
+/// # Errors
+/// When CloudWatch refuses a call.
+pub async fn publish_other_metrics(c: &Clients, region: &str, spec: &DemoSpec, from: i64, until: i64) -> Result<usize> {
     let mut rds = Vec::new();
     for (name, cpu, conns) in [("orders", 55.0, 40.0), ("analytics", 1.0, 0.0), ("billing", 20.0, 12.0)] {
         let id = format!("{name}-{region}");
@@ -691,8 +722,8 @@ async fn publish_other_metrics(c: &Clients, region: &str, spec: &DemoSpec, until
     let mut s3 = Vec::new();
     for (role, gib) in [("logs", 120.0), ("site", 4.0), ("data", 800.0)] {
         let name = bucket_name(spec, region, role);
-        for day in 1..=3 {
-            let h = until - day * 24;
+        // One size a day, at midnight UTC, as S3 reports storage.
+        for h in (from..until).filter(|h| h.rem_euclid(24) == 0) {
             s3.push(
                 MetricDatum::builder()
                     .metric_name("BucketSizeBytes")

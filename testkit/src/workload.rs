@@ -5,7 +5,8 @@
 //! capacity of its *current* type, so a resize shows its real effect in the next period.
 
 /// How an instance's demand behaves over a day.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Pattern {
     /// Almost nothing: ~2% CPU, kilobytes of network.
     Idle,
@@ -15,7 +16,8 @@ pub enum Pattern {
     WellSized,
     /// Mostly quiet with two hours a day near full load.
     Spiky,
-    /// At capacity all day (under-provisioned).
+    /// Demand 1.7 times the capacity it was sized for, all day: under-provisioned, and the
+    /// CPU pinned at 100% hides by how much, so right-sizing takes two steps up.
     Saturated,
 }
 
@@ -43,7 +45,7 @@ impl Pattern {
 }
 
 /// One instance's demand.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Workload {
     /// The daily shape.
     pub pattern: Pattern,
@@ -85,7 +87,7 @@ impl Workload {
                     0.05 + 0.02 * noise
                 }
             }
-            Pattern::Saturated => 0.97 + 0.02 * noise,
+            Pattern::Saturated => 1.7 + 0.02 * noise,
         };
         share.max(0.0) * v * 3600.0
     }

@@ -17,19 +17,10 @@ use miyabi_aws::phases::deployment::{
 use miyabi_aws::plan::execution::{allocate, ExecutionPlan};
 use miyabi_aws::plan::{Action, Change, ResourceRef, Risk};
 use miyabi_aws::world::Ec2Instance;
-use miyabi_aws_testkit::proxy::{Fault, FaultRule, Recorded};
+use miyabi_aws_testkit::proxy::{Fault, FaultRule};
 use serde_json::json;
 
-use super::support::{harness, Harness, DELAY_SCALE};
-
-/// Reads only: every operation that is not a Describe, List or Get.
-fn mutating(requests: &[Recorded]) -> Vec<String> {
-    requests
-        .iter()
-        .map(|r| r.operation.clone())
-        .filter(|op| !["Describe", "List", "Get", "Head"].iter().any(|p| op.starts_with(p)))
-        .collect()
-}
+use super::support::{harness, mutating, Harness, DELAY_SCALE};
 
 async fn executor(h: &Harness, guardrails: Guardrails, approval: Approval) -> Guarded<SdkExecutor> {
     let options = AwsOptions {
@@ -104,6 +95,92 @@ async fn instances(h: &Harness, ids: &[String]) -> BTreeMap<String, Ec2Instance>
             (i.id.clone(), i)
         })
         .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destructive_step_runs_only_when_approved_and_takes_its_snapshot_first() {
+    let h = harness("eu-south-2").await;
+    let volume = h
+        .seed
+        .ec2
+        .create_volume()
+        .availability_zone("eu-south-2a")
+        .size(8)
+        .volume_type(aws_sdk_ec2::types::VolumeType::Gp2)
+        .send()
+        .await
+        .expect("CreateVolume")
+        .volume_id()
+        .expect("volume id")
+        .to_owned();
+    let delete = Change::new(
+        Action::DeleteVolume,
+        ResourceRef {
+            kind: ResourceKind::EbsVolume,
+            id: volume.clone(),
+            region: h.region.to_owned(),
+        },
+        "volume",
+        json!({"volume_type": "gp2", "size_gib": 8}),
+        serde_json::Value::Null,
+        "trusted_advisor_underutilized_ebs_volume",
+        "test".into(),
+        Risk::High,
+    );
+    let plan = allocate(vec![delete], &Guardrails::default(), |_| None);
+    let step = plan.steps[0].id.clone();
+    assert!(plan.steps[0].needs_approval, "destructive steps always need approval");
+    let apply = DeploymentConfig {
+        mode: Mode::Apply,
+        ..DeploymentConfig::default()
+    };
+    let volume_exists = || async {
+        h.seed
+            .ec2
+            .describe_volumes()
+            .volume_ids(&volume)
+            .send()
+            .await
+            .is_ok_and(|out| !out.volumes().is_empty())
+    };
+
+    // Apply without the approval: skipped, and nothing at all is sent for it.
+    h.proxy.reset_log();
+    let exec = executor(&h, Guardrails::default(), Approval::Nothing).await;
+    let report = deploy(&plan, &exec, &apply).await;
+    assert_eq!(report.steps[0].outcome.status(), "skipped", "{report:#?}");
+    assert_eq!(mutating(&h.proxy.requests()), Vec::<String>::new());
+    assert!(volume_exists().await);
+
+    // Approved by its id: the snapshot is taken, then the volume deleted.
+    h.proxy.reset_log();
+    let approval = Approval::Ids(BTreeSet::from([step]));
+    let exec = executor(&h, Guardrails::default(), approval.clone()).await;
+    let report = deploy(&plan, &exec, &DeploymentConfig { approval, ..apply }).await;
+    assert_eq!(report.steps[0].outcome, StepOutcome::Applied, "{report:#?}");
+    let sent = mutating(&h.proxy.requests());
+    let snapshot_at = sent.iter().position(|op| op == "CreateSnapshot");
+    let delete_at = sent.iter().position(|op| op == "DeleteVolume");
+    assert!(
+        matches!((snapshot_at, delete_at), (Some(s), Some(d)) if s < d),
+        "{sent:?}"
+    );
+    assert!(!volume_exists().await, "the volume is gone");
+    let snapshots = h
+        .seed
+        .ec2
+        .describe_snapshots()
+        .owner_ids("self")
+        .send()
+        .await
+        .expect("DescribeSnapshots");
+    assert!(
+        snapshots
+            .snapshots()
+            .iter()
+            .any(|s| s.volume_id() == Some(volume.as_str())),
+        "the snapshot of {volume} is kept"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -67,6 +67,7 @@ fn a_family_that_breached_after_a_resize_is_sized_with_more_headroom_next_time()
             .collect(),
         failed_wave: None,
         recovered: Vec::new(),
+        applied_at: None,
     };
     let world1 = world_with("m5.large", 85.0);
     let learning = Learning::new(LearningConfig::default());
@@ -77,6 +78,7 @@ fn a_family_that_breached_after_a_resize_is_sized_with_more_headroom_next_time()
         Some((&first, &report)),
         &BTreeMap::new(),
         &RightsizingConfig::default(),
+        &BTreeMap::new(),
     );
     let breach = learned
         .outcomes

@@ -6,6 +6,7 @@
 
 mod assessment;
 mod bridge;
+mod cycle;
 mod deployment;
 mod discovery;
 mod faults;

@@ -163,6 +163,7 @@ async fn changed_instances_get_a_cpu_alarm_and_a_dashboard_and_the_result_is_sen
             ],
             failed_wave: None,
             recovered: Vec::new(),
+            applied_at: None,
         }),
         ..CycleContext::default()
     };

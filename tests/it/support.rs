@@ -7,7 +7,7 @@ use miyabi_aws::aws::{AwsOptions, RetryPolicy};
 use miyabi_aws::phases::{Discovery, DiscoveryConfig};
 use miyabi_aws::progress::{ProgressEvent, ProgressSink};
 use miyabi_aws_testkit::local_aws::LocalAws;
-use miyabi_aws_testkit::proxy::FaultProxy;
+use miyabi_aws_testkit::proxy::{FaultProxy, Recorded};
 use miyabi_aws_testkit::seed::Clients;
 
 /// Delays are scaled by this in tests: 1–16 s becomes 10–160 ms, 5 s becomes 50 ms.
@@ -109,4 +109,14 @@ pub fn assert_fail_and_pass(findings: &[Finding], checks: &[&str], failing: &str
             "{check} on {passing}"
         );
     }
+}
+
+/// The operations among `requests` that may change something: all but Describe, List, Get and
+/// Head.
+pub fn mutating(requests: &[Recorded]) -> Vec<String> {
+    requests
+        .iter()
+        .map(|r| r.operation.clone())
+        .filter(|op| !["Describe", "List", "Get", "Head"].iter().any(|p| op.starts_with(p)))
+        .collect()
 }

@@ -162,6 +162,24 @@ pub struct DeploymentConfig {
     pub journal: Option<PathBuf>,
 }
 
+impl DeploymentConfig {
+    /// Why `step` is not run under these settings (outside the Regions, not selected, or
+    /// waiting for an approval), or `None` when it runs.
+    #[must_use]
+    pub fn skip_reason(&self, step: &Step) -> Option<String> {
+        let region = &step.change.resource.region;
+        if self.regions.as_ref().is_some_and(|scope| !scope.contains(region)) {
+            Some(format!("Region {region} is outside this deployment's Regions"))
+        } else if !self.approval.selects(&step.id) {
+            Some("not among the approved step ids".into())
+        } else if step.needs_approval && !self.approval.approves(&step.id) {
+            Some(format!("needs approval: {}", step.approval_reasons.join("; ")))
+        } else {
+            None
+        }
+    }
+}
+
 /// What happened to one step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "status", rename_all = "snake_case", deny_unknown_fields)]
@@ -256,6 +274,10 @@ pub struct DeploymentReport {
     /// Steps of an earlier, interrupted apply that this run found in the journal and reverted.
     #[serde(default)]
     pub recovered: Vec<StepRecord>,
+    /// When the apply ran, by the cycle's clock (θ6 judges the changes on the datapoints since
+    /// then); `None` for a dry run or outside a cycle.
+    #[serde(default)]
+    pub applied_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl DeploymentReport {
@@ -366,6 +388,7 @@ pub async fn deploy(plan: &ExecutionPlan, executor: &dyn StepExecutor, config: &
         steps: records,
         failed_wave,
         recovered,
+        applied_at: None,
     }
 }
 
@@ -409,6 +432,7 @@ fn refuse_all(plan: &ExecutionPlan, mode: Mode, reason: &str) -> DeploymentRepor
             .collect(),
         failed_wave: None,
         recovered: Vec::new(),
+        applied_at: None,
     }
 }
 
@@ -446,34 +470,8 @@ async fn run_step(
     config: &DeploymentConfig,
     mut journal: Option<(&mut Journal, &std::path::Path)>,
 ) -> StepResult {
-    if let Some(scope) = &config.regions {
-        if !scope.contains(&step.change.resource.region) {
-            return Ok((
-                StepOutcome::Skipped {
-                    reason: format!(
-                        "Region {} is outside this deployment's Regions",
-                        step.change.resource.region
-                    ),
-                },
-                None,
-            ));
-        }
-    }
-    if !config.approval.selects(&step.id) {
-        return Ok((
-            StepOutcome::Skipped {
-                reason: "not among the approved step ids".into(),
-            },
-            None,
-        ));
-    }
-    if step.needs_approval && !config.approval.approves(&step.id) {
-        return Ok((
-            StepOutcome::Skipped {
-                reason: format!("needs approval: {}", step.approval_reasons.join("; ")),
-            },
-            None,
-        ));
+    if let Some(reason) = config.skip_reason(step) {
+        return Ok((StepOutcome::Skipped { reason }, None));
     }
     let found = executor.read(step).await.map_err(|e| (e, None))?;
     if found == step.validation.equals && found != step.precondition.equals {
@@ -581,12 +579,11 @@ impl Deployment {
     /// Runs `plan` through the SDK behind the execution-time guardrails. With Regions given,
     /// only their steps run; without, every Region the plan touches gets a client.
     pub async fn deploy(&self, plan: &ExecutionPlan) -> DeploymentReport {
-        let mut config = self.config.clone();
+        let config = self.effective_config();
         let regions: Vec<String> = if self.regions.is_empty() {
             let all: BTreeSet<String> = plan.steps.iter().map(|s| s.change.resource.region.clone()).collect();
             all.into_iter().collect()
         } else {
-            config.regions = Some(self.regions.iter().cloned().collect());
             self.regions.clone()
         };
         let stats = Arc::new(CallStats::default());
@@ -595,6 +592,15 @@ impl Deployment {
             .with_wait(self.wait);
         let guarded = Guarded::new(sdk, config.guardrails.clone(), config.approval.clone());
         deploy(plan, &guarded, &config).await
+    }
+
+    /// The settings with this θ4's Regions as the scope.
+    fn effective_config(&self) -> DeploymentConfig {
+        let mut config = self.config.clone();
+        if !self.regions.is_empty() {
+            config.regions = Some(self.regions.iter().cloned().collect());
+        }
+        config
     }
 
     /// Replaces the settings.
@@ -634,7 +640,8 @@ impl Phase for Deployment {
                 phase: "deployment",
                 missing: "an execution plan (θ3, or a reviewed plan file)",
             })?;
-        let report = match (&self.config.journal, &ctx.out_dir) {
+        let applied_at = ctx.clock.now();
+        let mut report = match (&self.config.journal, &ctx.out_dir) {
             (None, Some(dir)) => {
                 let mut with_journal = self.clone();
                 with_journal.config.journal = Some(journal::default_path(dir));
@@ -642,7 +649,20 @@ impl Phase for Deployment {
             }
             _ => self.deploy(plan).await,
         };
+        if report.mode == Mode::Apply {
+            report.applied_at = Some(applied_at);
+        }
         ctx.applied_changes = report.applied();
+        // The convergence rule counts what may run under this approval: a step waiting for an
+        // approval that was not given does not keep the loop going.
+        let config = self.effective_config();
+        ctx.applicable_changes = plan.steps.iter().filter(|s| config.skip_reason(s).is_none()).count();
+        let resized = report
+            .steps
+            .iter()
+            .filter(|r| r.outcome == StepOutcome::Applied && r.action.changes_capacity())
+            .map(|r| r.resource.id.as_str());
+        ctx.record_changes(resized, applied_at.timestamp())?;
         if let Some(dir) = &ctx.out_dir {
             let path = dir.join("deployment_report.md");
             crate::report::deployment::write(&path, &report)?;

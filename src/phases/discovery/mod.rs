@@ -152,9 +152,15 @@ impl Discovery {
     /// An auth or permission error, at once; [`Error::Config`] when no Region is known. Other
     /// failures do not error: they mark the world state partial.
     pub async fn discover(&self, catalog: &PriceCatalog) -> Result<DiscoveryOutput> {
+        self.discover_until(catalog, self.config.until.unwrap_or_else(Utc::now))
+            .await
+    }
+
+    /// [`Discovery::discover`] with the metric window ending at `until`.
+    async fn discover_until(&self, catalog: &PriceCatalog, until: DateTime<Utc>) -> Result<DiscoveryOutput> {
         let stats = Arc::new(CallStats::default());
         let regions = self.regions().await?;
-        let until = self.config.until.unwrap_or_else(Utc::now).timestamp();
+        let until = until.timestamp();
         let until = until - until.rem_euclid(3600);
         let window = (until - i64::from(self.config.lookback_hours) * 3600, until);
 
@@ -495,7 +501,8 @@ impl Phase for Discovery {
     /// context has an output folder, and fails with [`Error::PartialCapture`] (after saving the
     /// partial state) when a scan failed.
     async fn run(&self, ctx: &mut CycleContext) -> Result<()> {
-        let out = self.discover(&ctx.catalog).await?;
+        let until = self.config.until.unwrap_or_else(|| ctx.clock.now());
+        let out = self.discover_until(&ctx.catalog, until).await?;
         publish_capture(ctx, out)
     }
 }
@@ -534,7 +541,8 @@ pub(crate) fn capture_world(
 /// What every θ1 phase does with its capture in a cycle: writes `world_state_N.json` and
 /// `discovery_report.md` when the context has an output folder, stores the world state, and
 /// fails with [`Error::PartialCapture`] (after saving the partial state) when a scan failed.
-pub(crate) fn publish_capture(ctx: &mut CycleContext, out: DiscoveryOutput) -> Result<()> {
+pub(crate) fn publish_capture(ctx: &mut CycleContext, mut out: DiscoveryOutput) -> Result<()> {
+    out.world.scope.captured_at = ctx.clock.now();
     let partial = match &out.world.scope.completeness {
         Completeness::Partial { gaps } => Some(gaps.clone()),
         Completeness::Complete => None,

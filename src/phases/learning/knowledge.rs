@@ -16,6 +16,9 @@ use crate::plan::{Action, ResourceRef};
 const OUTCOMES: TableDefinition<'_, &str, &str> = TableDefinition::new("outcomes");
 /// Learned headroom per instance family, percent.
 const HEADROOM: TableDefinition<'_, &str, f64> = TableDefinition::new("family_headroom");
+/// When each resource was last changed by θ4, Unix seconds: θ3 and θ6 judge it only on the
+/// datapoints after that.
+const LAST_CHANGE: TableDefinition<'_, &str, i64> = TableDefinition::new("last_change");
 
 /// Why the knowledge base could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +89,7 @@ impl KnowledgeBase {
         kb.write(|txn| {
             txn.open_table(OUTCOMES)?;
             txn.open_table(HEADROOM)?;
+            txn.open_table(LAST_CHANGE)?;
             Ok(())
         })?;
         Ok(kb)
@@ -162,12 +166,44 @@ impl KnowledgeBase {
     /// # Errors
     /// [`KnowledgeError`] when the store cannot be read.
     pub fn headroom(&self) -> Result<BTreeMap<String, f64>, KnowledgeError> {
+        self.read_map(HEADROOM)
+    }
+
+    /// Records that θ4 changed these resources at these times (Unix seconds), in one
+    /// transaction; a later time replaces an earlier one.
+    ///
+    /// # Errors
+    /// [`KnowledgeError`] when the transaction cannot commit.
+    pub fn record_changes(&self, changes: &BTreeMap<String, i64>) -> Result<(), KnowledgeError> {
+        self.write(|txn| {
+            let mut table = txn.open_table(LAST_CHANGE)?;
+            for (resource, at) in changes {
+                table.insert(resource.as_str(), *at)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// When each resource θ4 changed was last changed, Unix seconds.
+    ///
+    /// # Errors
+    /// [`KnowledgeError`] when the store cannot be read.
+    pub fn last_changes(&self) -> Result<BTreeMap<String, i64>, KnowledgeError> {
+        self.read_map(LAST_CHANGE)
+    }
+
+    /// A whole table keyed by text.
+    fn read_map<V, T>(&self, definition: TableDefinition<'_, &str, V>) -> Result<BTreeMap<String, T>, KnowledgeError>
+    where
+        V: redb::Value + 'static,
+        for<'a> V: redb::Value<SelfType<'a> = T>,
+    {
         let txn = self.db.begin_read().map_err(|e| self.error(e))?;
-        let table = txn.open_table(HEADROOM).map_err(|e| self.error(e))?;
+        let table = txn.open_table(definition).map_err(|e| self.error(e))?;
         let mut out = BTreeMap::new();
         for row in table.iter().map_err(|e| self.error(e))? {
-            let (family, percent) = row.map_err(|e| self.error(e))?;
-            out.insert(family.value().to_owned(), percent.value());
+            let (key, value) = row.map_err(|e| self.error(e))?;
+            out.insert(key.value().to_owned(), value.value());
         }
         Ok(out)
     }

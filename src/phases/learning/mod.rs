@@ -148,6 +148,8 @@ pub fn judge(
     config: &LearningConfig,
 ) -> Vec<Outcome> {
     let series = after.inventory.series_index();
+    // A changed resource is judged on its datapoints since the apply alone.
+    let since = report.applied_at.map_or(i64::MIN, |t| t.timestamp());
     report
         .steps
         .iter()
@@ -159,7 +161,10 @@ pub fn judge(
             }
             let cpu_after = series
                 .get(&(step.change.resource.id.as_str(), "CPUUtilization"))
-                .and_then(|s| percentile(&s.values, 99.5));
+                .and_then(|s| {
+                    let first = s.timestamps.partition_point(|&t| t < since);
+                    percentile(&s.values[first.min(s.values.len())..], 99.5)
+                });
             let verdict = if rolled_back {
                 Verdict::RolledBack
             } else if step.change.action == Action::ResizeInstance
@@ -244,8 +249,11 @@ impl Learning {
         Self { config }
     }
 
-    /// What θ6 concludes from one iteration, without side effects.
+    /// What θ6 concludes from one iteration, without side effects. `last_changes` (resource
+    /// id → Unix seconds) limits the anomaly search of changed resources to their datapoints
+    /// since the change.
     #[must_use]
+    #[allow(clippy::too_many_arguments)] // each is one input of the judgement; a struct would only rename them
     pub fn learn(
         &self,
         iteration: u32,
@@ -254,6 +262,7 @@ impl Learning {
         applied: Option<(&ExecutionPlan, &DeploymentReport)>,
         learned: &BTreeMap<String, f64>,
         base: &RightsizingConfig,
+        last_changes: &BTreeMap<String, i64>,
     ) -> LearningReport {
         let outcomes = applied
             .map(|(plan, report)| judge(iteration, plan, report, after, &self.config))
@@ -269,7 +278,12 @@ impl Learning {
                 )
             })
             .collect();
-        let anomalies = detect_anomalies(&after.inventory, self.config.anomaly_threshold);
+        // A resize shifts a series' level; only the datapoints since the last change say what
+        // is normal for the resource now.
+        let anomalies = detect_anomalies(
+            &after.inventory.since_changes(last_changes),
+            self.config.anomaly_threshold,
+        );
         if !anomalies.is_empty() {
             let resources: std::collections::BTreeSet<&str> =
                 anomalies.iter().map(|a| a.resource_id.as_str()).collect();
@@ -299,9 +313,11 @@ impl Phase for Learning {
             phase: "learning",
             missing: "a world state (θ1)",
         })?;
-        let kb = match &self.config.knowledge_base {
-            Some(path) => Some(KnowledgeBase::open(path)?),
-            None => None,
+        // The context's knowledge base if the cycle shares one, else this phase's own.
+        let kb = match (&ctx.knowledge, &self.config.knowledge_base) {
+            (Some(shared), _) => Some(shared.clone()),
+            (None, Some(path)) => Some(std::sync::Arc::new(KnowledgeBase::open(path)?)),
+            (None, None) => None,
         };
         let learned = match &kb {
             Some(kb) => kb.headroom()?,
@@ -318,6 +334,7 @@ impl Phase for Learning {
             applied,
             &learned,
             &RightsizingConfig::default(),
+            &ctx.last_changes,
         );
         if let Some(kb) = &kb {
             kb.record(&report.outcomes)?;

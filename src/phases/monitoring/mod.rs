@@ -181,9 +181,15 @@ impl Monitoring {
         })
     }
 
-    async fn read_back(&self, c: &RegionClients, resource: &ResourceRef) -> std::result::Result<Reading, AwsError> {
+    /// The CPU of `resource` over the read-back window ending at `now` (Unix seconds, by the
+    /// cycle's clock).
+    async fn read_back(
+        &self,
+        c: &RegionClients,
+        resource: &ResourceRef,
+        now: i64,
+    ) -> std::result::Result<Reading, AwsError> {
         let (namespace, dimension) = cpu_metric(resource).unwrap_or(("AWS/EC2", "InstanceId"));
-        let now = chrono::Utc::now().timestamp();
         let cw = &c.cloudwatch;
         let out = cw
             .layer
@@ -295,7 +301,9 @@ impl Monitoring {
             }
             let c = &clients[&resource.region];
             report.alarms.push(self.alarm(c, resource).await?);
-            report.readings.push(self.read_back(c, resource).await?);
+            report
+                .readings
+                .push(self.read_back(c, resource, ctx.clock.now().timestamp()).await?);
         }
         let watched: Vec<ResourceRef> = report.alarms.iter().map(|a| a.resource.clone()).collect();
         if let Some(c) = watched.first().and_then(|r| clients.get(&r.region)) {

@@ -336,7 +336,9 @@ impl Phase for Optimization {
             .rightsizing
             .family_headroom_percent
             .extend(ctx.learned_headroom.iter().map(|(f, h)| (f.clone(), *h)));
-        let out = optimize(world, plan, &ctx.catalog, &config);
+        // A resource θ4 changed is judged on its datapoints since the change alone.
+        let measured = world.since_changes(&ctx.last_changes);
+        let out = optimize(&measured, plan, &ctx.catalog, &config);
         // The plan of the iteration now holds θ3's changes too; its reports are rendered again.
         let mut plan = plan.clone();
         plan.cost.extend(out.changes.iter().cloned());
