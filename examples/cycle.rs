@@ -5,8 +5,8 @@
 //! ```text
 //! cargo run --release --example cycle -- --region us-east-1 [--region eu-west-1 …] \
 //!     [--endpoint-url URL] [--profile NAME] [--lookback-days 14] [--discovery rust] \
-//!     [--apply [--approve all|ID,ID…]] [--plan reviewed_execution_plan.json] \
-//!     [--max-iterations 10] [--knowledge-base FILE] [--simulation FILE] --out DIR
+//!     [--dry-run | --apply [--approve all|ID,ID…]] [--plan reviewed_execution_plan.json] \
+//!     [--backend sdk|terraform] [--max-iterations 10] [--knowledge-base FILE] [--simulation FILE] --out DIR
 //! ```
 //!
 //! θ4 is a dry run unless `--apply` is given (and the loop then stops after one iteration: it
@@ -33,7 +33,7 @@ use miyabi_aws::aws::AwsOptions;
 use miyabi_aws::bridge::{PhaseTransport, PythonBridge, Script, SubprocessTransport};
 use miyabi_aws::catalog::PriceCatalog;
 use miyabi_aws::cycle::Targets;
-use miyabi_aws::phases::deployment::{Approval, Deployment, DeploymentConfig, Mode};
+use miyabi_aws::phases::deployment::{Approval, Deployment, DeploymentConfig, Mode, TerraformMode};
 use miyabi_aws::phases::learning::KnowledgeBase;
 use miyabi_aws::phases::monitoring::WebhookSink;
 use miyabi_aws::phases::{Discovery, DiscoveryConfig};
@@ -78,12 +78,19 @@ struct Args {
     /// Which θ1 implementation runs.
     #[arg(long, value_enum, default_value_t = DiscoveryImpl::Rust)]
     discovery: DiscoveryImpl,
+    /// θ4 only reads and reports what it would do (the default).
+    #[arg(long, conflicts_with = "apply")]
+    dry_run: bool,
     /// Apply the plan; without it θ4 is a dry run that changes nothing.
     #[arg(long)]
     apply: bool,
     /// Approve `all` steps, or exactly these comma-separated step ids.
     #[arg(long)]
     approve: Option<String>,
+    /// How θ4 changes AWS: through the SDK (default), or by running `terraform init/plan/apply`
+    /// on the rendered target state (the CLI and the AWS provider must be installable).
+    #[arg(long, value_enum, default_value_t = Backend::Sdk)]
+    backend: Backend,
     /// Deploy this reviewed `execution_plan.json` instead of θ3's (drifted steps are refused).
     #[arg(long)]
     plan: Option<PathBuf>,
@@ -132,10 +139,22 @@ fn deployment_phase(args: &Args) -> Result<Deployment, String> {
             endpoint_url: args.endpoint_url.clone(),
             ..AwsOptions::default()
         });
+    if args.backend == Backend::Terraform {
+        phase = phase.with_terraform(TerraformMode::default());
+    }
     if let Some(path) = &args.plan {
         phase = phase.with_reviewed_plan(ExecutionPlan::load(path).map_err(|e| e.to_string())?);
     }
     Ok(phase)
+}
+
+/// θ4's backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Backend {
+    /// The AWS SDK, step by step with backups.
+    Sdk,
+    /// Terraform on the rendered target state (destructive steps are left to the SDK backend).
+    Terraform,
 }
 
 /// The θ1 implementations.

@@ -125,6 +125,24 @@ impl Inventory {
         std::borrow::Cow::Owned(cut)
     }
 
+    /// The resources whose id (a bucket's name, an address's allocation id) is in `ids`,
+    /// without metric series.
+    #[must_use]
+    pub fn restricted_to(&self, ids: &std::collections::BTreeSet<&str>) -> Self {
+        fn keep<T: Clone>(items: &[T], id: impl Fn(&T) -> &str, ids: &std::collections::BTreeSet<&str>) -> Vec<T> {
+            items.iter().filter(|r| ids.contains(id(r))).cloned().collect()
+        }
+        Self {
+            instances: keep(&self.instances, |r| &r.id, ids),
+            volumes: keep(&self.volumes, |r| &r.id, ids),
+            addresses: keep(&self.addresses, |r| &r.allocation_id, ids),
+            security_groups: keep(&self.security_groups, |r| &r.id, ids),
+            buckets: keep(&self.buckets, |r| &r.name, ids),
+            db_instances: keep(&self.db_instances, |r| &r.id, ids),
+            metrics: Vec::new(),
+        }
+    }
+
     /// Number of resources (metric series not counted).
     #[must_use]
     pub fn resource_count(&self) -> usize {

@@ -1,11 +1,23 @@
-//! The Terraform backend's process handling with the real CLI, on provider-free configurations
-//! (built-in `terraform_data`), so it needs no network. Skipped, saying so, without the CLI.
+//! The Terraform backend with the real CLI: its process handling on provider-free
+//! configurations (built-in `terraform_data`, no network), and θ4's Terraform mode with the AWS
+//! provider against the emulator. Skipped, saying so, without the CLI or the provider.
 
 use std::time::Duration;
 
+use aws_sdk_ec2::types::InstanceType;
+use miyabi_aws::assessment::ResourceKind;
+use miyabi_aws::aws::{AwsOptions, RetryPolicy};
+use miyabi_aws::catalog::PriceCatalog;
+use miyabi_aws::guardrails::Guardrails;
 use miyabi_aws::phases::deployment::terraform::{TerraformBackend, TerraformError};
+use miyabi_aws::phases::deployment::{Approval, Mode, StepOutcome, TerraformMode, WaitPolicy};
+use miyabi_aws::phases::{Deployment, DeploymentConfig};
+use miyabi_aws::plan::execution::allocate;
+use miyabi_aws::plan::{Action, Change, ResourceRef, Risk};
+use miyabi_aws_testkit::proxy::{Fault, FaultRule};
+use serde_json::json;
 
-use super::support::tmp_dir;
+use super::support::{harness, tmp_dir, DELAY_SCALE};
 
 fn backend(name: &str, config: &str) -> Option<TerraformBackend> {
     let dir = tmp_dir(name);
@@ -100,4 +112,134 @@ async fn a_command_over_its_limit_is_killed_and_reaped() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(!running_in_group(), "a process of group {pid} outlived the timeout");
+}
+
+/// A CLI configuration installing the AWS provider from a local mirror, for machines without
+/// registry access: `MIYABI_TF_PROVIDER_MIRROR`, else `/opt/tf-plugins` when it holds the
+/// provider. Without one, Terraform's own configuration applies.
+fn provider_mirror(dir: &std::path::Path) -> Vec<(String, String)> {
+    let mirror = std::env::var_os("MIYABI_TF_PROVIDER_MIRROR")
+        .map(std::path::PathBuf::from)
+        .or_else(|| Some("/opt/tf-plugins".into()))
+        .filter(|m| m.join("registry.terraform.io/hashicorp/aws").is_dir());
+    let Some(mirror) = mirror else { return Vec::new() };
+    let config = dir.join("terraformrc");
+    let text = format!(
+        "provider_installation {{\n  filesystem_mirror {{\n    path    = {:?}\n    include = [\"registry.terraform.io/hashicorp/aws\"]\n  }}\n  direct {{\n    exclude = [\"registry.terraform.io/hashicorp/aws\"]\n  }}\n}}\n",
+        mirror.display().to_string()
+    );
+    std::fs::write(&config, text).expect("CLI config");
+    vec![("TF_CLI_CONFIG_FILE".into(), config.display().to_string())]
+}
+
+/// An m5.2xlarge → m5.large resize of `id` in `region`.
+fn resize(region: &str, id: &str) -> Change {
+    Change::new(
+        Action::ResizeInstance,
+        ResourceRef {
+            kind: ResourceKind::Ec2Instance,
+            id: id.to_owned(),
+            region: region.to_owned(),
+        },
+        "instance_type",
+        json!("m5.2xlarge"),
+        json!("m5.large"),
+        "compute_optimizer_rightsizing",
+        "test".into(),
+        Risk::High,
+    )
+}
+
+/// θ4 in Terraform mode against the emulator, through the proxy: the AWS provider imports the
+/// instance and resizes it; a failed apply is reverted and leaves the instance running with its
+/// type. Skipped, saying why, without the CLI or when the AWS provider cannot be installed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn theta4_resizes_through_terraform_and_reverts_a_failed_apply() {
+    if let Err(e) = TerraformBackend::locate(".") {
+        eprintln!("skipped: {e}");
+        return;
+    }
+    let h = harness("ca-west-1").await;
+    let ids = h.launch(InstanceType::M52xlarge, 2).await;
+    let world = h
+        .discovery()
+        .discover(PriceCatalog::built_in())
+        .await
+        .expect("discovery")
+        .world;
+    let dir = tmp_dir("tf-theta4");
+    let mode = TerraformMode {
+        env: provider_mirror(&dir),
+        timeout: Some(Duration::from_secs(300)),
+    };
+    let deployment = Deployment::new(vec![h.region.to_owned()])
+        .with_config(DeploymentConfig {
+            mode: Mode::Apply,
+            approval: Approval::All,
+            ..DeploymentConfig::default()
+        })
+        .with_aws(AwsOptions {
+            endpoint_url: Some(h.proxy.url.clone()),
+            retry: RetryPolicy::default().scaled(DELAY_SCALE),
+            ..AwsOptions::default()
+        })
+        .with_wait(WaitPolicy {
+            poll: Duration::from_millis(20),
+            timeout: Duration::from_secs(60),
+        })
+        .with_terraform(mode.clone());
+    let type_of = |id: String| {
+        let ec2 = h.seed.ec2.clone();
+        async move {
+            let out = ec2
+                .describe_instances()
+                .instance_ids(id)
+                .send()
+                .await
+                .expect("describe");
+            let i = &out.reservations()[0].instances()[0];
+            (
+                i.instance_type().map(|t| t.as_str().to_owned()).unwrap_or_default(),
+                i.state()
+                    .and_then(|s| s.name())
+                    .map(|n| n.as_str().to_owned())
+                    .unwrap_or_default(),
+            )
+        }
+    };
+
+    let plan = allocate(vec![resize(h.region, &ids[0])], &Guardrails::default(), |_| None);
+    h.proxy.reset_log();
+    let report = deployment.deploy_with_terraform(&world, &plan, &mode, &dir).await;
+    if let StepOutcome::Failed { error } = &report.steps[0].outcome {
+        if error.starts_with("init:") && mode.env.is_empty() {
+            eprintln!("skipped: the AWS provider cannot be installed here ({error})");
+            return;
+        }
+    }
+    assert_eq!(report.steps[0].outcome, StepOutcome::Applied, "{report:#?}");
+    assert_eq!(type_of(ids[0].clone()).await, ("m5.large".into(), "running".into()));
+    let ops: Vec<String> = h.proxy.requests().iter().map(|r| r.operation.clone()).collect();
+    let at = |op: &str| ops.iter().position(|o| o == op);
+    assert!(
+        matches!((at("StopInstances"), at("ModifyInstanceAttribute")), (Some(s), Some(m)) if s < m),
+        "the provider stops before it modifies: {ops:?}"
+    );
+    assert!(dir.join("terraform/ec2.tf").exists());
+
+    // The provider's modify is refused: the apply fails, θ4 reverts, the instance runs as before.
+    let plan = allocate(vec![resize(h.region, &ids[1])], &Guardrails::default(), |_| None);
+    h.proxy.inject(
+        FaultRule::new("ec2", Fault::AuthError)
+            .operation("ModifyInstanceAttribute")
+            .times(1),
+    );
+    let report = deployment.deploy_with_terraform(&world, &plan, &mode, &dir).await;
+    h.proxy.clear_faults();
+    assert!(
+        matches!(&report.steps[0].outcome, StepOutcome::RolledBack { reason } if reason.contains("apply")),
+        "{report:#?}"
+    );
+    assert_eq!(report.failed_wave, Some(plan.steps[0].wave));
+    assert_eq!(type_of(ids[1].clone()).await, ("m5.2xlarge".into(), "running".into()));
 }

@@ -28,6 +28,7 @@ use serde_json::Value;
 pub use self::executor::{Backup, SdkExecutor, StepExecutor, WaitPolicy, MANAGED_TAG};
 pub use self::guard::Guarded;
 use self::journal::{Journal, Progress};
+pub use self::terraform::TerraformMode;
 use crate::aws::{AwsError, AwsOptions, CallStats};
 use crate::cycle::{CycleContext, Phase, PhaseId};
 use crate::guardrails::Guardrails;
@@ -553,6 +554,7 @@ pub struct Deployment {
     config: DeploymentConfig,
     wait: WaitPolicy,
     reviewed: Option<ExecutionPlan>,
+    terraform: Option<TerraformMode>,
 }
 
 impl Deployment {
@@ -565,7 +567,55 @@ impl Deployment {
             config: DeploymentConfig::default(),
             wait: WaitPolicy::default(),
             reviewed: None,
+            terraform: None,
         }
+    }
+
+    /// Applies through Terraform instead of the SDK executor: see
+    /// [`terraform::deploy_with_terraform`]. The CLI gets this θ4's endpoint and profile as
+    /// `AWS_ENDPOINT_URL` and `AWS_PROFILE`, and reads credentials the standard way.
+    #[must_use]
+    pub fn with_terraform(mut self, mode: TerraformMode) -> Self {
+        self.terraform = Some(mode);
+        self
+    }
+
+    /// The Regions whose clients θ4 needs for `plan`: its own, or every Region the plan touches.
+    fn regions_for(&self, plan: &ExecutionPlan) -> Vec<String> {
+        if self.regions.is_empty() {
+            let all: BTreeSet<String> = plan.steps.iter().map(|s| s.change.resource.region.clone()).collect();
+            all.into_iter().collect()
+        } else {
+            self.regions.clone()
+        }
+    }
+
+    async fn connect(&self, plan: &ExecutionPlan) -> SdkExecutor {
+        let stats = Arc::new(CallStats::default());
+        SdkExecutor::connect(&self.regions_for(plan), &self.aws, &stats)
+            .await
+            .with_wait(self.wait)
+    }
+
+    /// Runs `plan` through Terraform in `dir`, rendering the target state from `world`.
+    pub async fn deploy_with_terraform(
+        &self,
+        world: &crate::world::WorldState,
+        plan: &ExecutionPlan,
+        mode: &TerraformMode,
+        dir: &std::path::Path,
+    ) -> DeploymentReport {
+        let mut mode = mode.clone();
+        mode.env.extend(
+            [
+                ("AWS_ENDPOINT_URL", &self.aws.endpoint_url),
+                ("AWS_PROFILE", &self.aws.profile),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| v.clone().map(|v| (k.to_owned(), v))),
+        );
+        let reader = self.connect(plan).await;
+        terraform::deploy_with_terraform(world, plan, &self.effective_config(), &mode, dir, &reader).await
     }
 
     /// Deploys this reviewed plan (for example an `execution_plan.json` a human edited) instead
@@ -580,16 +630,7 @@ impl Deployment {
     /// only their steps run; without, every Region the plan touches gets a client.
     pub async fn deploy(&self, plan: &ExecutionPlan) -> DeploymentReport {
         let config = self.effective_config();
-        let regions: Vec<String> = if self.regions.is_empty() {
-            let all: BTreeSet<String> = plan.steps.iter().map(|s| s.change.resource.region.clone()).collect();
-            all.into_iter().collect()
-        } else {
-            self.regions.clone()
-        };
-        let stats = Arc::new(CallStats::default());
-        let sdk = SdkExecutor::connect(&regions, &self.aws, &stats)
-            .await
-            .with_wait(self.wait);
+        let sdk = self.connect(plan).await;
         let guarded = Guarded::new(sdk, config.guardrails.clone(), config.approval.clone());
         deploy(plan, &guarded, &config).await
     }
@@ -641,8 +682,16 @@ impl Phase for Deployment {
                 missing: "an execution plan (θ3, or a reviewed plan file)",
             })?;
         let applied_at = ctx.clock.now();
-        let mut report = match (&self.config.journal, &ctx.out_dir) {
-            (None, Some(dir)) => {
+        let mut report = match (&self.terraform, &self.config.journal, &ctx.out_dir) {
+            (Some(mode), _, dir) => {
+                let world = ctx.world.as_ref().ok_or(Error::MissingInput {
+                    phase: "deployment",
+                    missing: "a world state (θ1), to render the target state for Terraform",
+                })?;
+                let dir = dir.clone().unwrap_or_else(std::env::temp_dir).join("terraform-deploy");
+                self.deploy_with_terraform(world, plan, mode, &dir).await
+            }
+            (None, None, Some(dir)) => {
                 let mut with_journal = self.clone();
                 with_journal.config.journal = Some(journal::default_path(dir));
                 with_journal.deploy(plan).await
