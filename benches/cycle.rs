@@ -13,6 +13,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use miyabi_aws::aws::AwsOptions;
 use miyabi_aws::phases::deployment::{Approval, Mode, WaitPolicy};
 use miyabi_aws::phases::learning::KnowledgeBase;
 use miyabi_aws::phases::{
@@ -64,9 +65,16 @@ async fn run(instances: usize) -> anyhow::Result<(Duration, Duration, CycleRepor
     let kb = Arc::new(KnowledgeBase::open(out.join("knowledge.redb"))?);
     let mut ctx = CycleContext::with_out_dir(&out).with_knowledge_base(kb)?;
     ctx.clock = simulator.clock();
+    // ministack serves one request at a time and scans its whole store for each: a
+    // GetMetricData batch takes minutes once millions of points are stored.
+    let aws = AwsOptions {
+        attempt_timeout: Duration::from_secs(1800),
+        ..AwsOptions::default()
+    };
     let cycle = Cycle::new()
         .with_phase(Arc::new(Discovery::new(DiscoveryConfig {
             regions: spec.regions.clone(),
+            aws: aws.clone(),
             ..DiscoveryConfig::default()
         })))
         .with_phase(Arc::new(Planning::default()))
@@ -78,12 +86,13 @@ async fn run(instances: usize) -> anyhow::Result<(Duration, Duration, CycleRepor
                     approval: Approval::All,
                     ..DeploymentConfig::default()
                 })
+                .with_aws(aws.clone())
                 .with_wait(WaitPolicy {
                     poll: Duration::from_millis(100),
                     timeout: Duration::from_secs(120),
                 }),
         ))
-        .with_phase(Arc::new(Monitoring::new(MonitoringConfig::default())))
+        .with_phase(Arc::new(Monitoring::new(MonitoringConfig::default()).with_aws(aws)))
         .with_phase(Arc::new(Learning::new(LearningConfig::default())))
         .with_hook(simulator)
         .with_max_iterations(10);
