@@ -371,7 +371,7 @@ pub async fn deploy(plan: &ExecutionPlan, executor: &dyn StepExecutor, config: &
                         };
                         journal.mark(&plan.steps[*j].id, Progress::Reverted, None);
                     }
-                    save(&journal, journal_path);
+                    save(&mut journal, journal_path);
                     failed_wave = Some(wave.index);
                     break;
                 }
@@ -395,7 +395,7 @@ pub async fn deploy(plan: &ExecutionPlan, executor: &dyn StepExecutor, config: &
 
 /// Writes the journal; a journal that cannot be written is logged, not fatal: the apply goes on
 /// with the guarantees of a run without one.
-fn save(journal: &Journal, path: Option<&std::path::Path>) {
+fn save(journal: &mut Journal, path: Option<&std::path::Path>) {
     if let Some(path) = path {
         if let Err(e) = journal.save(path) {
             tracing::warn!(path = %path.display(), error = %e, "could not write the apply journal");
