@@ -61,7 +61,7 @@ fn imds_plan(region: &str, ids: &[String]) -> ExecutionPlan {
 }
 
 /// An m5.2xlarge → m5.large resize of instance `id`.
-fn resize_to_large(region: &str, id: String) -> Change {
+pub(super) fn resize_to_large(region: &str, id: String) -> Change {
     Change::new(
         Action::ResizeInstance,
         ResourceRef {

@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use aws_sdk_ec2::types::InstanceType;
-use miyabi_aws::assessment::ResourceKind;
 use miyabi_aws::aws::{AwsOptions, RetryPolicy};
 use miyabi_aws::catalog::PriceCatalog;
 use miyabi_aws::guardrails::Guardrails;
@@ -13,10 +12,9 @@ use miyabi_aws::phases::deployment::terraform::{TerraformBackend, TerraformError
 use miyabi_aws::phases::deployment::{Approval, Mode, StepOutcome, TerraformMode, WaitPolicy};
 use miyabi_aws::phases::{Deployment, DeploymentConfig};
 use miyabi_aws::plan::execution::allocate;
-use miyabi_aws::plan::{Action, Change, ResourceRef, Risk};
 use miyabi_aws_testkit::proxy::{Fault, FaultRule};
-use serde_json::json;
 
+use super::deployment::resize_to_large;
 use super::support::{harness, tmp_dir, DELAY_SCALE};
 
 fn backend(name: &str, config: &str) -> Option<TerraformBackend> {
@@ -132,24 +130,6 @@ fn provider_mirror(dir: &std::path::Path) -> Vec<(String, String)> {
     vec![("TF_CLI_CONFIG_FILE".into(), config.display().to_string())]
 }
 
-/// An m5.2xlarge → m5.large resize of `id` in `region`.
-fn resize(region: &str, id: &str) -> Change {
-    Change::new(
-        Action::ResizeInstance,
-        ResourceRef {
-            kind: ResourceKind::Ec2Instance,
-            id: id.to_owned(),
-            region: region.to_owned(),
-        },
-        "instance_type",
-        json!("m5.2xlarge"),
-        json!("m5.large"),
-        "compute_optimizer_rightsizing",
-        "test".into(),
-        Risk::High,
-    )
-}
-
 /// θ4 in Terraform mode against the emulator, through the proxy: the AWS provider imports the
 /// instance and resizes it; a failed apply is reverted and leaves the instance running with its
 /// type. Skipped, saying why, without the CLI or when the AWS provider cannot be installed.
@@ -208,7 +188,11 @@ async fn theta4_resizes_through_terraform_and_reverts_a_failed_apply() {
         }
     };
 
-    let plan = allocate(vec![resize(h.region, &ids[0])], &Guardrails::default(), |_| None);
+    let plan = allocate(
+        vec![resize_to_large(h.region, ids[0].clone())],
+        &Guardrails::default(),
+        |_| None,
+    );
     h.proxy.reset_log();
     let report = deployment.deploy_with_terraform(&world, &plan, &mode, &dir).await;
     if let StepOutcome::Failed { error } = &report.steps[0].outcome {
@@ -228,7 +212,11 @@ async fn theta4_resizes_through_terraform_and_reverts_a_failed_apply() {
     assert!(dir.join("terraform/ec2.tf").exists());
 
     // The provider's modify is refused: the apply fails, θ4 reverts, the instance runs as before.
-    let plan = allocate(vec![resize(h.region, &ids[1])], &Guardrails::default(), |_| None);
+    let plan = allocate(
+        vec![resize_to_large(h.region, ids[1].clone())],
+        &Guardrails::default(),
+        |_| None,
+    );
     h.proxy.inject(
         FaultRule::new("ec2", Fault::AuthError)
             .operation("ModifyInstanceAttribute")
