@@ -9,6 +9,7 @@
 //! variable.
 
 mod error;
+pub mod metrics;
 mod retry;
 
 use std::sync::Arc;

@@ -123,7 +123,12 @@ impl LocalAws {
 
         let cw_port = free_port()?;
         let cw_log = me.log_dir.join("ministack.log");
-        let mut cw = die_with_parent(&mut Command::new(bin.join("ministack")))
+        // ministack behind a fix that scopes alarm evaluation to the alarm's own series, as
+        // CloudWatch does (see python/ministack_compat.py); compiled in like moto's.
+        let cw_compat = me.log_dir.join("ministack_compat.py");
+        std::fs::write(&cw_compat, include_str!("../python/ministack_compat.py"))?;
+        let mut cw = die_with_parent(&mut Command::new(bin.join("python")))
+            .arg(&cw_compat)
             .env("BIND_HOST", "127.0.0.1")
             .env("GATEWAY_PORT", cw_port.to_string())
             .env("AWS_EC2_METADATA_DISABLED", "true")

@@ -7,8 +7,8 @@ use aws_sdk_ec2::types::{
     IpRange, Ipv6Range, VolumeType,
 };
 use miyabi_aws::assessment::FindingStatus::{Fail, Pass};
+use miyabi_aws::aws::metrics::{MAX_DATAPOINTS_PER_CALL, MAX_QUERIES_PER_CALL};
 use miyabi_aws::catalog::PriceCatalog;
-use miyabi_aws::phases::discovery::metrics::{MAX_DATAPOINTS_PER_CALL, MAX_QUERIES_PER_CALL};
 use miyabi_aws::world::{Completeness, VersioningStatus};
 use miyabi_aws::{Cycle, CycleContext, Phase, WorldState};
 use miyabi_aws_testkit::seed::{current_hour, publish_instance_metrics, SeededInstance};

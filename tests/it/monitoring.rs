@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
 use aws_sdk_ec2::types::InstanceType;
 use miyabi_aws::assessment::ResourceKind;
 use miyabi_aws::aws::{AwsOptions, RetryPolicy};
@@ -141,7 +142,32 @@ async fn webhook_failures_are_typed_and_name_the_url() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changed_instances_get_a_cpu_alarm_and_a_dashboard_and_the_result_is_sent() {
     let h = harness("me-central-1").await;
-    let ids = h.launch(InstanceType::M5Large, 1).await;
+    let ids = h.launch(InstanceType::M5Large, 2).await;
+    // The changed instance: four hourly points and one from a minute ago (hourly means 20, 40,
+    // 20, 40, 50). Its busy neighbour must count neither in its read-back nor in its alarm.
+    let now = chrono::Utc::now().timestamp();
+    let cpu = |id: &str, at: i64, value: f64| {
+        MetricDatum::builder()
+            .metric_name("CPUUtilization")
+            .dimensions(Dimension::builder().name("InstanceId").value(id).build())
+            .timestamp(aws_smithy_types::DateTime::from_secs(at))
+            .value(value)
+            .build()
+    };
+    let mut data: Vec<MetricDatum> = [(5, 20.0), (4, 40.0), (3, 20.0), (2, 40.0)]
+        .into_iter()
+        .map(|(hours_ago, v)| cpu(&ids[0], now - hours_ago * 3600, v))
+        .collect();
+    data.push(cpu(&ids[0], now - 60, 50.0));
+    data.extend((1..=3).map(|k| cpu(&ids[1], now - 60 - k, 99.0)));
+    h.seed
+        .cloudwatch
+        .put_metric_data()
+        .namespace("AWS/EC2")
+        .set_metric_data(Some(data))
+        .send()
+        .await
+        .unwrap();
     let record = |kind, id: &str, action| StepRecord {
         id: format!("step-{id}"),
         wave: 0,
@@ -180,9 +206,19 @@ async fn changed_instances_get_a_cpu_alarm_and_a_dashboard_and_the_result_is_sen
     let alarm_name = format!("miyabi-cpu-{}", ids[0]);
     assert_eq!(report.alarms.len(), 1);
     assert_eq!(report.alarms[0].name, alarm_name);
-    assert!(report.alarms[0].state.is_some(), "read back from CloudWatch");
+    // 50% in the last evaluation periods: OK. Pooled with the neighbour's 99s it would be ALARM.
+    assert_eq!(
+        report.alarms[0].state.as_deref(),
+        Some("OK"),
+        "read back from CloudWatch"
+    );
     assert_eq!(report.not_alarmed.len(), 1, "a volume has no CPU alarm");
     assert_eq!(report.readings.len(), 1);
+    let reading = &report.readings[0];
+    assert_eq!(reading.resource.id, ids[0]);
+    assert_eq!(reading.points, 5, "{reading:?}");
+    assert!((reading.average.unwrap() - 34.0).abs() < 1e-9, "{reading:?}");
+    assert_eq!(reading.maximum, Some(50.0), "{reading:?}");
 
     // What CloudWatch holds, asked directly.
     let alarms = h

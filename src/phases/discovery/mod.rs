@@ -8,7 +8,6 @@
 
 mod convert;
 pub(crate) mod ec2;
-pub mod metrics;
 pub(crate) mod rds;
 pub(crate) mod s3;
 
@@ -19,8 +18,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 
-use self::metrics::SeriesRequest;
 use crate::assessment::assess;
+use crate::aws::metrics::{self, SeriesRequest};
 use crate::aws::{AwsError, AwsOptions, CallStats, RegionClients};
 use crate::catalog::PriceCatalog;
 use crate::cycle::{CycleContext, Phase, PhaseId};

@@ -2,8 +2,10 @@
 //! post-change metrics read back, and a notification of the iteration's result.
 //!
 //! Alarms watch CPU (> 80% by default) of every changed instance and DB instance; resources
-//! without a CPU metric (volumes, buckets, groups, addresses) are listed as not alarmed. Each
-//! alarm is read back with `DescribeAlarms` before it is reported. A sink that fails is recorded
+//! without a CPU metric (volumes, buckets, groups, addresses) are listed as not alarmed. The
+//! alarms are read back with `DescribeAlarms` (100 names a call) before they are reported, and
+//! the post-change CPU with batched `GetMetricData`, so that the calls grow with the Regions
+//! and not with the changed resources, apart from one `PutMetricAlarm` each. A sink that fails is recorded
 //! in the report and does not fail the phase: the changes are made either way.
 
 pub mod notify;
@@ -18,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::notify::{Notification, NotificationSink, NotifyError, WebhookSink};
 use crate::assessment::ResourceKind;
+use crate::aws::metrics::{self, SeriesRequest};
 use crate::aws::{AwsError, AwsOptions, CallStats, RegionClients};
 use crate::cycle::{CycleContext, Phase, PhaseId};
 use crate::phases::deployment::StepOutcome;
@@ -96,6 +99,9 @@ pub struct MonitoringReport {
     pub notifications: Vec<(String, Option<String>)>,
 }
 
+/// Most alarm names one `DescribeAlarms` call takes.
+const MAX_ALARM_NAMES_PER_CALL: usize = 100;
+
 /// The CloudWatch namespace and dimension of a resource's CPU metric.
 fn cpu_metric(resource: &ResourceRef) -> Option<(&'static str, &'static str)> {
     match resource.kind {
@@ -137,7 +143,8 @@ impl Monitoring {
         self
     }
 
-    async fn alarm(&self, c: &RegionClients, resource: &ResourceRef) -> std::result::Result<AlarmRecord, AwsError> {
+    /// Creates (or updates) the CPU alarm of `resource` and returns its name.
+    async fn put_alarm(&self, c: &RegionClients, resource: &ResourceRef) -> std::result::Result<String, AwsError> {
         let (namespace, dimension) = cpu_metric(resource).unwrap_or(("AWS/EC2", "InstanceId"));
         let name = format!("miyabi-cpu-{}", resource.id);
         let cfg = &self.config;
@@ -162,70 +169,85 @@ impl Monitoring {
                     .send()
             })
             .await?;
-        let found = cw
-            .layer
-            .call("DescribeAlarms", || {
-                cw.client.describe_alarms().alarm_names(&name).send()
-            })
-            .await?;
-        let state = found
-            .metric_alarms()
-            .iter()
-            .find(|a| a.alarm_name() == Some(name.as_str()))
-            .map(|a| a.state_value().map_or("unknown", |s| s.as_str()).to_owned());
-        Ok(AlarmRecord {
-            name,
-            resource: resource.clone(),
-            threshold: cfg.cpu_alarm_percent,
-            state,
-        })
+        Ok(name)
     }
 
-    /// The CPU of `resource` over the read-back window ending at `now` (Unix seconds, by the
-    /// cycle's clock).
+    /// The state of each named alarm as CloudWatch reports it, read back with `DescribeAlarms`
+    /// in calls of up to 100 names. An alarm CloudWatch does not list is absent.
+    async fn alarm_states(
+        c: &RegionClients,
+        names: &[String],
+    ) -> std::result::Result<BTreeMap<String, String>, AwsError> {
+        let cw = &c.cloudwatch;
+        let mut states = BTreeMap::new();
+        for chunk in names.chunks(MAX_ALARM_NAMES_PER_CALL) {
+            let mut token: Option<String> = None;
+            loop {
+                let page = cw
+                    .layer
+                    .call("DescribeAlarms", || {
+                        cw.client
+                            .describe_alarms()
+                            .set_alarm_names(Some(chunk.to_vec()))
+                            .set_next_token(token.clone())
+                            .send()
+                    })
+                    .await?;
+                for alarm in page.metric_alarms() {
+                    if let Some(name) = alarm.alarm_name() {
+                        let state = alarm.state_value().map_or("unknown", |s| s.as_str());
+                        states.insert(name.to_owned(), state.to_owned());
+                    }
+                }
+                token = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
+                if token.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(states)
+    }
+
+    /// The hourly CPU of `resources` over the read-back window ending at `now` (Unix seconds,
+    /// by the cycle's clock), fetched with batched `GetMetricData`: one call carries 250
+    /// resources, where `GetMetricStatistics` would take one call each.
     async fn read_back(
         &self,
         c: &RegionClients,
-        resource: &ResourceRef,
+        resources: &[ResourceRef],
         now: i64,
-    ) -> std::result::Result<Reading, AwsError> {
-        let (namespace, dimension) = cpu_metric(resource).unwrap_or(("AWS/EC2", "InstanceId"));
-        let cw = &c.cloudwatch;
-        let out = cw
-            .layer
-            .call("GetMetricStatistics", || {
-                cw.client
-                    .get_metric_statistics()
-                    .namespace(namespace)
-                    .metric_name("CPUUtilization")
-                    .dimensions(Dimension::builder().name(dimension).value(&resource.id).build())
-                    .start_time(aws_smithy_types::DateTime::from_secs(
-                        now - self.config.readback_hours * 3600,
-                    ))
-                    .end_time(aws_smithy_types::DateTime::from_secs(now))
-                    .period(3600)
-                    .statistics(Statistic::Average)
-                    .statistics(Statistic::Maximum)
-                    .send()
+    ) -> std::result::Result<Vec<Reading>, AwsError> {
+        let window = (now - self.config.readback_hours * 3600, now);
+        let requests: Vec<SeriesRequest> = resources
+            .iter()
+            .flat_map(|r| {
+                let (namespace, dimension) = cpu_metric(r).unwrap_or(("AWS/EC2", "InstanceId"));
+                ["Average", "Maximum"].map(|stat| SeriesRequest {
+                    window,
+                    ..SeriesRequest::new(&r.id, namespace, "CPUUtilization", dimension, stat)
+                })
             })
-            .await?;
-        let points = out.datapoints();
-        let averages: Vec<f64> = points
-            .iter()
-            .filter_map(aws_sdk_cloudwatch::types::Datapoint::average)
             .collect();
-        #[allow(clippy::cast_precision_loss)] // hours in a day
-        let average = (!averages.is_empty()).then(|| averages.iter().sum::<f64>() / averages.len() as f64);
-        let maximum = points
+        let mut series: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
+        for s in metrics::fetch_all(&c.cloudwatch, &requests).await? {
+            series.insert((s.resource_id, s.stat), s.values);
+        }
+        let mut take = |id: &str, stat: &str| series.remove(&(id.to_owned(), stat.to_owned())).unwrap_or_default();
+        Ok(resources
             .iter()
-            .filter_map(aws_sdk_cloudwatch::types::Datapoint::maximum)
-            .reduce(f64::max);
-        Ok(Reading {
-            resource: resource.clone(),
-            points: points.len(),
-            average,
-            maximum,
-        })
+            .map(|r| {
+                let averages = take(&r.id, "Average");
+                let maxima = take(&r.id, "Maximum");
+                #[allow(clippy::cast_precision_loss)] // hours in a day
+                let average = (!averages.is_empty()).then(|| averages.iter().sum::<f64>() / averages.len() as f64);
+                Reading {
+                    resource: r.clone(),
+                    points: averages.len(),
+                    average,
+                    maximum: maxima.into_iter().reduce(f64::max),
+                }
+            })
+            .collect())
     }
 
     async fn dashboard(&self, c: &RegionClients, watched: &[ResourceRef]) -> std::result::Result<String, AwsError> {
@@ -288,22 +310,33 @@ impl Monitoring {
             readings: Vec::new(),
             notifications: Vec::new(),
         };
-        for resource in &changed {
-            if cpu_metric(resource).is_none() {
-                report
-                    .not_alarmed
-                    .push((resource.clone(), format!("{:?} has no CPU metric", resource.kind)));
-                continue;
+        let mut by_region: BTreeMap<String, Vec<ResourceRef>> = BTreeMap::new();
+        for resource in changed {
+            if cpu_metric(&resource).is_none() {
+                let why = format!("{:?} has no CPU metric", resource.kind);
+                report.not_alarmed.push((resource, why));
+            } else {
+                by_region.entry(resource.region.clone()).or_default().push(resource);
             }
-            if !clients.contains_key(&resource.region) {
-                let c = RegionClients::new(&resource.region, &self.aws, &stats).await;
-                clients.insert(resource.region.clone(), c);
+        }
+        let now = ctx.clock.now().timestamp();
+        for (region, resources) in by_region {
+            let c = RegionClients::new(&region, &self.aws, &stats).await;
+            let mut names = Vec::with_capacity(resources.len());
+            for resource in &resources {
+                names.push(self.put_alarm(&c, resource).await?);
             }
-            let c = &clients[&resource.region];
-            report.alarms.push(self.alarm(c, resource).await?);
+            let alarm_states = Self::alarm_states(&c, &names).await?;
             report
-                .readings
-                .push(self.read_back(c, resource, ctx.clock.now().timestamp()).await?);
+                .alarms
+                .extend(resources.iter().zip(names).map(|(resource, name)| AlarmRecord {
+                    state: alarm_states.get(&name).cloned(),
+                    name,
+                    resource: resource.clone(),
+                    threshold: self.config.cpu_alarm_percent,
+                }));
+            report.readings.extend(self.read_back(&c, &resources, now).await?);
+            clients.insert(region, c);
         }
         let watched: Vec<ResourceRef> = report.alarms.iter().map(|a| a.resource.clone()).collect();
         if let Some(c) = watched.first().and_then(|r| clients.get(&r.region)) {

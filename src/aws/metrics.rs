@@ -1,4 +1,4 @@
-//! CloudWatch series, fetched with batched `GetMetricData`.
+//! CloudWatch series, fetched with batched `GetMetricData` (θ1's lookback, θ5's read-back).
 //!
 //! One call carries at most 500 queries and 100,800 datapoints, so a 14-day hourly lookback
 //! (336 points) packs 300 series per call. Pages (`NextToken`) are followed and merged.
@@ -21,7 +21,7 @@ pub const MAX_DATAPOINTS_PER_CALL: u64 = 100_800;
 
 /// One series to fetch.
 #[derive(Debug, Clone)]
-pub(super) struct SeriesRequest {
+pub(crate) struct SeriesRequest {
     pub resource_id: String,
     pub namespace: &'static str,
     pub metric_name: String,
@@ -33,7 +33,7 @@ pub(super) struct SeriesRequest {
 }
 
 impl SeriesRequest {
-    pub(super) fn new(
+    pub(crate) fn new(
         resource_id: &str,
         namespace: &'static str,
         metric: &str,
@@ -80,7 +80,7 @@ pub(crate) fn batches(points_per_request: &[u64]) -> Vec<Range<usize>> {
 }
 
 /// Fetches one batch of requests (same window) in as many pages as CloudWatch needs.
-pub(super) async fn fetch_batch(cw: &CloudWatch, requests: &[SeriesRequest]) -> Result<Vec<MetricSeries>, AwsError> {
+pub(crate) async fn fetch_batch(cw: &CloudWatch, requests: &[SeriesRequest]) -> Result<Vec<MetricSeries>, AwsError> {
     let Some(first) = requests.first() else {
         return Ok(Vec::new());
     };
@@ -176,8 +176,17 @@ pub(super) async fn fetch_batch(cw: &CloudWatch, requests: &[SeriesRequest]) -> 
         .collect())
 }
 
+/// Fetches `requests` (same window) in as few calls as the limits allow, one batch after another.
+pub(crate) async fn fetch_all(cw: &CloudWatch, requests: &[SeriesRequest]) -> Result<Vec<MetricSeries>, AwsError> {
+    let mut out = Vec::new();
+    for range in batches(&request_points(requests)) {
+        out.extend(fetch_batch(cw, &requests[range]).await?);
+    }
+    Ok(out)
+}
+
 /// Instance ids that the CloudWatch agent publishes memory for, with the full dimension set.
-pub(super) async fn agent_memory_metrics(cw: &CloudWatch) -> Result<Vec<BTreeMap<String, String>>, AwsError> {
+pub(crate) async fn agent_memory_metrics(cw: &CloudWatch) -> Result<Vec<BTreeMap<String, String>>, AwsError> {
     let mut out = Vec::new();
     let mut token: Option<String> = None;
     loop {
@@ -209,7 +218,7 @@ pub(super) async fn agent_memory_metrics(cw: &CloudWatch) -> Result<Vec<BTreeMap
     }
 }
 
-pub(super) fn request_points(requests: &[SeriesRequest]) -> Vec<u64> {
+pub(crate) fn request_points(requests: &[SeriesRequest]) -> Vec<u64> {
     requests.iter().map(SeriesRequest::max_points).collect()
 }
 
