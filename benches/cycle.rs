@@ -6,9 +6,10 @@
 //! ```
 //!
 //! Each size gets fresh emulators, a demo estate in 2 Regions (14 days of hourly metrics), and
-//! the loop with `--apply --approve all` until it converges. On the emulators the server side
-//! dominates: ministack scans its whole metric store on every request, so θ1's metric reads and
-//! the simulator's writes grow with the store, not with this crate.
+//! the loop with `--apply --approve all` until it converges. Each phase's start and end are
+//! logged on stderr as it goes; the tables are printed on stdout. On the emulators the server
+//! side dominates: ministack walks every stored series for each `GetMetricData` query, so
+//! θ1's metric reads grow with the store, not with this crate.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -65,7 +66,7 @@ async fn run(instances: usize) -> anyhow::Result<(Duration, Duration, CycleRepor
     let kb = Arc::new(KnowledgeBase::open(out.join("knowledge.redb"))?);
     let mut ctx = CycleContext::with_out_dir(&out).with_knowledge_base(kb)?;
     ctx.clock = simulator.clock();
-    // ministack serves one request at a time and scans its whole store for each: a
+    // ministack serves one request at a time and walks every stored series for each query: a
     // GetMetricData batch takes minutes once millions of points are stored.
     let aws = AwsOptions {
         attempt_timeout: Duration::from_secs(1800),
@@ -162,6 +163,16 @@ fn print(instances: usize, seeded_in: Duration, cycle_in: Duration, report: &Cyc
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Progress on stderr: each phase's start and end (RUST_LOG overrides), so that a run of an
+    // hour shows where it is; the tables go to stdout.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,miyabi_aws::cycle=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
     miyabi_aws_testkit::init_test_env();
     for instances in sizes() {
         let (seeded_in, cycle_in, report) = run(instances).await?;
