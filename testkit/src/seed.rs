@@ -602,8 +602,9 @@ fn datum(metric: &str, dim: (&str, &str), hour: i64, value: f64, unit: StandardU
 }
 
 /// Datums per `PutMetricData` call. Real CloudWatch takes at most 1,000; ministack takes any
-/// number, and scans its whole store on every request, so seeding large estates in 1,000-datum
-/// calls would take quadratic time. This harness only ever talks to the emulator.
+/// number, and serves one request at a time with a cost per request that grows with its store,
+/// so seeding large estates in 1,000-datum calls would take quadratic time. This harness only
+/// ever talks to the emulator.
 const EMULATOR_PUT_BATCH: usize = 50_000;
 
 async fn put_all(cw: &aws_sdk_cloudwatch::Client, namespace: &str, data: Vec<MetricDatum>) -> Result<usize> {
