@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use miyabi_aws::aws::AwsOptions;
-use miyabi_aws::phases::deployment::{Approval, Mode, WaitPolicy};
+use miyabi_aws::phases::deployment::{Approval, WaitPolicy};
 use miyabi_aws::phases::learning::KnowledgeBase;
 use miyabi_aws::phases::{
     Deployment, DeploymentConfig, Discovery, DiscoveryConfig, Learning, LearningConfig, Monitoring, MonitoringConfig,
@@ -82,11 +82,7 @@ async fn run(instances: usize) -> anyhow::Result<(Duration, Duration, CycleRepor
         .with_phase(Arc::new(Optimization::default()))
         .with_phase(Arc::new(
             Deployment::new(spec.regions.clone())
-                .with_config(DeploymentConfig {
-                    mode: Mode::Apply,
-                    approval: Approval::All,
-                    ..DeploymentConfig::default()
-                })
+                .with_config(DeploymentConfig::applying(Approval::All))
                 .with_aws(aws.clone())
                 .with_wait(WaitPolicy {
                     poll: Duration::from_millis(100),

@@ -577,9 +577,8 @@ impl Cycle {
             },
         }
     }
-}
 
-impl Cycle {
+    /// Runs every hook after `phase`, in order; the first error stops the rest.
     async fn run_hooks(&self, phase: PhaseId, ctx: &mut CycleContext) -> Option<Error> {
         for hook in &self.hooks {
             if let Err(error) = hook.after(phase, ctx).await {

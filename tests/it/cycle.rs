@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use miyabi_aws::aws::{AwsOptions, RetryPolicy};
-use miyabi_aws::phases::deployment::{Approval, Mode, WaitPolicy};
+use miyabi_aws::phases::deployment::{Approval, WaitPolicy};
 use miyabi_aws::phases::learning::KnowledgeBase;
 use miyabi_aws::phases::{
     Deployment, DeploymentConfig, Learning, LearningConfig, Monitoring, MonitoringConfig, Optimization, Planning,
@@ -28,11 +28,7 @@ fn cycle(h: &Harness, simulator: Arc<WorkloadSimulator>) -> Cycle {
         ..AwsOptions::default()
     };
     let deployment = Deployment::new(vec![h.region.to_owned()])
-        .with_config(DeploymentConfig {
-            mode: Mode::Apply,
-            approval: Approval::All,
-            ..DeploymentConfig::default()
-        })
+        .with_config(DeploymentConfig::applying(Approval::All))
         .with_aws(aws.clone())
         .with_wait(WaitPolicy {
             poll: Duration::from_millis(20),

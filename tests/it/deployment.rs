@@ -211,11 +211,7 @@ async fn a_resize_stops_waits_modifies_starts_and_waits_in_that_order() {
     let plan = allocate(vec![change], &Guardrails::default(), |_| None);
     let approval = Approval::Ids(plan.steps.iter().map(|s| s.id.clone()).collect());
     h.proxy.reset_log();
-    let config = DeploymentConfig {
-        mode: Mode::Apply,
-        approval: approval.clone(),
-        ..DeploymentConfig::default()
-    };
+    let config = DeploymentConfig::applying(approval.clone());
     let report = deploy(&plan, &executor(&h, Guardrails::default(), approval).await, &config).await;
     assert_eq!(report.steps[0].outcome, StepOutcome::Applied, "{report:#?}");
 
@@ -266,10 +262,8 @@ async fn a_deny_listed_action_in_a_plan_is_refused_and_never_reaches_the_wire() 
     strict.deny_list.push("ModifyInstanceMetadataOptions".into());
     h.proxy.reset_log();
     let config = DeploymentConfig {
-        mode: Mode::Apply,
-        approval: Approval::All,
         guardrails: strict.clone(),
-        ..DeploymentConfig::default()
+        ..DeploymentConfig::applying(Approval::All)
     };
     let report = deploy(&plan, &executor(&h, strict, Approval::All).await, &config).await;
     for s in &report.steps {
@@ -290,11 +284,7 @@ async fn a_failure_at_any_step_rolls_its_wave_back_to_the_estate_before_it() {
     assert_eq!(plan.waves.len(), 1);
     let before = instances(&h, &ids).await;
     assert!(before.values().all(|i| !i.imds_v2_required));
-    let config = DeploymentConfig {
-        mode: Mode::Apply,
-        approval: Approval::All,
-        ..DeploymentConfig::default()
-    };
+    let config = DeploymentConfig::applying(Approval::All);
     for k in 1..=plan.steps.len() {
         h.proxy.clear_faults();
         h.proxy.inject(
@@ -358,11 +348,7 @@ async fn a_reviewed_plan_file_is_applied_and_a_drifted_step_is_refused() {
         .send()
         .await
         .unwrap();
-    let config = DeploymentConfig {
-        mode: Mode::Apply,
-        approval: Approval::All,
-        ..DeploymentConfig::default()
-    };
+    let config = DeploymentConfig::applying(Approval::All);
     let report = deploy(
         &reviewed,
         &executor(&h, Guardrails::default(), Approval::All).await,
@@ -425,10 +411,8 @@ async fn apply_child() {
         timeout: Duration::from_secs(60),
     });
     let config = DeploymentConfig {
-        mode: Mode::Apply,
-        approval: Approval::All,
         journal: spec["journal"].as_str().map(Into::into),
-        ..DeploymentConfig::default()
+        ..DeploymentConfig::applying(Approval::All)
     };
     let _ = deploy(&plan, &Guarded::new(sdk, Guardrails::default(), Approval::All), &config).await;
 }
@@ -484,10 +468,8 @@ async fn a_process_killed_mid_apply_is_rolled_back_by_the_next_run() {
 
         // The next run, approving nothing new, first rolls the interrupted wave back.
         let config = DeploymentConfig {
-            mode: Mode::Apply,
-            approval: Approval::Ids(BTreeSet::new()),
             journal: Some(journal.clone()),
-            ..DeploymentConfig::default()
+            ..DeploymentConfig::applying(Approval::Ids(BTreeSet::new()))
         };
         let report = deploy(
             &plan,

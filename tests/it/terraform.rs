@@ -9,7 +9,7 @@ use miyabi_aws::aws::{AwsOptions, RetryPolicy};
 use miyabi_aws::catalog::PriceCatalog;
 use miyabi_aws::guardrails::Guardrails;
 use miyabi_aws::phases::deployment::terraform::{TerraformBackend, TerraformError};
-use miyabi_aws::phases::deployment::{Approval, Mode, StepOutcome, TerraformMode, WaitPolicy};
+use miyabi_aws::phases::deployment::{Approval, StepOutcome, TerraformMode, WaitPolicy};
 use miyabi_aws::phases::{Deployment, DeploymentConfig};
 use miyabi_aws::plan::execution::allocate;
 use miyabi_aws_testkit::proxy::{Fault, FaultRule};
@@ -153,11 +153,7 @@ async fn theta4_resizes_through_terraform_and_reverts_a_failed_apply() {
         timeout: Some(Duration::from_secs(300)),
     };
     let deployment = Deployment::new(vec![h.region.to_owned()])
-        .with_config(DeploymentConfig {
-            mode: Mode::Apply,
-            approval: Approval::All,
-            ..DeploymentConfig::default()
-        })
+        .with_config(DeploymentConfig::applying(Approval::All))
         .with_aws(AwsOptions {
             endpoint_url: Some(h.proxy.url.clone()),
             retry: RetryPolicy::default().scaled(DELAY_SCALE),

@@ -164,6 +164,16 @@ pub struct DeploymentConfig {
 }
 
 impl DeploymentConfig {
+    /// Apply mode with `approval`, everything else as by default.
+    #[must_use]
+    pub fn applying(approval: Approval) -> Self {
+        Self {
+            mode: Mode::Apply,
+            approval,
+            ..Self::default()
+        }
+    }
+
     /// Why `step` is not run under these settings (outside the Regions, not selected, or
     /// waiting for an approval), or `None` when it runs.
     #[must_use]

@@ -152,13 +152,7 @@ impl KnowledgeBase {
     /// # Errors
     /// [`KnowledgeError`] when the transaction cannot commit.
     pub fn set_headroom(&self, headroom: &BTreeMap<String, f64>) -> Result<(), KnowledgeError> {
-        self.write(|txn| {
-            let mut table = txn.open_table(HEADROOM)?;
-            for (family, percent) in headroom {
-                table.insert(family.as_str(), *percent)?;
-            }
-            Ok(())
-        })
+        self.write_map(HEADROOM, headroom)
     }
 
     /// The learned headroom per instance family, percent.
@@ -175,13 +169,7 @@ impl KnowledgeBase {
     /// # Errors
     /// [`KnowledgeError`] when the transaction cannot commit.
     pub fn record_changes(&self, changes: &BTreeMap<String, i64>) -> Result<(), KnowledgeError> {
-        self.write(|txn| {
-            let mut table = txn.open_table(LAST_CHANGE)?;
-            for (resource, at) in changes {
-                table.insert(resource.as_str(), *at)?;
-            }
-            Ok(())
-        })
+        self.write_map(LAST_CHANGE, changes)
     }
 
     /// When each resource θ4 changed was last changed, Unix seconds.
@@ -190,6 +178,25 @@ impl KnowledgeBase {
     /// [`KnowledgeError`] when the store cannot be read.
     pub fn last_changes(&self) -> Result<BTreeMap<String, i64>, KnowledgeError> {
         self.read_map(LAST_CHANGE)
+    }
+
+    /// Inserts `entries` into a table keyed by text, in one transaction.
+    fn write_map<V, T>(
+        &self,
+        definition: TableDefinition<'_, &str, V>,
+        entries: &BTreeMap<String, T>,
+    ) -> Result<(), KnowledgeError>
+    where
+        V: redb::Value + 'static,
+        for<'a> V: redb::Value<SelfType<'a> = T>,
+    {
+        self.write(|txn| {
+            let mut table = txn.open_table(definition)?;
+            for (key, value) in entries {
+                table.insert(key.as_str(), value)?;
+            }
+            Ok(())
+        })
     }
 
     /// A whole table keyed by text.
