@@ -14,7 +14,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use miyabi_aws::aws::AwsOptions;
+use miyabi_aws::aws::{AwsOptions, AwsSession};
 use miyabi_aws::phases::deployment::{Approval, WaitPolicy};
 use miyabi_aws::phases::learning::KnowledgeBase;
 use miyabi_aws::phases::{
@@ -64,18 +64,19 @@ async fn run(instances: usize) -> anyhow::Result<(Duration, Duration, CycleRepor
     let out = std::env::temp_dir().join(format!("miyabi-bench-cycle-{instances}-{}", std::process::id()));
     std::fs::create_dir_all(&out)?;
     let kb = Arc::new(KnowledgeBase::open(out.join("knowledge.redb"))?);
-    let mut ctx = CycleContext::with_out_dir(&out).with_knowledge_base(kb)?;
-    ctx.clock = simulator.clock();
     // ministack serves one request at a time and walks every stored series for each query: a
     // GetMetricData batch takes minutes once millions of points are stored.
-    let aws = AwsOptions {
+    let aws = Arc::new(AwsSession::new(AwsOptions {
         attempt_timeout: Duration::from_secs(1800),
         ..AwsOptions::default()
-    };
+    }));
+    let mut ctx = CycleContext::new(aws)
+        .with_out_dir(&out)
+        .with_clock(simulator.clock())
+        .with_knowledge_base(kb)?;
     let cycle = Cycle::new()
         .with_phase(Arc::new(Discovery::new(DiscoveryConfig {
             regions: spec.regions.clone(),
-            aws: aws.clone(),
             ..DiscoveryConfig::default()
         })))
         .with_phase(Arc::new(Planning::default()))
@@ -83,13 +84,12 @@ async fn run(instances: usize) -> anyhow::Result<(Duration, Duration, CycleRepor
         .with_phase(Arc::new(
             Deployment::new(spec.regions.clone())
                 .with_config(DeploymentConfig::applying(Approval::All))
-                .with_aws(aws.clone())
                 .with_wait(WaitPolicy {
                     poll: Duration::from_millis(100),
                     timeout: Duration::from_secs(120),
                 }),
         ))
-        .with_phase(Arc::new(Monitoring::new(MonitoringConfig::default()).with_aws(aws)))
+        .with_phase(Arc::new(Monitoring::new(MonitoringConfig::default())))
         .with_phase(Arc::new(Learning::new(LearningConfig::default())))
         .with_hook(simulator)
         .with_max_iterations(10);
@@ -138,7 +138,7 @@ fn print(instances: usize, seeded_in: Duration, cycle_in: Duration, report: &Cyc
             per_phase.join(" | "),
             it.hooks_duration.as_secs_f64(),
             total.as_secs_f64(),
-            it.applied_changes
+            it.applied_changes.unwrap_or(0)
         );
     }
     let phase_total = |id: PhaseId| -> f64 {

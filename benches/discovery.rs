@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use miyabi_aws::aws::AwsOptions;
+use miyabi_aws::aws::{AwsOptions, AwsSession};
 use miyabi_aws::bridge::{PhaseTransport, PythonBridge, Script, SubprocessTransport};
 use miyabi_aws::catalog::PriceCatalog;
 use miyabi_aws::phases::{Discovery, DiscoveryConfig};
@@ -157,6 +157,10 @@ async fn main() -> anyhow::Result<()> {
     let bridge =
         |transport: Arc<dyn PhaseTransport>| PythonBridge::new(transport, spec.regions.clone()).with_until(Some(until));
     let catalog = PriceCatalog::built_in();
+    let aws = AwsSession::new(AwsOptions {
+        attempt_timeout: Duration::from_secs(1800),
+        ..AwsOptions::default()
+    });
 
     let mut runs = Vec::new();
     for variant in variants.split(',') {
@@ -164,16 +168,12 @@ async fn main() -> anyhow::Result<()> {
             "rust" => {
                 let discovery = Discovery::new(DiscoveryConfig {
                     regions: spec.regions.clone(),
-                    aws: AwsOptions {
-                        attempt_timeout: Duration::from_secs(1800),
-                        ..AwsOptions::default()
-                    },
                     until: Some(until),
                     ..DiscoveryConfig::default()
                 })
                 .with_progress(Arc::new(StderrProgress));
                 measure("rust", async {
-                    let out = discovery.discover(catalog).await?;
+                    let out = discovery.discover(&aws, catalog).await?;
                     let complete = out.world.scope.completeness.is_complete();
                     Ok((out.world.inventory, complete))
                 })
@@ -185,7 +185,7 @@ async fn main() -> anyhow::Result<()> {
                     miyabi_aws::bridge::InProcessTransport::legacy_discovery().with_python_path([python_dir.clone()]);
                 let bridge = bridge(Arc::new(transport));
                 measure("in-process bridge", async {
-                    let out = bridge.discover(catalog).await?;
+                    let out = bridge.discover(&aws, catalog).await?;
                     let complete = out.world.scope.completeness.is_complete();
                     Ok((out.world.inventory, complete))
                 })
@@ -197,7 +197,7 @@ async fn main() -> anyhow::Result<()> {
                     .with_timeout(Duration::from_secs(4 * 3600));
                 let bridge = bridge(Arc::new(transport));
                 measure("subprocess bridge", async {
-                    let out = bridge.discover(catalog).await?;
+                    let out = bridge.discover(&aws, catalog).await?;
                     let complete = out.world.scope.completeness.is_complete();
                     Ok((out.world.inventory, complete))
                 })

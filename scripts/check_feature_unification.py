@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Fails when the wheel's build would compile an AWS SDK dependency with other features than
-the Rust tests do: the SDK crates would then be built twice (15 minutes each on 2 cores).
+"""Fails when the wheel's build, or `cargo install --path .` of the CLI, would compile an AWS SDK
+dependency with other features than the Rust tests do: the SDK crates would then be built twice
+(15 minutes each on 2 cores).
 
-Compares `cargo tree` of the bindings crate with that of the test build, for every crate in
+Compares `cargo tree` of each of those builds with that of the test build, for every crate in
 the dependency closure of the SDK clients.
 """
 import subprocess
@@ -35,18 +36,32 @@ def closure():
     return names
 
 
+BUILDS = {
+    # name: (cargo tree arguments, where to add missing features)
+    "the wheel": (["-p", "miyabi-aws-py", "-e", "normal,build"],
+                  "bindings/Cargo.toml's unification section"),
+    "cargo install of the CLI": (["-p", "miyabi-aws", "-e", "normal,build"],
+                                 "the `cli` feature's unification list in Cargo.toml"),
+}
+
+
 def main():
-    wheel = tree("-p", "miyabi-aws-py", "-e", "normal,build")
     tests = tree("--workspace", "--exclude", "miyabi-aws-py", "--all-features", "-e", "normal,build,dev")
     sdk = closure()
-    drift = [(k, sorted(wheel[k] ^ tests.get(k, set()))) for k in sorted(wheel)
-             if k[0] in sdk and wheel[k] != tests.get(k, set())]
-    for (name, version), diff in drift:
-        print(f"feature drift: {name} {version}: {', '.join(diff)}", file=sys.stderr)
-    if drift:
-        print("add the missing features to bindings/Cargo.toml's unification section", file=sys.stderr)
+    failed = False
+    for build, (args, fix) in BUILDS.items():
+        other = tree(*args)
+        drift = [(k, sorted(other[k] ^ tests.get(k, set()))) for k in sorted(other)
+                 if k[0] in sdk and other[k] != tests.get(k, set())]
+        for (name, version), diff in drift:
+            print(f"feature drift in {build}: {name} {version}: {', '.join(diff)}", file=sys.stderr)
+        if drift:
+            print(f"add the missing features to {fix}", file=sys.stderr)
+            failed = True
+    if failed:
         return 1
-    print(f"feature unification: {len(sdk)} SDK dependencies resolve alike for the wheel and the tests")
+    print(f"feature unification: {len(sdk)} SDK dependencies resolve alike for the tests, "
+          + " and ".join(BUILDS))
     return 0
 
 

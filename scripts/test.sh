@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test, on a fresh machine: installs what is missing, then runs the Rust unit and
-# integration tests (which start their own emulators on free loopback ports), builds the wheel
-# into the project venv and runs its pytest suite and stub check.
+# integration tests (which start their own emulators on free loopback ports), installs the CLI
+# with `cargo install`, builds the wheel into the project venv and runs its pytest suite (the
+# console script included) and stub check.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 "$REPO_ROOT/scripts/bootstrap.sh"
@@ -13,6 +14,12 @@ cargo clippy --release -p miyabi-aws-py -- -D warnings
 # --bins --tests: the localaws runner the pytest suite needs, with the features of the tests.
 cargo build --release --workspace --exclude miyabi-aws-py --all-features --bins --tests
 cargo test --release --workspace --exclude miyabi-aws-py --all-features
+# The CLI, installed the way a user installs it, into the same target folder and profile (its
+# SDK features match the tests', see scripts/check_feature_unification.py): only the core and
+# the binary compile.
+cargo install --locked --quiet --path . --root "$REPO_ROOT/.cli"
+"$REPO_ROOT/.cli/bin/miyabi-aws" --help | grep -q "discover"
+"$REPO_ROOT/.cli/bin/miyabi-aws" --version
 # The wheel, built the way `pip install .` builds it, into the same target folder and profile:
 # it reuses the SDK crates the tests compiled (see bindings/Cargo.toml).
 pip install --quiet --disable-pip-version-check --no-build-isolation --no-deps --force-reinstall .

@@ -36,7 +36,7 @@ pub enum Error {
         /// The original error, for the embedding that raised it to downcast.
         payload: ForeignPayload,
     },
-    /// A [`CycleHook`](crate::CycleHook), for example a harness's workload simulator, failed.
+    /// A [`CycleHook`](crate::cycle::CycleHook), for example a harness's workload simulator, failed.
     #[error("hook {hook} failed: {source}")]
     Hook {
         /// The hook's name.
@@ -51,14 +51,9 @@ pub enum Error {
         /// What could not be scanned.
         gaps: Vec<crate::world::ScanGap>,
     },
-    /// A phase needs an input an earlier phase should have produced.
-    #[error("phase {phase} needs {missing}, which no earlier phase produced")]
-    MissingInput {
-        /// The phase that could not start.
-        phase: &'static str,
-        /// What it missed.
-        missing: &'static str,
-    },
+    /// A phase needs an artefact an earlier phase should have produced.
+    #[error(transparent)]
+    MissingInput(#[from] crate::artefact::MissingInput),
     /// Writing a report or world-state file failed.
     #[error("could not write {path}: {source}")]
     Io {
@@ -78,7 +73,7 @@ pub enum Error {
     },
     /// The knowledge base could not be opened, read or written.
     #[error(transparent)]
-    Knowledge(#[from] crate::phases::learning::KnowledgeError),
+    Knowledge(#[from] crate::knowledge::KnowledgeError),
     /// Invalid configuration given by the caller.
     #[error("invalid configuration: {0}")]
     Config(String),

@@ -9,42 +9,53 @@
 //!
 //! The crate is organised so that each part has its own room:
 //!
-//! - [`world`]: the versioned, serde world-state model (inventory + assessment);
+//! - [`world`]: the versioned, serde world-state model (inventory + assessment), its schema;
 //! - [`catalog`]: the price catalog that ships with the crate;
-//! - [`assessment`]: cost, security checks and utilisation, computed from an inventory;
-//! - [`aws`]: access to AWS: configuration, the retry layer, typed errors;
+//! - [`assessment`]: the rules: cost, security checks and utilisation, pure functions of an
+//!   inventory;
+//! - [`aws`]: access to AWS: one [`aws::AwsSession`] per account, the retry layer, typed errors;
 //! - [`phases`]: one module per phase: θ1 [`phases::discovery`], θ2 [`phases::planning`], θ3
 //!   [`phases::optimization`], θ4 [`phases::deployment`], θ5 [`phases::monitoring`], θ6
 //!   [`phases::learning`];
 //! - [`plan`]: typed changes, plans and the execution plan; [`guardrails`]: what may run, and how;
 //! - [`bridge`]: the legacy Python discovery scripts as a θ1 phase (subprocess JSON-RPC, or
 //!   in process with the `python` feature);
-//! - [`cycle`]: the [`Phase`] trait and the [`Cycle`] runner with its convergence rule;
+//! - [`cycle`]: the [`Phase`] trait, the [`CycleContext`] (services and the typed
+//!   [`artefact`] store), the [`Cycle`] runner and its stop rules; it knows no concrete phase;
+//! - [`knowledge`]: the knowledge base kept across runs (outcomes, learned headroom, change
+//!   times);
 //! - [`clock`]: the time the phases work with (the system's, or a simulation's);
+//! - [`output`]: the output folder, written atomically;
 //! - [`iac`]: the estate and its target state as Terraform and CloudFormation;
-//! - [`report`]: the Markdown reports written to the output folder.
+//! - `cli` (feature `cli`, on by default): the `miyabi-aws` command line.
+//!
+//! Each phase renders its own Markdown report (`phases::*::report`).
 #![forbid(unsafe_code)]
 #![warn(missing_docs, clippy::pedantic)]
 // Errors carry their context (service, operation, Region, cause); they are rare, so their size
 // on the cold path is worth the detail.
 #![allow(clippy::result_large_err)]
 
+pub mod artefact;
 pub mod assessment;
 pub mod aws;
 pub mod bridge;
 pub mod catalog;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod clock;
 pub mod cycle;
 mod error;
 pub mod guardrails;
 pub mod iac;
+pub mod knowledge;
+pub mod output;
 pub mod owners;
 pub mod phases;
 pub mod plan;
 pub mod progress;
-pub mod report;
 pub mod world;
 
-pub use cycle::{Cycle, CycleContext, CycleHook, CycleReport, Phase, PhaseId, StopReason};
+pub use cycle::{Cycle, CycleContext, CycleHook, CycleReport, Phase, PhaseId, PhaseOutcome, StopReason};
 pub use error::{Error, ForeignPayload, Result};
 pub use world::WorldState;

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use miyabi_aws::cycle::{IterationRecord, StopReason};
 use miyabi_aws::plan::execution::ExecutionPlan;
 use miyabi_aws::plan::Plan;
-use miyabi_aws::{Cycle, CycleContext, Error, ForeignPayload, Phase, PhaseId};
+use miyabi_aws::{Cycle, CycleContext, Error, ForeignPayload, Phase, PhaseId, PhaseOutcome, WorldState};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -35,7 +35,7 @@ struct ContextState {
     world: Option<PyWorldState>,
     out_dir: Option<PathBuf>,
     reports: Vec<PathBuf>,
-    applicable_changes: usize,
+    applicable_changes: Option<usize>,
     plan: Option<Plan>,
     execution_plan: Option<ExecutionPlan>,
 }
@@ -78,16 +78,17 @@ impl PyPhaseContext {
         self.state().out_dir.clone()
     }
 
-    /// Changes of the current plan that may be applied; 0 lets the loop converge.
+    /// Changes this phase found that may be applied, if it counts them; 0 lets the loop
+    /// converge.
     #[getter]
-    fn get_applicable_changes(&self) -> usize {
+    fn get_applicable_changes(&self) -> Option<usize> {
         self.state().applicable_changes
     }
 
     /// Sets the number of applicable changes.
     #[setter]
     fn set_applicable_changes(&self, n: usize) {
-        self.state().applicable_changes = n;
+        self.state().applicable_changes = Some(n);
     }
 
     /// θ2's plan of this iteration, as a dict, if a planning phase ran.
@@ -130,10 +131,9 @@ impl PythonPhase {
             return Err(PyMiyabiError(Error::Config(format!("phase {name:?}: `run` is not callable"))).into());
         }
         let id = if object.hasattr("theta")? {
-            let theta: u8 = object.getattr("theta")?.extract()?;
-            PhaseId::ALL.into_iter().find(|p| p.theta() == theta)
+            PhaseId::from_theta(object.getattr("theta")?.extract()?)
         } else {
-            PhaseId::ALL.into_iter().find(|p| p.name().eq_ignore_ascii_case(&name))
+            PhaseId::from_name(&name)
         };
         let id = id.ok_or_else(|| {
             PyMiyabiError(Error::Config(format!(
@@ -158,16 +158,17 @@ impl Phase for PythonPhase {
         self.name.clone()
     }
 
-    async fn run(&self, ctx: &mut CycleContext) -> miyabi_aws::Result<()> {
-        // The world state moves into the Python context and back, without a copy.
+    async fn run(&self, ctx: &mut CycleContext) -> miyabi_aws::Result<PhaseOutcome> {
+        // The world state is shared with the Python context, without a copy.
+        let lent_world = ctx.artefacts.get_shared::<WorldState>();
         let lent = ContextState {
-            iteration: ctx.iteration,
-            world: ctx.world.take().map(PyWorldState::new),
-            out_dir: ctx.out_dir.clone(),
+            iteration: ctx.iteration(),
+            world: lent_world.clone().map(|inner| PyWorldState { inner }),
+            out_dir: ctx.output.dir().map(std::path::Path::to_path_buf),
             reports: Vec::new(),
-            applicable_changes: ctx.applicable_changes,
-            plan: ctx.plan.take(),
-            execution_plan: ctx.execution_plan.take(),
+            applicable_changes: None,
+            plan: ctx.artefacts.get::<Plan>().cloned(),
+            execution_plan: ctx.artefacts.get::<ExecutionPlan>().cloned(),
         };
         let object = Python::attach(|py| self.object.clone_ref(py));
         let joined = tokio::task::spawn_blocking(move || {
@@ -195,17 +196,21 @@ impl Phase for PythonPhase {
             Ok(Err((error, state))) => (Some(state), Some(error)),
             Err(join) => (None, Some(pyo3::exceptions::PyRuntimeError::new_err(join.to_string()))),
         };
+        let mut outcome = PhaseOutcome::nothing();
         if let Some(state) = state {
             if let Some(world) = state.world {
-                ctx.set_world(world.into_inner());
+                let same = lent_world.as_ref().is_some_and(|lent| Arc::ptr_eq(lent, &world.inner));
+                if !same {
+                    ctx.artefacts.put_shared(world.inner);
+                }
             }
-            ctx.reports.extend(state.reports);
-            ctx.applicable_changes = state.applicable_changes;
-            ctx.plan = state.plan;
-            ctx.execution_plan = state.execution_plan;
+            for path in state.reports {
+                ctx.output.record(path);
+            }
+            outcome.applicable = state.applicable_changes;
         }
         match error {
-            None => Ok(()),
+            None => Ok(outcome),
             Some(error) => Err(Error::Foreign {
                 phase: self.name.clone(),
                 message: error.to_string(),
@@ -244,23 +249,26 @@ impl PyCycle {
         self.cycle.phases().map(|p| p.name()).collect()
     }
 
-    /// Runs the loop. Raises the failing phase's error (a Python phase's own exception
-    /// unchanged); otherwise returns the report.
-    #[pyo3(signature = (*, out_dir=None, world=None, catalog=None))]
+    /// Runs the loop over one AWS session (the standard configuration, with `profile` and
+    /// `endpoint_url` if given). Raises the failing phase's error (a Python phase's own
+    /// exception unchanged); otherwise returns the report.
+    #[pyo3(signature = (*, out_dir=None, world=None, catalog=None, endpoint_url=None, profile=None))]
     fn run(
         &self,
         py: Python<'_>,
         out_dir: Option<PathBuf>,
         world: Option<PyWorldState>,
         catalog: Option<PathBuf>,
+        endpoint_url: Option<String>,
+        profile: Option<String>,
     ) -> PyResult<PyCycleReport> {
-        let mut ctx = CycleContext {
-            out_dir,
-            catalog: Arc::new(load_catalog(catalog)?),
-            ..CycleContext::default()
-        };
+        let aws = Arc::new(crate::phases::session(profile, endpoint_url));
+        let mut ctx = CycleContext::new(aws).with_catalog(Arc::new(load_catalog(catalog)?));
+        if let Some(dir) = out_dir {
+            ctx = ctx.with_out_dir(dir);
+        }
         if let Some(world) = world {
-            ctx.set_world(world.into_inner());
+            ctx.artefacts.put_shared(world.inner);
         }
         let cycle = self.cycle.clone();
         block_on(py, async move {
@@ -271,8 +279,11 @@ impl PyCycle {
                     iterations: report.iterations,
                     converged: matches!(stop, StopReason::Converged { .. }),
                     stop: stop.to_string(),
-                    world: ctx.world.map(PyWorldState::new),
-                    reports: ctx.reports,
+                    world: ctx
+                        .artefacts
+                        .get_shared::<WorldState>()
+                        .map(|inner| PyWorldState { inner }),
+                    reports: ctx.output.written().to_vec(),
                 }),
             }
         })

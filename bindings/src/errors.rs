@@ -84,7 +84,7 @@ impl From<PyMiyabiError> for PyErr {
             Error::PartialCapture { .. } => PartialCaptureError::new_err(message),
             Error::Bridge(_) => BridgeError::new_err(message),
             Error::Config(_) => ConfigError::new_err(message),
-            Error::MissingInput { .. } | Error::PlanFile { .. } => PhaseInputError::new_err(message),
+            Error::MissingInput(_) | Error::PlanFile { .. } => PhaseInputError::new_err(message),
             Error::Io { .. } | Error::Knowledge(_) => StorageError::new_err(message),
             // A Python phase's own exception comes back exactly as it was raised.
             Error::Foreign { payload, .. } => match payload.0.downcast_ref::<PyErr>() {

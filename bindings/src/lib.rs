@@ -4,6 +4,7 @@
 //! inputs, releases the interpreter and runs on the shared tokio runtime ([`runtime`]); every
 //! async variant is a coroutine on that same runtime.
 
+mod cli;
 mod cycle;
 mod errors;
 mod phases;
@@ -21,5 +22,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     world::register(m)?;
     phases::register(m)?;
     cycle::register(m)?;
+    cli::register(m)?;
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use miyabi_aws::aws::AwsOptions;
+use miyabi_aws::aws::{AwsOptions, AwsSession};
 use miyabi_aws::guardrails::Environment;
 use miyabi_aws::phases::deployment::{self, Approval, Deployment, DeploymentConfig, Mode};
 use miyabi_aws::phases::discovery::{Discovery, DiscoveryConfig};
@@ -40,13 +40,13 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
-/// The standard AWS configuration with an optional profile and endpoint.
-fn aws_options(profile: Option<String>, endpoint_url: Option<String>) -> AwsOptions {
-    AwsOptions {
+/// A session over the standard AWS configuration with an optional profile and endpoint.
+pub(crate) fn session(profile: Option<String>, endpoint_url: Option<String>) -> AwsSession {
+    AwsSession::new(AwsOptions {
         profile,
         endpoint_url,
         ..AwsOptions::default()
-    }
+    })
 }
 
 /// Reads `until` as a `datetime` (anything with `timestamp()`) or Unix seconds.
@@ -66,18 +66,17 @@ fn parse_until(until: Option<&Bound<'_, PyAny>>) -> PyResult<Option<DateTime<Utc
 
 fn config(
     regions: Option<Vec<String>>,
-    endpoint_url: Option<String>,
-    profile: Option<String>,
     lookback_hours: u32,
     until: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<DiscoveryConfig> {
-    Ok(DiscoveryConfig {
+    let config = DiscoveryConfig {
         regions: regions.unwrap_or_default(),
-        aws: aws_options(profile, endpoint_url),
         lookback_hours,
         until: parse_until(until)?,
         ..DiscoveryConfig::default()
-    })
+    };
+    config.validate().map_err(PyMiyabiError)?;
+    Ok(config)
 }
 
 /// θ1 in Rust: scans the estate and returns its assessed world state. A capture with failed
@@ -93,10 +92,11 @@ fn discover(
     until: Option<&Bound<'_, PyAny>>,
     catalog: Option<PathBuf>,
 ) -> PyResult<PyWorldState> {
-    let discovery = Discovery::new(config(regions, endpoint_url, profile, lookback_hours, until)?);
+    let discovery = Discovery::new(config(regions, lookback_hours, until)?);
     let catalog = load_catalog(catalog)?;
+    let aws = session(profile, endpoint_url);
     block_on(py, async move {
-        let out = discovery.discover(&catalog).await.map_err(PyMiyabiError)?;
+        let out = discovery.discover(&aws, &catalog).await.map_err(PyMiyabiError)?;
         Ok(PyWorldState::new(out.world))
     })
 }
@@ -113,10 +113,11 @@ fn discover_async<'py>(
     until: Option<&Bound<'py, PyAny>>,
     catalog: Option<PathBuf>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let discovery = Discovery::new(config(regions, endpoint_url, profile, lookback_hours, until)?);
+    let discovery = Discovery::new(config(regions, lookback_hours, until)?);
     let catalog = load_catalog(catalog)?;
+    let aws = session(profile, endpoint_url);
     pyo3_async_runtimes::tokio::future_into_py(py, async move {
-        let out = discovery.discover(&catalog).await.map_err(PyMiyabiError)?;
+        let out = discovery.discover(&aws, &catalog).await.map_err(PyMiyabiError)?;
         Ok(PyWorldState::new(out.world))
     })
 }
@@ -164,15 +165,13 @@ pub(crate) struct PyDiscovery;
 #[pymethods]
 impl PyDiscovery {
     #[new]
-    #[pyo3(signature = (regions=None, *, endpoint_url=None, profile=None, lookback_hours=336, until=None))]
+    #[pyo3(signature = (regions=None, *, lookback_hours=336, until=None))]
     fn new(
         regions: Option<Vec<String>>,
-        endpoint_url: Option<String>,
-        profile: Option<String>,
         lookback_hours: u32,
         until: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyClassInitializer<Self>> {
-        let discovery = Discovery::new(config(regions, endpoint_url, profile, lookback_hours, until)?);
+        let discovery = Discovery::new(config(regions, lookback_hours, until)?);
         Ok(PyRustPhase::init(discovery).add_subclass(Self))
     }
 }
@@ -285,8 +284,6 @@ fn deployment(
     apply: bool,
     approve: Option<&Bound<'_, PyAny>>,
     deny: Option<Vec<String>>,
-    endpoint_url: Option<String>,
-    profile: Option<String>,
 ) -> PyResult<Deployment> {
     let mut config = DeploymentConfig {
         mode: if apply { Mode::Apply } else { Mode::DryRun },
@@ -294,9 +291,7 @@ fn deployment(
         ..DeploymentConfig::default()
     };
     config.guardrails.deny_list.extend(deny.unwrap_or_default());
-    Ok(Deployment::new(regions.unwrap_or_default())
-        .with_config(config)
-        .with_aws(aws_options(profile, endpoint_url)))
+    Ok(Deployment::new(regions.unwrap_or_default()).with_config(config))
 }
 
 /// θ4 in Rust as a phase object for `Cycle`: deploys θ3's execution plan, dry-run unless
@@ -307,16 +302,14 @@ pub(crate) struct PyDeployment;
 #[pymethods]
 impl PyDeployment {
     #[new]
-    #[pyo3(signature = (regions=None, *, apply=false, approve=None, deny=None, endpoint_url=None, profile=None))]
+    #[pyo3(signature = (regions=None, *, apply=false, approve=None, deny=None))]
     fn new(
         regions: Option<Vec<String>>,
         apply: bool,
         approve: Option<&Bound<'_, PyAny>>,
         deny: Option<Vec<String>>,
-        endpoint_url: Option<String>,
-        profile: Option<String>,
     ) -> PyResult<PyClassInitializer<Self>> {
-        let phase = deployment(regions, apply, approve, deny, endpoint_url, profile)?;
+        let phase = deployment(regions, apply, approve, deny)?;
         Ok(PyRustPhase::init(phase).add_subclass(Self))
     }
 }
@@ -340,8 +333,9 @@ fn deploy<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let plan: ExecutionPlan = pythonize::depythonize(execution_plan)
         .map_err(|e| PyMiyabiError(Error::Config(format!("execution_plan is not an execution plan: {e}"))))?;
-    let phase = deployment(regions, apply, approve, deny, endpoint_url, profile)?;
-    let report: deployment::DeploymentReport = block_on(py, async { Ok(phase.deploy(&plan).await) })?;
+    let phase = deployment(regions, apply, approve, deny)?;
+    let aws = session(profile, endpoint_url);
+    let report: deployment::DeploymentReport = block_on(py, async { Ok(phase.deploy(&aws, &plan).await) })?;
     Ok(pythonize::pythonize(py, &report)?)
 }
 
@@ -427,18 +421,12 @@ pub(crate) struct PyMonitoring;
 #[pymethods]
 impl PyMonitoring {
     #[new]
-    #[pyo3(signature = (*, webhook=None, cpu_alarm_percent=80.0, endpoint_url=None, profile=None))]
-    fn new(
-        webhook: Option<String>,
-        cpu_alarm_percent: f64,
-        endpoint_url: Option<String>,
-        profile: Option<String>,
-    ) -> PyClassInitializer<Self> {
+    #[pyo3(signature = (*, webhook=None, cpu_alarm_percent=80.0))]
+    fn new(webhook: Option<String>, cpu_alarm_percent: f64) -> PyClassInitializer<Self> {
         let mut phase = Monitoring::new(MonitoringConfig {
             cpu_alarm_percent,
             ..MonitoringConfig::default()
-        })
-        .with_aws(aws_options(profile, endpoint_url));
+        });
         if let Some(url) = webhook {
             phase = phase.with_sink(Arc::new(WebhookSink::new(url)));
         }

@@ -109,8 +109,6 @@ class Discovery(RustPhase):
         cls,
         regions: Optional[Sequence[str]] = None,
         *,
-        endpoint_url: Optional[str] = None,
-        profile: Optional[str] = None,
         lookback_hours: int = 336,
         until: _Until = None,
     ) -> Discovery: ...
@@ -138,8 +136,6 @@ class Deployment(RustPhase):
         apply: bool = False,
         approve: Union[str, Sequence[str], None] = None,
         deny: Optional[Sequence[str]] = None,
-        endpoint_url: Optional[str] = None,
-        profile: Optional[str] = None,
     ) -> Deployment: ...
 
 @final
@@ -149,8 +145,6 @@ class Monitoring(RustPhase):
         *,
         webhook: Optional[str] = None,
         cpu_alarm_percent: float = 80.0,
-        endpoint_url: Optional[str] = None,
-        profile: Optional[str] = None,
     ) -> Monitoring: ...
 
 @final
@@ -197,7 +191,7 @@ class PhaseContext:
     @property
     def out_dir(self) -> Optional[str]: ...
     @property
-    def applicable_changes(self) -> int: ...
+    def applicable_changes(self) -> Optional[int]: ...
     @applicable_changes.setter
     def applicable_changes(self, n: int) -> None: ...
     @property
@@ -237,4 +231,8 @@ class Cycle:
         out_dir: Optional[_Path] = None,
         world: Optional[WorldState] = None,
         catalog: Optional[_Path] = None,
+        endpoint_url: Optional[str] = None,
+        profile: Optional[str] = None,
     ) -> CycleReport: ...
+
+def run_cli(argv: Sequence[str]) -> int: ...

@@ -1,28 +1,7 @@
 //! Monthly cost per resource from the price catalog.
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-
-use super::security::{Finding, FindingStatus, Severity};
-use super::ResourceKind;
 use crate::catalog::{CatalogError, PriceCatalog};
-use crate::world::Inventory;
-
-/// The monthly cost of one resource, or why it could not be priced.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ResourceCost {
-    /// Resource id.
-    pub resource_id: String,
-    /// Resource kind.
-    pub kind: ResourceKind,
-    /// Region.
-    pub region: String,
-    /// Monthly USD; `None` when unpriced.
-    pub monthly_usd: Option<f64>,
-    /// How the price was computed, or why it could not be.
-    pub basis: String,
-}
+use crate::world::{Finding, FindingStatus, Inventory, ResourceCost, ResourceKind, Severity};
 
 impl ResourceCost {
     fn priced(id: &str, kind: ResourceKind, region: &str, result: Result<f64, CatalogError>, basis: String) -> Self {

@@ -6,62 +6,10 @@
 mod cost;
 pub mod security;
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-
-pub use cost::ResourceCost;
-pub use security::{Finding, FindingStatus, Severity};
+pub use crate::world::{Assessment, CatalogStamp, Finding, FindingStatus, ResourceCost, ResourceKind, Severity};
 
 use crate::catalog::PriceCatalog;
 use crate::world::Inventory;
-
-/// Cost, findings, score and utilisation of one inventory.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Assessment {
-    /// Which catalog priced the estate.
-    pub catalog: CatalogStamp,
-    /// Monthly cost per priced or unpriced resource.
-    pub costs: Vec<ResourceCost>,
-    /// Sum of the priced resources' monthly cost, USD.
-    pub monthly_total_usd: f64,
-    /// How many resources could not be priced (they are not in the total).
-    pub unpriced_count: usize,
-    /// Check results, passing and failing.
-    pub findings: Vec<Finding>,
-    /// 0–100, see [`security::score`].
-    pub security_score: f64,
-    /// Mean over running instances of their average CPU %, weighted by vCPU; `None` without data.
-    pub utilisation_percent: Option<f64>,
-}
-
-/// The catalog's identity, so a reader knows which prices were used.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CatalogStamp {
-    /// The catalog's source.
-    pub source: String,
-    /// The catalog's date.
-    pub as_of: String,
-}
-
-/// The kinds of resource in an inventory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ResourceKind {
-    /// EC2 instance.
-    Ec2Instance,
-    /// EBS volume.
-    EbsVolume,
-    /// Elastic IP.
-    ElasticIp,
-    /// Security group.
-    SecurityGroup,
-    /// S3 bucket.
-    S3Bucket,
-    /// RDS DB instance.
-    RdsInstance,
-}
 
 /// Computes the assessment of an inventory with a price catalog.
 #[must_use]

@@ -6,74 +6,10 @@
 //! low 1, informational 0. The score is `100 × Σ weight(passed) / Σ weight(evaluated)`, rounded
 //! to one decimal; an estate with nothing to check scores 100.
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-
-use super::ResourceKind;
 use crate::world::{
-    EbsVolume, Ec2Instance, ElasticIp, Inventory, RdsInstance, S3Bucket, SecurityGroup, SecurityGroupRule,
-    VersioningStatus,
+    EbsVolume, Ec2Instance, ElasticIp, Finding, FindingStatus, Inventory, RdsInstance, ResourceKind, S3Bucket,
+    SecurityGroup, SecurityGroupRule, Severity, VersioningStatus,
 };
-
-/// Severity of a check, after Prowler.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    /// Does not count in the score.
-    Informational,
-    /// Weight 1.
-    Low,
-    /// Weight 3.
-    Medium,
-    /// Weight 5.
-    High,
-    /// Weight 10.
-    Critical,
-}
-
-impl Severity {
-    /// The weight of the severity in the score.
-    #[must_use]
-    pub fn weight(self) -> f64 {
-        match self {
-            Self::Informational => 0.0,
-            Self::Low => 1.0,
-            Self::Medium => 3.0,
-            Self::High => 5.0,
-            Self::Critical => 10.0,
-        }
-    }
-}
-
-/// Outcome of one check on one resource.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum FindingStatus {
-    /// The resource passes.
-    Pass,
-    /// The resource fails.
-    Fail,
-}
-
-/// One check's result on one resource.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Finding {
-    /// Prowler-style check id.
-    pub check_id: String,
-    /// Severity.
-    pub severity: Severity,
-    /// Pass or fail.
-    pub status: FindingStatus,
-    /// The resource checked.
-    pub resource_id: String,
-    /// Its kind.
-    pub kind: ResourceKind,
-    /// Its Region.
-    pub region: String,
-    /// What was found.
-    pub message: String,
-}
 
 /// Ports that Trusted Advisor rates red when open to the internet, with the Prowler check that
 /// covers each. 22 and 3389 have checks of their own.

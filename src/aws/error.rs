@@ -1,5 +1,6 @@
-//! Typed AWS errors. A service fault (AWS answered no) is kept apart from a client fault (we could
-//! not ask, or could not read the answer). Every error names the service, operation and Region.
+//! Typed AWS errors. A [`ServiceFault`] (AWS answered no) is kept apart from a [`ClientFault`] (we
+//! could not ask, or could not read the answer). Every error names the service, operation,
+//! Region and, when known, the account.
 
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -7,10 +8,14 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// An AWS call that failed after the retry policy gave up.
+/// An AWS call that failed after the retry policy gave up: what (service, operation), where
+/// (account, Region), how often it was tried, and why ([`Fault`]).
 #[derive(Debug, thiserror::Error)]
-#[error("{service}.{operation} in {region} failed after {attempts} attempt(s): {kind}")]
+#[error("{service}.{operation} in {region}{} failed after {attempts} attempt(s): {fault}", account_suffix(.account.as_deref()))]
+#[non_exhaustive]
 pub struct AwsError {
+    /// The account the call was made in, when the session knows it.
+    pub account: Option<String>,
     /// The service, for example `ec2`.
     pub service: &'static str,
     /// The operation, for example `DescribeInstances`.
@@ -19,23 +24,39 @@ pub struct AwsError {
     pub region: String,
     /// How many attempts were made.
     pub attempts: u32,
-    /// What went wrong.
-    pub kind: AwsErrorKind,
+    /// Why it failed: AWS said no, or we could not ask.
+    pub fault: Fault,
     #[source]
     source: Option<BoxError>,
 }
 
-/// What went wrong with an AWS call.
+fn account_suffix(account: Option<&str>) -> String {
+    account.map(|a| format!(" (account {a})")).unwrap_or_default()
+}
+
+/// Why an AWS call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum AwsErrorKind {
-    /// AWS throttled the request (service fault).
+pub enum Fault {
+    /// AWS answered, and said no.
+    #[error(transparent)]
+    Service(#[from] ServiceFault),
+    /// The call could not be made, or its answer not read.
+    #[error(transparent)]
+    Client(#[from] ClientFault),
+}
+
+/// AWS answered with an error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceFault {
+    /// AWS throttled the request.
     #[error("throttled ({code})")]
     Throttled {
         /// The error code, for example `RequestLimitExceeded`.
         code: String,
     },
-    /// The credentials were refused or lack permission (service fault). Never retried.
+    /// The credentials were refused or lack permission. Never retried.
     #[error("access denied ({code}): {message}")]
     AccessDenied {
         /// The error code, for example `AuthFailure`.
@@ -43,9 +64,9 @@ pub enum AwsErrorKind {
         /// AWS's message.
         message: String,
     },
-    /// Any other error answered by AWS (service fault).
+    /// Any other error AWS answered with.
     #[error("service error {code} (HTTP {status}): {message}")]
-    Service {
+    Other {
         /// The error code.
         code: String,
         /// AWS's message.
@@ -53,16 +74,22 @@ pub enum AwsErrorKind {
         /// The HTTP status.
         status: u16,
     },
-    /// The request timed out (client fault).
+}
+
+/// The call failed on our side of the wire.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientFault {
+    /// The request timed out.
     #[error("timed out")]
     Timeout,
-    /// The endpoint could not be reached or dropped the connection (client fault).
+    /// The endpoint could not be reached or dropped the connection.
     #[error("connection failed: {0}")]
     Connection(String),
-    /// The answer could not be read (client fault).
+    /// The answer could not be read.
     #[error("unreadable response: {0}")]
     Response(String),
-    /// The request could not be built or sent for another reason (client fault).
+    /// The request could not be built or sent for another reason.
     #[error("{0}")]
     Other(String),
 }
@@ -109,7 +136,7 @@ const AUTH_CODES: &[&str] = &[
     "AllAccessDisabled",
 ];
 
-impl AwsErrorKind {
+impl Fault {
     /// Classifies an SDK error.
     pub(crate) fn from_sdk<E>(err: &SdkError<E, HttpResponse>) -> Self
     where
@@ -128,70 +155,70 @@ impl AwsErrorKind {
                         c.to_owned()
                     }
                 };
-                if THROTTLE_CODES.contains(&code.as_str()) || status == 429 {
-                    Self::Throttled {
+                Self::Service(if THROTTLE_CODES.contains(&code.as_str()) || status == 429 {
+                    ServiceFault::Throttled {
                         code: code_or_status(&code),
                     }
                 } else if AUTH_CODES.contains(&code.as_str()) || status == 401 || status == 403 {
-                    Self::AccessDenied {
+                    ServiceFault::AccessDenied {
                         code: code_or_status(&code),
                         message,
                     }
                 } else {
-                    Self::Service { code, message, status }
-                }
+                    ServiceFault::Other { code, message, status }
+                })
             }
-            SdkError::TimeoutError(_) => Self::Timeout,
-            SdkError::DispatchFailure(f) if f.is_timeout() => Self::Timeout,
-            SdkError::DispatchFailure(f) => Self::Connection(
+            SdkError::TimeoutError(_) => Self::Client(ClientFault::Timeout),
+            SdkError::DispatchFailure(f) if f.is_timeout() => Self::Client(ClientFault::Timeout),
+            SdkError::DispatchFailure(f) => Self::Client(ClientFault::Connection(
                 f.as_connector_error()
                     .map_or_else(|| "dispatch failure".to_owned(), ToString::to_string),
-            ),
-            SdkError::ResponseError(_) => {
-                Self::Response(aws_smithy_types::error::display::DisplayErrorContext(err).to_string())
-            }
-            other => Self::Other(aws_smithy_types::error::display::DisplayErrorContext(other).to_string()),
+            )),
+            SdkError::ResponseError(_) => Self::Client(ClientFault::Response(
+                aws_smithy_types::error::display::DisplayErrorContext(err).to_string(),
+            )),
+            other => Self::Client(ClientFault::Other(
+                aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
+            )),
         }
     }
 
     pub(crate) fn retry_class(&self) -> RetryClass {
         match self {
-            Self::Throttled { .. } => RetryClass::Throttle,
-            Self::Timeout
-            | Self::Connection(_)
-            | Self::Service {
+            Self::Service(ServiceFault::Throttled { .. }) => RetryClass::Throttle,
+            Self::Client(ClientFault::Timeout | ClientFault::Connection(_))
+            | Self::Service(ServiceFault::Other {
                 status: 500 | 502 | 503 | 504,
                 ..
-            } => RetryClass::Transient,
+            }) => RetryClass::Transient,
             _ => RetryClass::Fatal,
         }
     }
 
-    /// True when AWS answered (a service fault) rather than the call failing on our side.
+    /// True when the policy retries this fault (throttling, timeouts, dropped connections, 5xx).
     #[must_use]
-    pub fn is_service_fault(&self) -> bool {
-        matches!(
-            self,
-            Self::Throttled { .. } | Self::AccessDenied { .. } | Self::Service { .. }
-        )
+    pub fn is_retryable(&self) -> bool {
+        self.retry_class() != RetryClass::Fatal
     }
 }
 
 impl AwsError {
     pub(crate) fn new(
+        account: Option<String>,
         service: &'static str,
         operation: &'static str,
         region: &str,
         attempts: u32,
-        kind: AwsErrorKind,
+        fault: Fault,
         source: Option<BoxError>,
     ) -> Self {
         Self {
+            account,
             service,
             operation,
             region: region.to_owned(),
             attempts,
-            kind,
+            fault,
             source,
         }
     }
@@ -199,7 +226,7 @@ impl AwsError {
     /// True for errors that retrying with the same credentials cannot fix.
     #[must_use]
     pub fn is_access_denied(&self) -> bool {
-        matches!(self.kind, AwsErrorKind::AccessDenied { .. })
+        matches!(self.fault, Fault::Service(ServiceFault::AccessDenied { .. }))
     }
 }
 
@@ -207,11 +234,19 @@ impl AwsError {
     /// The AWS error code, when AWS answered with one.
     #[must_use]
     pub fn code(&self) -> Option<&str> {
-        match &self.kind {
-            AwsErrorKind::Throttled { code }
-            | AwsErrorKind::AccessDenied { code, .. }
-            | AwsErrorKind::Service { code, .. } => Some(code),
-            _ => None,
+        match &self.fault {
+            Fault::Service(
+                ServiceFault::Throttled { code }
+                | ServiceFault::AccessDenied { code, .. }
+                | ServiceFault::Other { code, .. },
+            ) => Some(code),
+            Fault::Client(_) => None,
         }
+    }
+
+    /// True when retrying later may succeed (see [`Fault::is_retryable`]).
+    #[must_use]
+    pub fn is_retryable(&self) -> bool {
+        self.fault.is_retryable()
     }
 }

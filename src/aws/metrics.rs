@@ -58,9 +58,28 @@ impl SeriesRequest {
     }
 }
 
+/// Splits `requests` into consecutive batches that each share one window and period (a
+/// `GetMetricData` call has one time range) and respect both limits of a call. Sort requests by
+/// window and period first, or each change of them starts a batch.
+pub(crate) fn batches_of(requests: &[SeriesRequest]) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < requests.len() {
+        let key = |r: &SeriesRequest| (r.window, r.period_seconds);
+        let run = requests[start..]
+            .iter()
+            .position(|r| key(r) != key(&requests[start]))
+            .map_or(requests.len(), |n| start + n);
+        let points = request_points(&requests[start..run]);
+        out.extend(batches(&points).into_iter().map(|r| r.start + start..r.end + start));
+        start = run;
+    }
+    out
+}
+
 /// Splits requests (which share one window) into consecutive batches that respect both limits of
 /// a call. A request larger than a whole call still gets a batch of its own (CloudWatch pages it).
-pub(crate) fn batches(points_per_request: &[u64]) -> Vec<Range<usize>> {
+fn batches(points_per_request: &[u64]) -> Vec<Range<usize>> {
     let mut out = Vec::new();
     let mut start = 0;
     let mut points = 0u64;
@@ -79,7 +98,8 @@ pub(crate) fn batches(points_per_request: &[u64]) -> Vec<Range<usize>> {
     out
 }
 
-/// Fetches one batch of requests (same window) in as many pages as CloudWatch needs.
+/// Fetches one batch of requests (same window, see [`batches_of`]) in as many pages as
+/// CloudWatch needs.
 pub(crate) async fn fetch_batch(cw: &CloudWatch, requests: &[SeriesRequest]) -> Result<Vec<MetricSeries>, AwsError> {
     let Some(first) = requests.first() else {
         return Ok(Vec::new());
@@ -176,10 +196,10 @@ pub(crate) async fn fetch_batch(cw: &CloudWatch, requests: &[SeriesRequest]) -> 
         .collect())
 }
 
-/// Fetches `requests` (same window) in as few calls as the limits allow, one batch after another.
+/// Fetches `requests` in as few calls as the limits allow, one batch after another.
 pub(crate) async fn fetch_all(cw: &CloudWatch, requests: &[SeriesRequest]) -> Result<Vec<MetricSeries>, AwsError> {
     let mut out = Vec::new();
-    for range in batches(&request_points(requests)) {
+    for range in batches_of(requests) {
         out.extend(fetch_batch(cw, &requests[range]).await?);
     }
     Ok(out)
@@ -218,7 +238,7 @@ pub(crate) async fn agent_memory_metrics(cw: &CloudWatch) -> Result<Vec<BTreeMap
     }
 }
 
-pub(crate) fn request_points(requests: &[SeriesRequest]) -> Vec<u64> {
+fn request_points(requests: &[SeriesRequest]) -> Vec<u64> {
     requests.iter().map(SeriesRequest::max_points).collect()
 }
 
@@ -242,6 +262,32 @@ mod tests {
             b.iter().map(ExactSizeIterator::len).collect::<Vec<_>>(),
             vec![500, 500, 200]
         );
+    }
+
+    fn request(window: (i64, i64), period_seconds: u32) -> SeriesRequest {
+        SeriesRequest {
+            period_seconds,
+            window,
+            ..SeriesRequest::new("i-1", "AWS/EC2", "CPUUtilization", "InstanceId", "Average")
+        }
+    }
+
+    #[test]
+    fn a_batch_never_mixes_windows_or_periods() {
+        // 301 hourly 14-day series, then 5 daily 3-day ones: the last hourly batch has room,
+        // but the daily series must not take the hourly window (they would return 14 points).
+        let hourly = (0, 336 * 3600);
+        let daily = (336 * 3600 - 3 * 86_400, 336 * 3600);
+        let mut requests = vec![request(hourly, 3600); 301];
+        requests.extend(vec![request(daily, 86_400); 5]);
+        let b = batches_of(&requests);
+        assert_eq!(b, vec![0..300, 300..301, 301..306]);
+        for range in b {
+            let first = &requests[range.start];
+            assert!(requests[range]
+                .iter()
+                .all(|r| r.window == first.window && r.period_seconds == first.period_seconds));
+        }
     }
 
     #[test]

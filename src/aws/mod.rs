@@ -1,5 +1,5 @@
-//! Access to AWS: configuration from the standard chain, the clients of one Region, the retry
-//! layer, and typed errors.
+//! Access to AWS: one [`AwsSession`] per account (its per-Region clients and call statistics),
+//! configuration from the standard chain, the retry layer, and typed errors.
 //!
 //! Credentials, Region defaults, profiles and endpoints come from `aws-config`'s standard chain
 //! (environment, shared config and credentials files, SSO, web identity, ECS and EC2 metadata).
@@ -11,16 +11,18 @@
 mod error;
 pub mod metrics;
 mod retry;
+mod session;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
-pub use error::{AwsError, AwsErrorKind};
+pub use error::{AwsError, ClientFault, Fault, ServiceFault};
 pub use retry::{CallLayer, CallStats, RetryPolicy};
+pub use session::AwsSession;
 
 /// How to reach AWS.
 #[derive(Debug, Clone)]
@@ -108,17 +110,17 @@ fn explicit_endpoint_with(
 }
 
 impl RegionClients {
-    /// Builds the clients of one Region.
-    pub async fn new(region: &str, options: &AwsOptions, stats: &Arc<CallStats>) -> Self {
-        let sdk = load_sdk_config(region, options).await;
-        Self::from_sdk_config(region, &sdk, options, stats)
-    }
-
-    /// Builds the clients of one Region from an already loaded configuration.
-    #[must_use]
-    pub fn from_sdk_config(region: &str, sdk: &SdkConfig, options: &AwsOptions, stats: &Arc<CallStats>) -> Self {
+    /// Builds the clients of one Region from a loaded configuration; their calls count into
+    /// `stats`, and their errors name the account once `account` is known.
+    pub(crate) fn from_sdk_config(
+        region: &str,
+        sdk: &SdkConfig,
+        options: &AwsOptions,
+        stats: &Arc<CallStats>,
+        account: &Arc<OnceLock<String>>,
+    ) -> Self {
         let policy = Arc::new(options.retry.clone());
-        let layer = |service| CallLayer::new(service, region, policy.clone(), stats.clone());
+        let layer = |service| CallLayer::new(service, region, policy.clone(), stats.clone(), account.clone());
         macro_rules! client {
             ($sdk_crate:ident, $env:literal, $extra:expr) => {{
                 let mut builder = $sdk_crate::config::Builder::from(sdk);

@@ -11,14 +11,14 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use super::error::{AwsError, AwsErrorKind, RetryClass};
+use super::error::{AwsError, Fault, RetryClass};
 
 /// Retry counts and delays. Tests shrink the delays with [`RetryPolicy::scaled`].
 #[derive(Debug, Clone, PartialEq)]
@@ -120,15 +120,23 @@ pub struct CallLayer {
     region: String,
     policy: Arc<RetryPolicy>,
     stats: Arc<CallStats>,
+    account: Arc<OnceLock<String>>,
 }
 
 impl CallLayer {
-    pub(crate) fn new(service: &'static str, region: &str, policy: Arc<RetryPolicy>, stats: Arc<CallStats>) -> Self {
+    pub(crate) fn new(
+        service: &'static str,
+        region: &str,
+        policy: Arc<RetryPolicy>,
+        stats: Arc<CallStats>,
+        account: Arc<OnceLock<String>>,
+    ) -> Self {
         Self {
             service,
             region: region.to_owned(),
             policy,
             stats,
+            account,
         }
     }
 
@@ -158,8 +166,8 @@ impl CallLayer {
                 Ok(out) => return Ok(out),
                 Err(err) => err,
             };
-            let kind = AwsErrorKind::from_sdk(&err);
-            let class = kind.retry_class();
+            let fault = Fault::from_sdk(&err);
+            let class = fault.retry_class();
             let retry = match class {
                 RetryClass::Throttle => {
                     throttle_retries += 1;
@@ -179,18 +187,19 @@ impl CallLayer {
                         region = %self.region,
                         attempt = attempts,
                         ?delay,
-                        error = %kind,
+                        error = %fault,
                         "retrying AWS call"
                     );
                     tokio::time::sleep(delay).await;
                 }
                 None => {
                     return Err(AwsError::new(
+                        self.account.get().cloned(),
                         self.service,
                         operation,
                         &self.region,
                         attempts,
-                        kind,
+                        fault,
                         Some(Box::new(err)),
                     ));
                 }

@@ -27,8 +27,9 @@ pub use self::error::{BridgeError, RemoteError, RemoteErrorData, RpcCode};
 pub use self::inprocess::{embedded_interpreter, EmbeddedInterpreter, InProcessTransport};
 pub use self::protocol::{PhaseConfig, RegionCapture};
 pub use self::subprocess::{Script, SubprocessTransport};
+use crate::aws::AwsSession;
 use crate::catalog::PriceCatalog;
-use crate::cycle::{CycleContext, Phase, PhaseId};
+use crate::cycle::{CycleContext, Phase, PhaseId, PhaseOutcome};
 use crate::phases::discovery::{publish_capture, DiscoveryOutput};
 use crate::world::{Inventory, ScanGap};
 use crate::{Error, Result};
@@ -51,10 +52,8 @@ pub trait PhaseTransport: Send + Sync {
 pub struct PythonBridge {
     transport: Arc<dyn PhaseTransport>,
     regions: Vec<String>,
-    profile: Option<String>,
     lookback_hours: u32,
     until: Option<DateTime<Utc>>,
-    endpoint_url: Option<String>,
 }
 
 impl std::fmt::Debug for PythonBridge {
@@ -73,25 +72,9 @@ impl PythonBridge {
         Self {
             transport,
             regions,
-            profile: None,
             lookback_hours: 14 * 24,
             until: None,
-            endpoint_url: None,
         }
-    }
-
-    /// Sends every AWS call to `endpoint_url` instead of the standard endpoints.
-    #[must_use]
-    pub fn with_endpoint_url(mut self, endpoint_url: Option<String>) -> Self {
-        self.endpoint_url = endpoint_url;
-        self
-    }
-
-    /// Uses the named AWS profile.
-    #[must_use]
-    pub fn with_profile(mut self, profile: Option<String>) -> Self {
-        self.profile = profile;
-        self
     }
 
     /// Sets the metric lookback in hours.
@@ -108,15 +91,19 @@ impl PythonBridge {
         self
     }
 
-    /// Runs the script for every Region and assesses the merged inventory with `catalog`.
+    /// Runs the script for every Region, with the profile and endpoint of `aws`, and assesses
+    /// the merged inventory with `catalog`.
     ///
     /// # Errors
     /// [`Error::Bridge`] when the script cannot be run or answers wrongly, or AWS refused the
     /// credentials. An AWS failure in one Region does not error: that Region becomes a gap and
     /// the world state is marked partial.
-    pub async fn discover(&self, catalog: &PriceCatalog) -> Result<DiscoveryOutput> {
+    pub async fn discover(&self, aws: &AwsSession, catalog: &PriceCatalog) -> Result<DiscoveryOutput> {
         if self.regions.is_empty() {
             return Err(Error::Config("the Python bridge needs at least one Region".into()));
+        }
+        if self.lookback_hours == 0 {
+            return Err(Error::Config("lookback_hours must be at least 1".into()));
         }
         let until = self.until.unwrap_or_else(Utc::now).timestamp();
         let requests: Vec<PhaseConfig> = self
@@ -124,11 +111,11 @@ impl PythonBridge {
             .iter()
             .map(|region| PhaseConfig {
                 aws_region: region.clone(),
-                profile: self.profile.clone(),
+                profile: aws.options().profile.clone(),
                 dry_run: true,
                 lookback_hours: self.lookback_hours,
                 until: until - until.rem_euclid(3600),
-                endpoint_url: self.endpoint_url.clone(),
+                endpoint_url: aws.options().endpoint_url.clone(),
             })
             .collect();
         let replies =
@@ -155,6 +142,9 @@ impl PythonBridge {
                 }
                 Err(e) => return Err(e.into()),
             }
+        }
+        if let Some(account) = &account {
+            aws.learn_account(account);
         }
         let world = crate::phases::discovery::capture_world(
             inventory,
@@ -197,13 +187,13 @@ impl Phase for PythonBridge {
 
     /// Like the Rust discovery: writes `world_state_N.json` and `discovery_report.md`, and fails
     /// with [`Error::PartialCapture`] after saving a partial state.
-    async fn run(&self, ctx: &mut CycleContext) -> Result<()> {
+    async fn run(&self, ctx: &mut CycleContext) -> Result<PhaseOutcome> {
         let out = if self.until.is_some() {
-            self.discover(&ctx.catalog).await?
+            self.discover(&ctx.aws, &ctx.catalog).await?
         } else {
             // The metric window ends at the cycle's time, which a simulation may have moved.
             let at_clock = self.clone().with_until(Some(ctx.clock.now()));
-            at_clock.discover(&ctx.catalog).await?
+            at_clock.discover(&ctx.aws, &ctx.catalog).await?
         };
         publish_capture(ctx, out)
     }

@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 
 use crate::plan::Change;
 use crate::world::{Inventory, WorldState};
-use crate::Result;
 
 /// The inventory after the non-destructive `changes`, and the destructive ones set aside.
 #[must_use]
@@ -34,29 +33,19 @@ pub fn target_state<'a>(
     (inventory, destructive)
 }
 
-/// Writes `terraform/*.tf` and `cloudformation/template.json` for the target state of
-/// `changes` into `dir`; returns the files written.
-///
-/// # Errors
-/// [`crate::Error::Io`] naming the file.
-pub fn write<'a>(
-    dir: &Path,
-    world: &WorldState,
-    changes: impl IntoIterator<Item = &'a Change>,
-) -> Result<Vec<PathBuf>> {
+/// The files of the target state of `changes`: `terraform/*.tf` and
+/// `cloudformation/template.json`, as (path relative to the output folder, text).
+#[must_use]
+pub fn render<'a>(world: &WorldState, changes: impl IntoIterator<Item = &'a Change>) -> Vec<(PathBuf, String)> {
     let (inventory, destructive) = target_state(world, changes);
-    let mut written = Vec::new();
-    for (name, text) in terraform::render(&inventory, &world.scope.regions, &destructive) {
-        let path = dir.join("terraform").join(name);
-        crate::report::write_atomic(&path, text.as_bytes())?;
-        written.push(path);
-    }
-    let path = dir.join("cloudformation").join("template.json");
+    let mut files: Vec<(PathBuf, String)> = terraform::render(&inventory, &world.scope.regions, &destructive)
+        .into_iter()
+        .map(|(name, text)| (Path::new("terraform").join(name), text))
+        .collect();
     let template = cloudformation::render(&inventory, &destructive);
     let text = serde_json::to_string_pretty(&template).unwrap_or_else(|e| unreachable!("JSON value serialises: {e}"));
-    crate::report::write_atomic(&path, text.as_bytes())?;
-    written.push(path);
-    Ok(written)
+    files.push((Path::new("cloudformation").join("template.json"), text));
+    files
 }
 
 /// A Terraform or CloudFormation name for a resource id: letters, digits and underscores,

@@ -137,12 +137,23 @@ pub struct ExecutionPlan {
     pub monthly_saving_usd: f64,
 }
 
+impl crate::artefact::Artefact for ExecutionPlan {
+    const WHAT: &'static str = "an execution plan (θ3)";
+}
+
 impl ExecutionPlan {
     /// Steps that may run now: those needing no approval, and those approved by id.
     pub fn applicable<'a>(&'a self, approved: &'a BTreeSet<String>) -> impl Iterator<Item = &'a Step> {
         self.steps
             .iter()
             .filter(move |s| !s.needs_approval || approved.contains(&s.id))
+    }
+
+    /// The document as pretty JSON, as `execution_plan.json` holds it.
+    #[must_use]
+    pub fn to_json(&self) -> String {
+        // Serialising plain data with string keys cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| unreachable!("execution plan serialises: {e}"))
     }
 
     /// Reads an `execution_plan.json`, for example one a human reviewed.

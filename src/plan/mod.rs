@@ -378,6 +378,10 @@ pub struct Plan {
     pub manual: Vec<(String, String)>,
 }
 
+impl crate::artefact::Artefact for Plan {
+    const WHAT: &'static str = "a plan (θ2)";
+}
+
 impl Plan {
     /// Every change, cost first.
     pub fn changes(&self) -> impl Iterator<Item = &Change> {

@@ -4,6 +4,7 @@
 //! The document is versioned by [`SCHEMA_VERSION`] and described by the JSON Schema in
 //! `schema/world_state.schema.json`. A JSON round trip is lossless.
 
+mod assessment;
 mod resources;
 
 use std::collections::{BTreeMap, HashMap};
@@ -13,9 +14,8 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use assessment::*;
 pub use resources::*;
-
-use crate::assessment::Assessment;
 
 /// The schema version this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -32,6 +32,10 @@ pub struct WorldState {
     pub inventory: Inventory,
     /// Cost, findings, score and utilisation, computed from the inventory.
     pub assessment: Assessment,
+}
+
+impl crate::artefact::Artefact for WorldState {
+    const WHAT: &'static str = "a world state (θ1)";
 }
 
 /// What a capture covered.
@@ -348,6 +352,6 @@ impl WorldState {
     /// # Errors
     /// [`crate::Error::Io`] naming the file.
     pub fn save(&self, path: impl AsRef<Path>) -> crate::Result<()> {
-        crate::report::write_atomic(path.as_ref(), self.to_json().as_bytes())
+        crate::output::write_atomic(path.as_ref(), self.to_json().as_bytes())
     }
 }

@@ -18,7 +18,7 @@ use anyhow::{Context, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use miyabi_aws::clock::Clock;
-use miyabi_aws::{CycleContext, CycleHook, PhaseId};
+use miyabi_aws::{CycleContext, CycleHook, PhaseId, PhaseOutcome};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
@@ -243,8 +243,8 @@ async fn current_types(c: &Clients) -> Result<std::collections::HashMap<String, 
 /// After θ4 applied something, the estate lives through the next period.
 #[async_trait]
 impl CycleHook for WorkloadSimulator {
-    async fn after(&self, phase: PhaseId, ctx: &mut CycleContext) -> miyabi_aws::Result<()> {
-        if phase != PhaseId::Deployment || ctx.applied_changes == 0 {
+    async fn after(&self, phase: PhaseId, outcome: &PhaseOutcome, _: &mut CycleContext) -> miyabi_aws::Result<()> {
+        if phase != PhaseId::Deployment || outcome.applied.unwrap_or(0) == 0 {
             return Ok(());
         }
         self.advance().await.map(drop).map_err(|e| miyabi_aws::Error::Hook {

@@ -162,9 +162,11 @@ async fn aws_auth_errors_come_back_typed_and_are_fatal() {
     let h = harness("ap-southeast-1").await;
     h.proxy
         .inject(FaultRule::new("ec2", Fault::AuthError).operation("DescribeInstances"));
-    let bridge = PythonBridge::new(Arc::new(subprocess(Script::legacy_rpc())), vec![h.region.into()])
-        .with_endpoint_url(Some(h.proxy.url.clone()));
-    let error = bridge.discover(PriceCatalog::built_in()).await.unwrap_err();
+    let bridge = PythonBridge::new(Arc::new(subprocess(Script::legacy_rpc())), vec![h.region.into()]);
+    let error = bridge
+        .discover(&h.session(), PriceCatalog::built_in())
+        .await
+        .unwrap_err();
     let Error::Bridge(BridgeError::Remote { error, .. }) = error else {
         panic!("expected a remote error, got {error:?}")
     };
@@ -182,10 +184,9 @@ async fn a_dead_endpoint_makes_a_partial_capture_naming_the_region() {
     let h = harness("me-south-1").await;
     h.proxy
         .inject(FaultRule::new("rds", Fault::Drop).operation("DescribeDBInstances"));
-    let bridge = PythonBridge::new(Arc::new(subprocess(Script::legacy_rpc())), vec![h.region.into()])
-        .with_endpoint_url(Some(h.proxy.url.clone()));
+    let bridge = PythonBridge::new(Arc::new(subprocess(Script::legacy_rpc())), vec![h.region.into()]);
     let out = bridge
-        .discover(PriceCatalog::built_in())
+        .discover(&h.session(), PriceCatalog::built_in())
         .await
         .expect("a partial capture, not an error");
     let miyabi_aws::world::Completeness::Partial { gaps } = &out.world.scope.completeness else {
@@ -204,7 +205,7 @@ async fn a_dead_endpoint_makes_a_partial_capture_naming_the_region() {
 
 #[cfg(feature = "python")]
 mod in_process {
-    use miyabi_aws::aws::AwsOptions;
+    use miyabi_aws::aws::{AwsOptions, AwsSession};
     use miyabi_aws::bridge::{embedded_interpreter, InProcessTransport};
     use miyabi_aws::phases::discovery::DiscoveryOutput;
     use miyabi_aws::phases::{Discovery, DiscoveryConfig};
@@ -217,7 +218,10 @@ mod in_process {
 
     /// Rust θ1, the in-process bridge and the subprocess bridge over one seeded estate (on
     /// emulators of its own, so that no other test's buckets come and go in between) give the
-    /// same inventory and the same assessment. Only the capture time may differ.
+    /// same inventory and the same assessment. Only the capture time may differ. The estate is
+    /// large enough for several `GetMetricData` batches per Region (over 300 series of a 14-day
+    /// window), with several buckets per Region, whose daily size series share a batch with
+    /// nothing hourly.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn rust_in_process_and_subprocess_discovery_agree() {
         let local = tokio::task::spawn_blocking(LocalAws::start)
@@ -227,7 +231,7 @@ mod in_process {
         let endpoints = local.endpoints();
         let spec = DemoSpec {
             seed: 7,
-            instances: 16,
+            instances: 140,
             regions: vec!["us-east-1".into(), "eu-west-1".into()],
             hours: 48,
         };
@@ -238,39 +242,48 @@ mod in_process {
         let until = chrono::Utc::now();
         let catalog = PriceCatalog::built_in();
 
+        let aws = AwsSession::new(AwsOptions {
+            endpoint_url: Some(proxy.url.clone()),
+            ..AwsOptions::default()
+        });
+        let lookback_hours = 14 * 24;
         let rust = Discovery::new(DiscoveryConfig {
             regions: spec.regions.clone(),
-            aws: AwsOptions {
-                endpoint_url: Some(proxy.url.clone()),
-                ..AwsOptions::default()
-            },
-            lookback_hours: 48,
+            lookback_hours,
             until: Some(until),
             ..DiscoveryConfig::default()
         })
         .with_progress(Arc::new(Quiet))
-        .discover(catalog)
+        .discover(&aws, catalog)
         .await
         .expect("Rust discovery");
+        let metric_calls = aws.stats().per_operation()[&("cloudwatch".to_owned(), "GetMetricData".to_owned())];
+        assert!(
+            metric_calls >= 2 * 3,
+            "the estate needs several batches per Region: {metric_calls} GetMetricData calls"
+        );
         let bridge = |transport: Arc<dyn PhaseTransport>| {
             PythonBridge::new(transport, spec.regions.clone())
-                .with_lookback_hours(48)
+                .with_lookback_hours(lookback_hours)
                 .with_until(Some(until))
-                .with_endpoint_url(Some(proxy.url.clone()))
         };
         let in_process = bridge(Arc::new(
             InProcessTransport::legacy_discovery().with_python_path([legacy_dir()]),
         ))
-        .discover(catalog)
+        .discover(&aws, catalog)
         .await
         .expect("in-process bridge");
         let subprocess = bridge(Arc::new(subprocess(Script::legacy_rpc())))
-            .discover(catalog)
+            .discover(&aws, catalog)
             .await
             .expect("subprocess bridge");
 
         let inv = &rust.world.inventory;
-        assert!(rust.world.scope.completeness.is_complete());
+        assert!(
+            rust.world.scope.completeness.is_complete(),
+            "{:?}",
+            rust.world.scope.completeness
+        );
         assert_eq!(inv.instances.len(), seeded.instances.len());
         assert_eq!(inv.db_instances.len(), seeded.db_instances.len());
         assert_eq!(inv.buckets.len(), seeded.buckets.len());

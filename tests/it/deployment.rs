@@ -3,12 +3,11 @@
 //! step of a wave leaves the estate as it was before the wave.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_ec2::types::InstanceType;
 use miyabi_aws::assessment::ResourceKind;
-use miyabi_aws::aws::{AwsOptions, CallStats, RetryPolicy};
+use miyabi_aws::aws::{AwsOptions, AwsSession};
 use miyabi_aws::catalog::PriceCatalog;
 use miyabi_aws::guardrails::Guardrails;
 use miyabi_aws::phases::deployment::{
@@ -20,15 +19,10 @@ use miyabi_aws::world::Ec2Instance;
 use miyabi_aws_testkit::proxy::{Fault, FaultRule};
 use serde_json::json;
 
-use super::support::{harness, mutating, Harness, DELAY_SCALE};
+use super::support::{harness, mutating, Harness};
 
 async fn executor(h: &Harness, guardrails: Guardrails, approval: Approval) -> Guarded<SdkExecutor> {
-    let options = AwsOptions {
-        endpoint_url: Some(h.proxy.url.clone()),
-        retry: RetryPolicy::default().scaled(DELAY_SCALE),
-        ..AwsOptions::default()
-    };
-    let sdk = SdkExecutor::connect(&[h.region.to_owned()], &options, &Arc::new(CallStats::default()))
+    let sdk = SdkExecutor::connect(&[h.region.to_owned()], &h.session())
         .await
         .with_wait(WaitPolicy {
             poll: Duration::from_millis(20),
@@ -82,7 +76,7 @@ pub(super) fn resize_to_large(region: &str, id: String) -> Change {
 async fn instances(h: &Harness, ids: &[String]) -> BTreeMap<String, Ec2Instance> {
     let out = h
         .discovery()
-        .discover(PriceCatalog::built_in())
+        .discover(&h.session(), PriceCatalog::built_in())
         .await
         .expect("discovery");
     out.world
@@ -396,20 +390,16 @@ async fn apply_child() {
     };
     let spec: serde_json::Value = serde_json::from_str(&spec).unwrap();
     let plan = ExecutionPlan::load(spec["plan"].as_str().unwrap()).unwrap();
-    let options = AwsOptions {
+    let session = AwsSession::new(AwsOptions {
         endpoint_url: spec["proxy"].as_str().map(str::to_owned),
         ..AwsOptions::default()
-    };
-    let sdk = SdkExecutor::connect(
-        &[spec["region"].as_str().unwrap().to_owned()],
-        &options,
-        &Arc::new(CallStats::default()),
-    )
-    .await
-    .with_wait(WaitPolicy {
-        poll: Duration::from_millis(20),
-        timeout: Duration::from_secs(60),
     });
+    let sdk = SdkExecutor::connect(&[spec["region"].as_str().unwrap().to_owned()], &session)
+        .await
+        .with_wait(WaitPolicy {
+            poll: Duration::from_millis(20),
+            timeout: Duration::from_secs(60),
+        });
     let config = DeploymentConfig {
         journal: spec["journal"].as_str().map(Into::into),
         ..DeploymentConfig::applying(Approval::All)

@@ -10,7 +10,7 @@ use miyabi_aws::assessment::FindingStatus::{Fail, Pass};
 use miyabi_aws::aws::metrics::{MAX_DATAPOINTS_PER_CALL, MAX_QUERIES_PER_CALL};
 use miyabi_aws::catalog::PriceCatalog;
 use miyabi_aws::world::{Completeness, VersioningStatus};
-use miyabi_aws::{Cycle, CycleContext, Phase, WorldState};
+use miyabi_aws::{Cycle, Phase, WorldState};
 use miyabi_aws_testkit::seed::{current_hour, publish_instance_metrics, SeededInstance};
 use miyabi_aws_testkit::workload::{Pattern, Workload};
 
@@ -210,7 +210,7 @@ async fn ec2_resources_and_checks_fail_and_pass() {
 
     let out = h
         .discovery()
-        .discover(PriceCatalog::built_in())
+        .discover(&h.session(), PriceCatalog::built_in())
         .await
         .expect("discovery");
     let w = &out.world;
@@ -330,7 +330,7 @@ async fn rds_resources_and_checks_fail_and_pass() {
 
     let out = h
         .discovery()
-        .discover(PriceCatalog::built_in())
+        .discover(&h.session(), PriceCatalog::built_in())
         .await
         .expect("discovery");
     let inv = &out.world.inventory;
@@ -505,7 +505,7 @@ async fn s3_buckets_and_checks_fail_and_pass_in_their_own_region() {
 
     let out = h
         .discovery_in(&["ca-central-1"])
-        .discover(PriceCatalog::built_in())
+        .discover(&h.session(), PriceCatalog::built_in())
         .await
         .expect("discovery");
     let inv = &out.world.inventory;
@@ -589,7 +589,7 @@ async fn metric_series_come_back_whole_and_in_order() {
 
     let out = h
         .discovery()
-        .discover(PriceCatalog::built_in())
+        .discover(&h.session(), PriceCatalog::built_in())
         .await
         .expect("discovery");
     let cpu = out.world.inventory.series(&id, "CPUUtilization").expect("CPU series");
@@ -621,7 +621,7 @@ async fn get_metric_data_is_batched_to_the_limits_and_requests_overlap() {
 
     let out = h
         .discovery()
-        .discover(PriceCatalog::built_in())
+        .discover(&h.session(), PriceCatalog::built_in())
         .await
         .expect("discovery");
     let inv = &out.world.inventory;
@@ -659,14 +659,14 @@ async fn the_phase_writes_the_world_state_and_the_report() {
     let h = harness("sa-east-1").await;
     h.launch(InstanceType::M5Xlarge, 2).await;
     let dir = tmp_dir("phase-files");
-    let mut ctx = CycleContext::with_out_dir(&dir);
+    let mut ctx = h.context().with_out_dir(&dir);
     let discovery = std::sync::Arc::new(h.discovery());
     assert_eq!(discovery.name(), "discovery (rust)");
     let report = Cycle::new().with_phase(discovery).run(&mut ctx).await;
     assert!(report.converged(), "{}", report.stop);
     assert_eq!(report.iterations[0].phases.len(), 1);
     let saved = WorldState::load(dir.join("world_state_0.json")).expect("saved world state");
-    assert_eq!(&saved, ctx.world.as_ref().unwrap());
+    assert_eq!(Some(&saved), ctx.artefacts.get::<WorldState>());
     assert_eq!(
         saved
             .inventory

@@ -5,10 +5,10 @@
 use std::time::Duration;
 
 use aws_sdk_ec2::types::InstanceType;
-use miyabi_aws::aws::AwsErrorKind;
+use miyabi_aws::aws::{Fault as AwsFault, ServiceFault};
 use miyabi_aws::catalog::PriceCatalog;
 use miyabi_aws::world::Completeness;
-use miyabi_aws::{Cycle, CycleContext, Error, StopReason, WorldState};
+use miyabi_aws::{Cycle, Error, StopReason, WorldState};
 use miyabi_aws_testkit::proxy::{gaps, Fault, FaultRule};
 
 use super::support::{harness, tmp_dir, DELAY_SCALE};
@@ -55,7 +55,7 @@ async fn each_services_throttling_is_retried_with_backoff_and_nothing_is_lost() 
     }
     let out = h
         .discovery()
-        .discover(PriceCatalog::built_in())
+        .discover(&h.session(), PriceCatalog::built_in())
         .await
         .expect("throttling is retried, not fatal");
     assert_eq!(out.world.scope.completeness, Completeness::Complete);
@@ -120,7 +120,7 @@ async fn throttling_that_never_ends_gives_up_after_five_retries_and_marks_the_ca
         .inject(FaultRule::new("ec2", Fault::Throttle).operation("DescribeVolumes"));
     let out = h
         .discovery()
-        .discover(PriceCatalog::built_in())
+        .discover(&h.session(), PriceCatalog::built_in())
         .await
         .expect("a throttled scan is a gap, not a failure");
     assert_eq!(
@@ -150,14 +150,14 @@ async fn an_auth_error_is_sent_once_and_stops_discovery() {
         .inject(FaultRule::new("ec2", Fault::AuthError).operation("DescribeInstances"));
     let err = h
         .discovery()
-        .discover(PriceCatalog::built_in())
+        .discover(&h.session(), PriceCatalog::built_in())
         .await
         .expect_err("auth errors escalate");
     let Error::Aws(aws) = err else {
         panic!("expected an AWS error, got {err}")
     };
     assert!(
-        matches!(&aws.kind, AwsErrorKind::AccessDenied { code, .. } if code == "AuthFailure"),
+        matches!(&aws.fault, AwsFault::Service(ServiceFault::AccessDenied { code, .. }) if code == "AuthFailure"),
         "{aws}"
     );
     assert_eq!(
@@ -174,7 +174,7 @@ async fn cloudwatch_auth_errors_in_cbor_are_understood() {
     h.proxy.inject(FaultRule::new("cloudwatch", Fault::AuthError));
     let err = h
         .discovery()
-        .discover(PriceCatalog::built_in())
+        .discover(&h.session(), PriceCatalog::built_in())
         .await
         .expect_err("auth errors escalate");
     let Error::Aws(aws) = err else {
@@ -182,6 +182,13 @@ async fn cloudwatch_auth_errors_in_cbor_are_understood() {
     };
     assert_eq!(aws.service, "cloudwatch");
     assert!(aws.is_access_denied(), "{aws}");
+    assert!(!aws.is_retryable(), "{aws}");
+    // The EC2 scan before it named the account, so the error does too.
+    assert_eq!(aws.account.as_deref(), Some("123456789012"), "{aws}");
+    assert!(
+        aws.to_string().contains("in ap-northeast-2 (account 123456789012)"),
+        "{aws}"
+    );
     assert_eq!(
         h.proxy.requests().iter().filter(|r| r.service == "cloudwatch").count(),
         1
@@ -195,7 +202,7 @@ async fn a_dead_endpoint_mid_scan_gives_typed_errors_and_a_saved_partial_state()
     // The endpoint answers the first requests of the EC2/RDS scan, then dies for good.
     h.proxy.inject(FaultRule::new("*", Fault::Drop).after(3));
     let dir = tmp_dir("dead-endpoint");
-    let mut ctx = CycleContext::with_out_dir(&dir);
+    let mut ctx = h.context().with_out_dir(&dir);
     let report = Cycle::new()
         .with_phase(std::sync::Arc::new(h.discovery()))
         .run(&mut ctx)

@@ -42,7 +42,11 @@ fn rendered(
     let p = plan(world, PriceCatalog::built_in(), &PlanningConfig::default());
     let ep = optimize(world, &p, PriceCatalog::built_in(), &OptimizationConfig::default()).execution_plan;
     let dir = tmp_dir("iac");
-    iac::write(&dir, world, ep.steps.iter().map(|s| &s.change)).unwrap();
+    for (path, text) in iac::render(world, ep.steps.iter().map(|s| &s.change)) {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
     let mut bodies = BTreeMap::new();
     let mut texts = BTreeMap::new();
     for name in ["provider.tf", "ec2.tf", "s3.tf", "rds.tf"] {

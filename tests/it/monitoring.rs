@@ -6,16 +6,14 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
 use aws_sdk_ec2::types::InstanceType;
 use miyabi_aws::assessment::ResourceKind;
-use miyabi_aws::aws::{AwsOptions, RetryPolicy};
 use miyabi_aws::phases::deployment::{DeploymentReport, Mode, StepOutcome, StepRecord};
 use miyabi_aws::phases::monitoring::{
     Monitoring, MonitoringConfig, Notification, NotificationSink, NotifyError, WebhookSink,
 };
 use miyabi_aws::plan::{Action, ResourceRef};
-use miyabi_aws::CycleContext;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::support::{harness, DELAY_SCALE};
+use super::support::harness;
 
 /// One request the receiver got: request line, headers (lower-case names), body.
 #[derive(Debug, Clone)]
@@ -180,27 +178,19 @@ async fn changed_instances_get_a_cpu_alarm_and_a_dashboard_and_the_result_is_sen
         outcome: StepOutcome::Applied,
         backup: None,
     };
-    let ctx = CycleContext {
-        deployment: Some(DeploymentReport {
-            mode: Mode::Apply,
-            steps: vec![
-                record(ResourceKind::Ec2Instance, &ids[0], Action::ResizeInstance),
-                record(ResourceKind::EbsVolume, "vol-0123", Action::MigrateVolumeToGp3),
-            ],
-            failed_wave: None,
-            recovered: Vec::new(),
-            applied_at: None,
-        }),
-        ..CycleContext::default()
-    };
+    let mut ctx = h.context();
+    ctx.artefacts.put(DeploymentReport {
+        mode: Mode::Apply,
+        steps: vec![
+            record(ResourceKind::Ec2Instance, &ids[0], Action::ResizeInstance),
+            record(ResourceKind::EbsVolume, "vol-0123", Action::MigrateVolumeToGp3),
+        ],
+        failed_wave: None,
+        recovered: Vec::new(),
+        applied_at: None,
+    });
     let (url, seen) = receiver(200).await;
-    let monitoring = Monitoring::new(MonitoringConfig::default())
-        .with_aws(AwsOptions {
-            endpoint_url: Some(h.proxy.url.clone()),
-            retry: RetryPolicy::default().scaled(DELAY_SCALE),
-            ..AwsOptions::default()
-        })
-        .with_sink(Arc::new(WebhookSink::new(&url)));
+    let monitoring = Monitoring::new(MonitoringConfig::default()).with_sink(Arc::new(WebhookSink::new(&url)));
     let report = monitoring.monitor(&ctx).await.expect("θ5");
 
     let alarm_name = format!("miyabi-cpu-{}", ids[0]);

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use miyabi_aws::assessment::{Finding, FindingStatus};
-use miyabi_aws::aws::{AwsOptions, RetryPolicy};
+use miyabi_aws::aws::{AwsOptions, AwsSession, RetryPolicy};
 use miyabi_aws::phases::{Discovery, DiscoveryConfig};
 use miyabi_aws::progress::{ProgressEvent, ProgressSink};
 use miyabi_aws_testkit::local_aws::LocalAws;
@@ -62,14 +62,28 @@ impl Harness {
     pub fn discovery_in(&self, regions: &[&str]) -> Discovery {
         Discovery::new(DiscoveryConfig {
             regions: regions.iter().map(|r| (*r).to_owned()).collect(),
-            aws: AwsOptions {
-                endpoint_url: Some(self.proxy.url.clone()),
-                retry: RetryPolicy::default().scaled(DELAY_SCALE),
-                ..AwsOptions::default()
-            },
             ..DiscoveryConfig::default()
         })
         .with_progress(Arc::new(Quiet))
+    }
+
+    /// The AWS options of the tests: every call through the proxy, delays scaled down.
+    pub fn aws_options(&self) -> AwsOptions {
+        AwsOptions {
+            endpoint_url: Some(self.proxy.url.clone()),
+            retry: RetryPolicy::default().scaled(DELAY_SCALE),
+            ..AwsOptions::default()
+        }
+    }
+
+    /// A fresh session through the proxy.
+    pub fn session(&self) -> Arc<AwsSession> {
+        Arc::new(AwsSession::new(self.aws_options()))
+    }
+
+    /// A cycle context over a fresh session through the proxy, quiet.
+    pub fn context(&self) -> miyabi_aws::CycleContext {
+        miyabi_aws::CycleContext::new(self.session()).with_progress(Arc::new(Quiet))
     }
 }
 

@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use aws_sdk_ec2::types::InstanceType;
-use miyabi_aws::aws::{AwsOptions, RetryPolicy};
 use miyabi_aws::catalog::PriceCatalog;
 use miyabi_aws::guardrails::Guardrails;
 use miyabi_aws::phases::deployment::terraform::{TerraformBackend, TerraformError};
@@ -15,7 +14,7 @@ use miyabi_aws::plan::execution::allocate;
 use miyabi_aws_testkit::proxy::{Fault, FaultRule};
 
 use super::deployment::resize_to_large;
-use super::support::{harness, tmp_dir, DELAY_SCALE};
+use super::support::{harness, tmp_dir};
 
 fn backend(name: &str, config: &str) -> Option<TerraformBackend> {
     let dir = tmp_dir(name);
@@ -143,7 +142,7 @@ async fn theta4_resizes_through_terraform_and_reverts_a_failed_apply() {
     let ids = h.launch(InstanceType::M52xlarge, 2).await;
     let world = h
         .discovery()
-        .discover(PriceCatalog::built_in())
+        .discover(&h.session(), PriceCatalog::built_in())
         .await
         .expect("discovery")
         .world;
@@ -154,11 +153,6 @@ async fn theta4_resizes_through_terraform_and_reverts_a_failed_apply() {
     };
     let deployment = Deployment::new(vec![h.region.to_owned()])
         .with_config(DeploymentConfig::applying(Approval::All))
-        .with_aws(AwsOptions {
-            endpoint_url: Some(h.proxy.url.clone()),
-            retry: RetryPolicy::default().scaled(DELAY_SCALE),
-            ..AwsOptions::default()
-        })
         .with_wait(WaitPolicy {
             poll: Duration::from_millis(20),
             timeout: Duration::from_secs(60),
@@ -190,7 +184,9 @@ async fn theta4_resizes_through_terraform_and_reverts_a_failed_apply() {
         |_| None,
     );
     h.proxy.reset_log();
-    let report = deployment.deploy_with_terraform(&world, &plan, &mode, &dir).await;
+    let report = deployment
+        .deploy_with_terraform(&h.session(), &world, &plan, &mode, &dir)
+        .await;
     if let StepOutcome::Failed { error } = &report.steps[0].outcome {
         if error.starts_with("init:") && mode.env.is_empty() {
             eprintln!("skipped: the AWS provider cannot be installed here ({error})");
@@ -218,7 +214,9 @@ async fn theta4_resizes_through_terraform_and_reverts_a_failed_apply() {
             .operation("ModifyInstanceAttribute")
             .times(1),
     );
-    let report = deployment.deploy_with_terraform(&world, &plan, &mode, &dir).await;
+    let report = deployment
+        .deploy_with_terraform(&h.session(), &world, &plan, &mode, &dir)
+        .await;
     h.proxy.clear_faults();
     assert!(
         matches!(&report.steps[0].outcome, StepOutcome::RolledBack { reason } if reason.contains("apply")),

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::DeployError;
 use crate::assessment::ResourceKind;
-use crate::aws::{AwsOptions, CallStats, RegionClients};
+use crate::aws::{AwsSession, RegionClients};
 use crate::owners::OwnerDirectory;
 use crate::phases::discovery::{ec2, rds, s3};
 use crate::plan::execution::Step;
@@ -101,11 +101,11 @@ pub struct SdkExecutor {
 }
 
 impl SdkExecutor {
-    /// Clients for `regions` from the standard AWS configuration chain.
-    pub async fn connect(regions: &[String], options: &AwsOptions, stats: &std::sync::Arc<CallStats>) -> Self {
+    /// The clients of `regions` from the session `aws`.
+    pub async fn connect(regions: &[String], aws: &AwsSession) -> Self {
         let mut clients = BTreeMap::new();
         for region in regions {
-            clients.insert(region.clone(), RegionClients::new(region, options, stats).await);
+            clients.insert(region.clone(), aws.clients(region).await);
         }
         Self {
             clients,

@@ -13,11 +13,11 @@
 pub mod executor;
 mod guard;
 pub mod journal;
+pub mod report;
 pub mod terraform;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -29,12 +29,12 @@ pub use self::executor::{Backup, SdkExecutor, StepExecutor, WaitPolicy, MANAGED_
 pub use self::guard::Guarded;
 use self::journal::{Journal, Progress};
 pub use self::terraform::TerraformMode;
-use crate::aws::{AwsError, AwsOptions, CallStats};
-use crate::cycle::{CycleContext, Phase, PhaseId};
+use crate::aws::{AwsError, AwsSession};
+use crate::cycle::{CycleContext, Phase, PhaseId, PhaseOutcome};
 use crate::guardrails::Guardrails;
 use crate::plan::execution::{ExecutionPlan, Step};
 use crate::plan::{Action, ResourceRef};
-use crate::{Error, Result};
+use crate::Result;
 
 /// Why a step could not be carried out.
 #[derive(Debug, thiserror::Error)]
@@ -560,7 +560,6 @@ async fn run_step(
 #[derive(Debug, Clone)]
 pub struct Deployment {
     regions: Vec<String>,
-    aws: AwsOptions,
     config: DeploymentConfig,
     wait: WaitPolicy,
     reviewed: Option<ExecutionPlan>,
@@ -573,7 +572,6 @@ impl Deployment {
     pub fn new(regions: Vec<String>) -> Self {
         Self {
             regions,
-            aws: AwsOptions::default(),
             config: DeploymentConfig::default(),
             wait: WaitPolicy::default(),
             reviewed: None,
@@ -582,7 +580,7 @@ impl Deployment {
     }
 
     /// Applies through Terraform instead of the SDK executor: see
-    /// [`terraform::deploy_with_terraform`]. The CLI gets this θ4's endpoint and profile as
+    /// [`terraform::deploy_with_terraform`]. The CLI gets the session's endpoint and profile as
     /// `AWS_ENDPOINT_URL` and `AWS_PROFILE`, and reads credentials the standard way.
     #[must_use]
     pub fn with_terraform(mut self, mode: TerraformMode) -> Self {
@@ -600,9 +598,8 @@ impl Deployment {
         }
     }
 
-    async fn connect(&self, plan: &ExecutionPlan) -> SdkExecutor {
-        let stats = Arc::new(CallStats::default());
-        SdkExecutor::connect(&self.regions_for(plan), &self.aws, &stats)
+    async fn connect(&self, aws: &AwsSession, plan: &ExecutionPlan) -> SdkExecutor {
+        SdkExecutor::connect(&self.regions_for(plan), aws)
             .await
             .with_wait(self.wait)
     }
@@ -610,6 +607,7 @@ impl Deployment {
     /// Runs `plan` through Terraform in `dir`, rendering the target state from `world`.
     pub async fn deploy_with_terraform(
         &self,
+        aws: &AwsSession,
         world: &crate::world::WorldState,
         plan: &ExecutionPlan,
         mode: &TerraformMode,
@@ -618,13 +616,13 @@ impl Deployment {
         let mut mode = mode.clone();
         mode.env.extend(
             [
-                ("AWS_ENDPOINT_URL", &self.aws.endpoint_url),
-                ("AWS_PROFILE", &self.aws.profile),
+                ("AWS_ENDPOINT_URL", &aws.options().endpoint_url),
+                ("AWS_PROFILE", &aws.options().profile),
             ]
             .into_iter()
             .filter_map(|(k, v)| v.clone().map(|v| (k.to_owned(), v))),
         );
-        let reader = self.connect(plan).await;
+        let reader = self.connect(aws, plan).await;
         terraform::deploy_with_terraform(world, plan, &self.effective_config(), &mode, dir, &reader).await
     }
 
@@ -638,9 +636,9 @@ impl Deployment {
 
     /// Runs `plan` through the SDK behind the execution-time guardrails. With Regions given,
     /// only their steps run; without, every Region the plan touches gets a client.
-    pub async fn deploy(&self, plan: &ExecutionPlan) -> DeploymentReport {
+    pub async fn deploy(&self, aws: &AwsSession, plan: &ExecutionPlan) -> DeploymentReport {
         let config = self.effective_config();
-        let sdk = self.connect(plan).await;
+        let sdk = self.connect(aws, plan).await;
         let guarded = Guarded::new(sdk, config.guardrails.clone(), config.approval.clone());
         deploy(plan, &guarded, &config).await
     }
@@ -661,13 +659,6 @@ impl Deployment {
         self
     }
 
-    /// Replaces the AWS options.
-    #[must_use]
-    pub fn with_aws(mut self, aws: AwsOptions) -> Self {
-        self.aws = aws;
-        self
-    }
-
     /// Replaces how instance states are awaited.
     #[must_use]
     pub fn with_wait(mut self, wait: WaitPolicy) -> Self {
@@ -682,52 +673,48 @@ impl Phase for Deployment {
         PhaseId::Deployment
     }
 
-    async fn run(&self, ctx: &mut CycleContext) -> Result<()> {
-        let plan = self
-            .reviewed
-            .as_ref()
-            .or(ctx.execution_plan.as_ref())
-            .ok_or(Error::MissingInput {
-                phase: "deployment",
-                missing: "an execution plan (θ3, or a reviewed plan file)",
-            })?;
+    async fn run(&self, ctx: &mut CycleContext) -> Result<PhaseOutcome> {
+        let plan = match &self.reviewed {
+            Some(reviewed) => reviewed,
+            None => ctx.artefacts.require::<ExecutionPlan>("deployment")?,
+        };
         let applied_at = ctx.clock.now();
-        let mut report = match (&self.terraform, &self.config.journal, &ctx.out_dir) {
+        let mut report = match (&self.terraform, &self.config.journal, ctx.output.dir()) {
             (Some(mode), _, dir) => {
-                let world = ctx.world.as_ref().ok_or(Error::MissingInput {
-                    phase: "deployment",
-                    missing: "a world state (θ1), to render the target state for Terraform",
-                })?;
-                let dir = dir.clone().unwrap_or_else(std::env::temp_dir).join("terraform-deploy");
-                self.deploy_with_terraform(world, plan, mode, &dir).await
+                let world = ctx.artefacts.require::<crate::world::WorldState>("deployment")?;
+                let dir = dir.map_or_else(std::env::temp_dir, std::path::Path::to_path_buf);
+                self.deploy_with_terraform(&ctx.aws, world, plan, mode, &dir.join("terraform-deploy"))
+                    .await
             }
             (None, None, Some(dir)) => {
                 let mut with_journal = self.clone();
                 with_journal.config.journal = Some(journal::default_path(dir));
-                with_journal.deploy(plan).await
+                with_journal.deploy(&ctx.aws, plan).await
             }
-            _ => self.deploy(plan).await,
+            _ => self.deploy(&ctx.aws, plan).await,
         };
         if report.mode == Mode::Apply {
             report.applied_at = Some(applied_at);
         }
-        ctx.applied_changes = report.applied();
         // The convergence rule counts what may run under this approval: a step waiting for an
         // approval that was not given does not keep the loop going.
         let config = self.effective_config();
-        ctx.applicable_changes = plan.steps.iter().filter(|s| config.skip_reason(s).is_none()).count();
-        let resized = report
+        let applicable = plan.steps.iter().filter(|s| config.skip_reason(s).is_none()).count();
+        let outcome = PhaseOutcome::deployed(applicable, report.applied());
+        let resized: Vec<String> = report
             .steps
             .iter()
             .filter(|r| r.outcome == StepOutcome::Applied && r.action.changes_capacity())
-            .map(|r| r.resource.id.as_str());
-        ctx.record_changes(resized, applied_at.timestamp())?;
-        if let Some(dir) = &ctx.out_dir {
-            let path = dir.join("deployment_report.md");
-            crate::report::deployment::write(&path, &report)?;
-            ctx.reports.push(path);
-        }
-        ctx.deployment = Some(report);
-        Ok(())
+            .map(|r| r.resource.id.clone())
+            .collect();
+        ctx.record_changes(resized.iter().map(String::as_str), applied_at.timestamp())?;
+        ctx.output
+            .write("deployment_report.md", report::render(&report).as_bytes())?;
+        ctx.artefacts.put(report);
+        Ok(outcome)
     }
+}
+
+impl crate::artefact::Artefact for DeploymentReport {
+    const WHAT: &'static str = "a deployment report (θ4)";
 }

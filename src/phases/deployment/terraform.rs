@@ -453,7 +453,7 @@ async fn run<'a>(
     }
     let (inventory, destructive) = crate::iac::target_state(world, changes);
     for (name, text) in crate::iac::terraform::render(&inventory, &world.scope.regions, &destructive) {
-        crate::report::write_atomic(&dir.join(name), text.as_bytes()).map_err(|e| format!("render: {e}"))?;
+        crate::output::write_atomic(&dir.join(name), text.as_bytes()).map_err(|e| format!("render: {e}"))?;
     }
     let mut backend = TerraformBackend::locate(dir)
         .map_err(|e| format!("init: {e}"))?

@@ -9,6 +9,7 @@
 mod convert;
 pub(crate) mod ec2;
 pub(crate) mod rds;
+pub mod report;
 pub(crate) mod s3;
 
 use std::collections::BTreeMap;
@@ -20,9 +21,9 @@ use futures::stream::{self, StreamExt};
 
 use crate::assessment::assess;
 use crate::aws::metrics::{self, SeriesRequest};
-use crate::aws::{AwsError, AwsOptions, CallStats, RegionClients};
+use crate::aws::{AwsError, AwsSession, RegionClients};
 use crate::catalog::PriceCatalog;
-use crate::cycle::{CycleContext, Phase, PhaseId};
+use crate::cycle::{CycleContext, Phase, PhaseId, PhaseOutcome};
 use crate::owners::OwnerDirectory;
 use crate::progress::{ProgressEvent, ProgressSink, TracingProgress};
 use crate::world::{Completeness, Inventory, ScanGap, Scope, WorldState, SCHEMA_VERSION};
@@ -33,8 +34,6 @@ use crate::{Error, Result};
 pub struct DiscoveryConfig {
     /// Regions to scan. Empty means the Region of the standard configuration.
     pub regions: Vec<String>,
-    /// Credentials, endpoints and retry.
-    pub aws: AwsOptions,
     /// Metric lookback in hours (14 days by default; 32 and 93 days are the other usual values).
     pub lookback_hours: u32,
     /// Owner agents stamped on resources.
@@ -51,13 +50,38 @@ impl Default for DiscoveryConfig {
     fn default() -> Self {
         Self {
             regions: Vec::new(),
-            aws: AwsOptions::default(),
             lookback_hours: 14 * 24,
             owners: OwnerDirectory::default(),
             metric_concurrency: 4,
             bucket_concurrency: 8,
             until: None,
         }
+    }
+}
+
+impl DiscoveryConfig {
+    /// Checks the settings: a lookback of at least one hour and at most 455 days (CloudWatch's
+    /// retention of hourly data), Regions named, concurrencies of at least 1.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the setting.
+    pub fn validate(&self) -> Result<()> {
+        if !(1..=455 * 24).contains(&self.lookback_hours) {
+            return Err(Error::Config(format!(
+                "lookback_hours must be between 1 and {} (455 days), got {}",
+                455 * 24,
+                self.lookback_hours
+            )));
+        }
+        if let Some(empty) = self.regions.iter().position(String::is_empty) {
+            return Err(Error::Config(format!("regions[{empty}] is empty")));
+        }
+        if self.metric_concurrency == 0 || self.bucket_concurrency == 0 {
+            return Err(Error::Config(
+                "metric_concurrency and bucket_concurrency must be at least 1".into(),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -122,7 +146,8 @@ impl Discovery {
         }
     }
 
-    /// Sends progress to `sink` instead.
+    /// Sends the progress of [`Discovery::discover`] to `sink` instead (in a cycle, progress
+    /// goes to the context's sink).
     #[must_use]
     pub fn with_progress(mut self, sink: Arc<dyn ProgressSink>) -> Self {
         self.progress = sink;
@@ -135,42 +160,36 @@ impl Discovery {
         &self.config
     }
 
-    fn progress(&self, scope: &str, message: String, done: Option<u64>, total: Option<u64>) {
-        self.progress.report(&ProgressEvent {
-            phase: "discovery",
-            scope: scope.to_owned(),
-            message,
-            done,
-            total,
-        });
-    }
-
-    /// Scans the estate and assesses it with `catalog`.
+    /// Scans the estate through `aws` and assesses it with `catalog`.
     ///
     /// # Errors
-    /// An auth or permission error, at once; [`Error::Config`] when no Region is known. Other
-    /// failures do not error: they mark the world state partial.
-    pub async fn discover(&self, catalog: &PriceCatalog) -> Result<DiscoveryOutput> {
-        self.discover_until(catalog, self.config.until.unwrap_or_else(Utc::now))
-            .await
+    /// An auth or permission error, at once; [`Error::Config`] when no Region is known or the
+    /// configuration is invalid. Other failures do not error: they mark the world state partial.
+    pub async fn discover(&self, aws: &AwsSession, catalog: &PriceCatalog) -> Result<DiscoveryOutput> {
+        let until = self.config.until.unwrap_or_else(Utc::now);
+        self.discover_until(aws, catalog, until, &*self.progress).await
     }
 
     /// [`Discovery::discover`] with the metric window ending at `until`.
-    async fn discover_until(&self, catalog: &PriceCatalog, until: DateTime<Utc>) -> Result<DiscoveryOutput> {
-        let stats = Arc::new(CallStats::default());
-        let regions = self.regions().await?;
+    async fn discover_until(
+        &self,
+        aws: &AwsSession,
+        catalog: &PriceCatalog,
+        until: DateTime<Utc>,
+        progress: &dyn ProgressSink,
+    ) -> Result<DiscoveryOutput> {
+        self.config.validate()?;
+        let calls_before = aws.stats().per_service();
+        let regions = self.regions(aws).await?;
         let until = until.timestamp();
         let until = until - until.rem_euclid(3600);
         let window = (until - i64::from(self.config.lookback_hours) * 3600, until);
 
         let mut clients = BTreeMap::new();
         for region in &regions {
-            clients.insert(
-                region.clone(),
-                RegionClients::new(region, &self.config.aws, &stats).await,
-            );
+            clients.insert(region.clone(), aws.clients(region).await);
         }
-        let scans = futures::future::join_all(clients.values().map(|c| self.scan_region(c))).await;
+        let scans = futures::future::join_all(clients.values().map(|c| self.scan_region(c, progress))).await;
         let mut total = RegionScan::default();
         for scan in scans {
             let scan = scan?;
@@ -178,8 +197,12 @@ impl Discovery {
             total.inventory.extend_from(scan.inventory);
             total.gaps.extend(scan.gaps);
         }
-        self.scan_buckets(&regions, &mut clients, &stats, &mut total).await?;
-        self.scan_metrics(&clients, window, &mut total).await?;
+        if let Some(account) = &total.account {
+            aws.learn_account(account);
+        }
+        self.scan_buckets(aws, &regions, &mut clients, &mut total, progress)
+            .await?;
+        self.scan_metrics(&clients, window, &mut total, progress).await?;
 
         let account = total.account.clone().unwrap_or_default();
         fill_arns(&mut total.inventory, &account);
@@ -191,29 +214,31 @@ impl Discovery {
             total.gaps,
             catalog,
         );
+        let mut calls_per_service = aws.stats().per_service();
+        for (service, before) in calls_before {
+            if let Some(n) = calls_per_service.get_mut(&service) {
+                *n -= before.min(*n);
+            }
+        }
+        calls_per_service.retain(|_, n| *n > 0);
         Ok(DiscoveryOutput {
             world,
-            calls_per_service: stats.per_service(),
+            calls_per_service,
         })
     }
 
-    async fn regions(&self) -> Result<Vec<String>> {
+    async fn regions(&self, aws: &AwsSession) -> Result<Vec<String>> {
         if !self.config.regions.is_empty() {
             return Ok(self.config.regions.clone());
         }
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        if let Some(profile) = &self.config.aws.profile {
-            loader = loader.profile_name(profile);
-        }
-        let sdk = loader.load().await;
-        sdk.region().map(|r| vec![r.to_string()]).ok_or_else(|| {
+        aws.default_region().await.map(|r| vec![r]).ok_or_else(|| {
             Error::Config("no Region given and none in the standard AWS configuration (AWS_REGION, profile)".into())
         })
     }
 
-    async fn scan_region(&self, c: &RegionClients) -> Result<RegionScan, AwsError> {
+    async fn scan_region(&self, c: &RegionClients, progress: &dyn ProgressSink) -> Result<RegionScan, AwsError> {
         let owners = &self.config.owners;
-        self.progress(&c.region, "scanning EC2 and RDS".into(), None, None);
+        step(progress, &c.region, "scanning EC2 and RDS".into(), None, None);
         let (instances, volumes, addresses, groups, dbs) = tokio::join!(
             ec2::instances(&c.ec2, owners, &[]),
             ec2::volumes(&c.ec2, owners, &[]),
@@ -234,7 +259,8 @@ impl Discovery {
         }
         scan.inventory.db_instances = scan.take(dbs)?.unwrap_or_default();
         let inv = &scan.inventory;
-        self.progress(
+        step(
+            progress,
             &c.region,
             format!(
                 "found {} instances, {} volumes, {} Elastic IPs, {} security groups, {} DB instances",
@@ -252,10 +278,11 @@ impl Discovery {
 
     async fn scan_buckets(
         &self,
+        aws: &AwsSession,
         regions: &[String],
         clients: &mut BTreeMap<String, RegionClients>,
-        stats: &Arc<CallStats>,
         total: &mut RegionScan,
+        progress: &dyn ProgressSink,
     ) -> Result<(), AwsError> {
         let Some(home) = regions.first().and_then(|r| clients.get(r)) else {
             return Ok(());
@@ -263,7 +290,8 @@ impl Discovery {
         let Some(listed) = total.take(s3::list(&home.s3).await)? else {
             return Ok(());
         };
-        self.progress(
+        step(
+            progress,
             "global",
             format!("reading {} S3 buckets", listed.len()),
             Some(0),
@@ -284,7 +312,7 @@ impl Discovery {
         for b in &located {
             let region = b.region.clone().unwrap_or_default();
             if let std::collections::btree_map::Entry::Vacant(slot) = clients.entry(region) {
-                let c = RegionClients::new(slot.key(), &self.config.aws, stats).await;
+                let c = aws.clients(slot.key()).await;
                 slot.insert(c);
             }
         }
@@ -309,7 +337,7 @@ impl Discovery {
                 total.inventory.buckets.push(bucket);
             }
         }
-        self.progress("global", "S3 buckets read".into(), Some(count), Some(count));
+        step(progress, "global", "S3 buckets read".into(), Some(count), Some(count));
         Ok(())
     }
 
@@ -318,6 +346,7 @@ impl Discovery {
         clients: &BTreeMap<String, RegionClients>,
         window: (i64, i64),
         total: &mut RegionScan,
+        progress: &dyn ProgressSink,
     ) -> Result<(), AwsError> {
         // Memory exists only where the CloudWatch agent publishes it: ask which instances do.
         let mut memory = Vec::new();
@@ -333,16 +362,16 @@ impl Discovery {
 
         let mut jobs = Vec::new();
         for (region, mut requests) in per_region {
-            // Batches share one window, so daily S3 requests go in batches of their own.
-            requests.sort_by_key(|r| r.period_seconds);
+            // A call has one time range, so daily S3 requests go in batches of their own.
+            requests.sort_by_key(|r| (r.period_seconds, r.window));
             let Some(c) = clients.get(region) else { continue };
-            let points = metrics::request_points(&requests);
-            for range in metrics::batches(&points) {
+            for range in metrics::batches_of(&requests) {
                 jobs.push((c, requests[range].to_vec()));
             }
         }
         let batches = jobs.len() as u64;
-        self.progress(
+        step(
+            progress,
             "cloudwatch",
             format!("fetching metric series in {batches} GetMetricData batches"),
             Some(0),
@@ -360,7 +389,8 @@ impl Discovery {
             if let Some(s) = total.take(r)? {
                 series.extend(s);
             }
-            self.progress(
+            step(
+                progress,
                 "cloudwatch",
                 format!("batch {done}/{batches}"),
                 Some(done),
@@ -377,6 +407,17 @@ impl Discovery {
         total.inventory.metrics = series;
         Ok(())
     }
+}
+
+/// Reports one step of θ1's progress.
+fn step(sink: &dyn ProgressSink, scope: &str, message: String, done: Option<u64>, total: Option<u64>) {
+    sink.report(&ProgressEvent {
+        phase: "discovery",
+        scope: scope.to_owned(),
+        message,
+        done,
+        total,
+    });
 }
 
 /// Namespace, dimension, and (metric, statistic) pairs fetched for one kind of resource.
@@ -499,9 +540,11 @@ impl Phase for Discovery {
     /// Captures the world state, writes `world_state_N.json` and `discovery_report.md` when the
     /// context has an output folder, and fails with [`Error::PartialCapture`] (after saving the
     /// partial state) when a scan failed.
-    async fn run(&self, ctx: &mut CycleContext) -> Result<()> {
+    async fn run(&self, ctx: &mut CycleContext) -> Result<PhaseOutcome> {
         let until = self.config.until.unwrap_or_else(|| ctx.clock.now());
-        let out = self.discover_until(&ctx.catalog, until).await?;
+        let out = self
+            .discover_until(&ctx.aws, &ctx.catalog, until, &*ctx.progress)
+            .await?;
         publish_capture(ctx, out)
     }
 }
@@ -540,25 +583,24 @@ pub(crate) fn capture_world(
 /// What every θ1 phase does with its capture in a cycle: writes `world_state_N.json` and
 /// `discovery_report.md` when the context has an output folder, stores the world state, and
 /// fails with [`Error::PartialCapture`] (after saving the partial state) when a scan failed.
-pub(crate) fn publish_capture(ctx: &mut CycleContext, mut out: DiscoveryOutput) -> Result<()> {
+///
+/// # Errors
+/// [`Error::PartialCapture`] as above; [`Error::Io`] when a file cannot be written.
+pub fn publish_capture(ctx: &mut CycleContext, mut out: DiscoveryOutput) -> Result<PhaseOutcome> {
     out.world.scope.captured_at = ctx.clock.now();
     let partial = match &out.world.scope.completeness {
         Completeness::Partial { gaps } => Some(gaps.clone()),
         Completeness::Complete => None,
     };
-    if let Some(dir) = ctx.out_dir.clone() {
-        let state_path = dir.join(format!("world_state_{}.json", ctx.iteration));
-        out.world.save(&state_path)?;
-        let report_path = dir.join("discovery_report.md");
-        crate::report::write_atomic(
-            &report_path,
-            crate::report::discovery::render(&out.world, &out.calls_per_service).as_bytes(),
-        )?;
-        ctx.reports.extend([state_path, report_path]);
-    }
-    ctx.set_world(out.world);
+    let name = format!("world_state_{}.json", ctx.iteration());
+    ctx.output.write(&name, out.world.to_json().as_bytes())?;
+    ctx.output.write(
+        "discovery_report.md",
+        report::render(&out.world, &out.calls_per_service).as_bytes(),
+    )?;
+    ctx.artefacts.put(out.world);
     match partial {
         Some(gaps) => Err(Error::PartialCapture { gaps }),
-        None => Ok(()),
+        None => Ok(PhaseOutcome::nothing()),
     }
 }

@@ -9,7 +9,7 @@
 //!   Iglewicz and Hoaglin (median and MAD: a spike cannot hide itself by inflating the spread).
 //! - Outcomes and learned headroom persist in the [`KnowledgeBase`].
 
-pub mod knowledge;
+pub mod report;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -18,14 +18,15 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use self::knowledge::{KnowledgeBase, KnowledgeError, Outcome, Verdict};
-use crate::cycle::{CycleContext, Phase, PhaseId};
+use crate::cycle::{CycleContext, Phase, PhaseId, PhaseOutcome};
+use crate::knowledge::{ChangeTimes, LearnedHeadroom};
+pub use crate::knowledge::{KnowledgeBase, KnowledgeError, Outcome, Verdict};
 use crate::phases::deployment::{DeploymentReport, StepOutcome};
 use crate::phases::optimization::rightsizing::{percentile, RightsizingConfig};
 use crate::plan::execution::ExecutionPlan;
 use crate::plan::Action;
 use crate::world::{Inventory, MetricSeries, WorldState};
-use crate::{Error, Result};
+use crate::Result;
 
 /// Settings of θ6.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -308,11 +309,8 @@ impl Phase for Learning {
         PhaseId::Learning
     }
 
-    async fn run(&self, ctx: &mut CycleContext) -> Result<()> {
-        let after = ctx.world.as_ref().ok_or(Error::MissingInput {
-            phase: "learning",
-            missing: "a world state (θ1)",
-        })?;
+    async fn run(&self, ctx: &mut CycleContext) -> Result<PhaseOutcome> {
+        let after = ctx.artefacts.require::<WorldState>("learning")?;
         // The context's knowledge base if the cycle shares one, else this phase's own.
         let kb = match (&ctx.knowledge, &self.config.knowledge_base) {
             (Some(shared), _) => Some(shared.clone()),
@@ -321,32 +319,39 @@ impl Phase for Learning {
         };
         let learned = match &kb {
             Some(kb) => kb.headroom()?,
-            None => ctx.learned_headroom.clone(),
+            None => ctx
+                .artefacts
+                .get::<LearnedHeadroom>()
+                .map(|h| h.0.clone())
+                .unwrap_or_default(),
         };
+        // θ6 judges what the previous iteration deployed, on the world this one captured.
         let applied = ctx
-            .previous_execution_plan
-            .as_ref()
-            .zip(ctx.previous_deployment.as_ref());
+            .artefacts
+            .previous::<ExecutionPlan>()
+            .zip(ctx.artefacts.previous::<DeploymentReport>());
+        let no_changes = BTreeMap::new();
         let report = self.learn(
-            ctx.iteration,
-            ctx.previous_world.as_ref(),
+            ctx.iteration(),
+            ctx.artefacts.previous::<WorldState>(),
             after,
             applied,
             &learned,
             &RightsizingConfig::default(),
-            &ctx.last_changes,
+            ctx.artefacts.get::<ChangeTimes>().map_or(&no_changes, |t| &t.0),
         );
         if let Some(kb) = &kb {
             kb.record(&report.outcomes)?;
             kb.set_headroom(&report.headroom)?;
         }
-        if let Some(dir) = &ctx.out_dir {
-            let path = dir.join("learning_report.md");
-            crate::report::learning::write(&path, &report)?;
-            ctx.reports.push(path);
-        }
-        ctx.learned_headroom = report.headroom.clone();
-        ctx.learning = Some(report);
-        Ok(())
+        ctx.output
+            .write("learning_report.md", report::render(&report).as_bytes())?;
+        ctx.artefacts.put(LearnedHeadroom(report.headroom.clone()));
+        ctx.artefacts.put(report);
+        Ok(PhaseOutcome::nothing())
     }
+}
+
+impl crate::artefact::Artefact for LearningReport {
+    const WHAT: &'static str = "a learning report (θ6)";
 }

@@ -9,6 +9,7 @@
 //! in the report and does not fail the phase: the changes are made either way.
 
 pub mod notify;
+pub mod report;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,11 +22,11 @@ use serde::{Deserialize, Serialize};
 pub use self::notify::{Notification, NotificationSink, NotifyError, WebhookSink};
 use crate::assessment::ResourceKind;
 use crate::aws::metrics::{self, SeriesRequest};
-use crate::aws::{AwsError, AwsOptions, CallStats, RegionClients};
-use crate::cycle::{CycleContext, Phase, PhaseId};
-use crate::phases::deployment::StepOutcome;
+use crate::aws::{AwsError, RegionClients};
+use crate::cycle::{CycleContext, Phase, PhaseId, PhaseOutcome};
+use crate::phases::deployment::{DeploymentReport, StepOutcome};
 use crate::plan::ResourceRef;
-use crate::{Error, Result};
+use crate::Result;
 
 /// Settings of θ5.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -114,26 +115,18 @@ fn cpu_metric(resource: &ResourceRef) -> Option<(&'static str, &'static str)> {
 /// θ5 as a cycle phase.
 #[derive(Debug, Clone, Default)]
 pub struct Monitoring {
-    aws: AwsOptions,
     config: MonitoringConfig,
     sinks: Vec<Arc<dyn NotificationSink>>,
 }
 
 impl Monitoring {
-    /// θ5 with `config`, standard AWS configuration and no sink.
+    /// θ5 with `config` and no sink.
     #[must_use]
     pub fn new(config: MonitoringConfig) -> Self {
         Self {
             config,
             ..Self::default()
         }
-    }
-
-    /// Replaces the AWS options.
-    #[must_use]
-    pub fn with_aws(mut self, aws: AwsOptions) -> Self {
-        self.aws = aws;
-        self
     }
 
     /// Adds a notification sink.
@@ -289,10 +282,7 @@ impl Monitoring {
     /// # Errors
     /// An AWS error of the alarm, dashboard or read-back calls.
     pub async fn monitor(&self, ctx: &CycleContext) -> Result<MonitoringReport> {
-        let deployment = ctx.deployment.as_ref().ok_or(Error::MissingInput {
-            phase: "monitoring",
-            missing: "a deployment report (θ4)",
-        })?;
+        let deployment = ctx.artefacts.require::<DeploymentReport>("monitoring")?;
         let mut changed: Vec<ResourceRef> = deployment
             .steps
             .iter()
@@ -301,7 +291,6 @@ impl Monitoring {
             .collect();
         changed.sort();
         changed.dedup();
-        let stats = Arc::new(CallStats::default());
         let mut clients: BTreeMap<String, RegionClients> = BTreeMap::new();
         let mut report = MonitoringReport {
             alarms: Vec::new(),
@@ -321,7 +310,7 @@ impl Monitoring {
         }
         let now = ctx.clock.now().timestamp();
         for (region, resources) in by_region {
-            let c = RegionClients::new(&region, &self.aws, &stats).await;
+            let c = ctx.aws.clients(&region).await;
             let mut names = Vec::with_capacity(resources.len());
             for resource in &resources {
                 names.push(self.put_alarm(&c, resource).await?);
@@ -342,10 +331,11 @@ impl Monitoring {
         if let Some(c) = watched.first().and_then(|r| clients.get(&r.region)) {
             report.dashboard = Some(self.dashboard(c, &watched).await?);
         }
+        let world = ctx.artefacts.get::<crate::world::WorldState>();
         let notification = Notification {
-            iteration: ctx.iteration,
-            monthly_cost_usd: ctx.world.as_ref().map(|w| w.assessment.monthly_total_usd),
-            security_score: ctx.world.as_ref().map(|w| w.assessment.security_score),
+            iteration: ctx.iteration(),
+            monthly_cost_usd: world.map(|w| w.assessment.monthly_total_usd),
+            security_score: world.map(|w| w.assessment.security_score),
             applied: deployment.applied(),
             rolled_back: deployment.count("rolled_back"),
             failed_wave: deployment.failed_wave,
@@ -370,14 +360,15 @@ impl Phase for Monitoring {
         PhaseId::Monitoring
     }
 
-    async fn run(&self, ctx: &mut CycleContext) -> Result<()> {
+    async fn run(&self, ctx: &mut CycleContext) -> Result<PhaseOutcome> {
         let report = self.monitor(ctx).await?;
-        if let Some(dir) = &ctx.out_dir {
-            let path = dir.join("integration_report.md");
-            crate::report::monitoring::write(&path, &report)?;
-            ctx.reports.push(path);
-        }
-        ctx.monitoring = Some(report);
-        Ok(())
+        ctx.output
+            .write("integration_report.md", report::render(&report).as_bytes())?;
+        ctx.artefacts.put(report);
+        Ok(PhaseOutcome::nothing())
     }
+}
+
+impl crate::artefact::Artefact for MonitoringReport {
+    const WHAT: &'static str = "a monitoring report (θ5)";
 }

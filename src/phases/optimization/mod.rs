@@ -13,14 +13,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use self::rightsizing::{idle_days, percentile, Recommendation, Rightsizer, RightsizingConfig, RightsizingFinding};
+use crate::artefact::Artefact;
 use crate::assessment::{ResourceKind, Severity};
 use crate::catalog::PriceCatalog;
-use crate::cycle::{CycleContext, Phase, PhaseId};
+use crate::cycle::{CycleContext, Phase, PhaseId, PhaseOutcome};
 use crate::guardrails::Guardrails;
+use crate::knowledge::{ChangeTimes, LearnedHeadroom};
 use crate::plan::execution::{allocate, ExecutionPlan};
 use crate::plan::{Action, Change, InventoryIndex, Plan, ResourceRef, Risk};
 use crate::world::{Ec2Instance, SeriesIndex, WorldState};
-use crate::{Error, Result};
+use crate::Result;
 
 /// Settings of θ3.
 #[derive(Debug, Clone, Default)]
@@ -39,6 +41,15 @@ pub struct ResourceRecommendation {
     pub resource: ResourceRef,
     /// The verdict.
     pub recommendation: Recommendation,
+}
+
+/// θ3's right-sizing verdicts of an iteration, as an artefact of the cycle.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct Recommendations(pub Vec<ResourceRecommendation>);
+
+impl Artefact for Recommendations {
+    const WHAT: &'static str = "the right-sizing recommendations (θ3)";
 }
 
 /// What θ3 produced.
@@ -321,41 +332,33 @@ impl Phase for Optimization {
         "optimization (rust)".into()
     }
 
-    async fn run(&self, ctx: &mut CycleContext) -> Result<()> {
-        let world = ctx.world.as_ref().ok_or(Error::MissingInput {
-            phase: "optimization",
-            missing: "a world state (run θ1 first)",
-        })?;
-        let plan = ctx.plan.as_ref().ok_or(Error::MissingInput {
-            phase: "optimization",
-            missing: "a plan (run θ2 first)",
-        })?;
+    async fn run(&self, ctx: &mut CycleContext) -> Result<PhaseOutcome> {
+        let world = ctx.artefacts.require::<WorldState>("optimization")?;
+        let plan = ctx.artefacts.require::<Plan>("optimization")?;
         // What θ6 learned overrides the configured headroom of those families.
         let mut config = self.config.clone();
-        config
-            .rightsizing
-            .family_headroom_percent
-            .extend(ctx.learned_headroom.iter().map(|(f, h)| (f.clone(), *h)));
+        if let Some(learned) = ctx.artefacts.get::<LearnedHeadroom>() {
+            config
+                .rightsizing
+                .family_headroom_percent
+                .extend(learned.0.iter().map(|(f, h)| (f.clone(), *h)));
+        }
         // A resource θ4 changed is judged on its datapoints since the change alone.
-        let measured = world.since_changes(&ctx.last_changes);
-        let out = optimize(&measured, plan, &ctx.catalog, &config);
-        // The plan of the iteration now holds θ3's changes too; its reports are rendered again.
+        let out = match ctx.artefacts.get::<ChangeTimes>() {
+            Some(times) => optimize(&world.since_changes(&times.0), plan, &ctx.catalog, &config),
+            None => optimize(world, plan, &ctx.catalog, &config),
+        };
+        // The plan of the iteration now holds θ3's changes too; its reports are rendered again,
+        // with the IaC of the execution plan's target state.
         let mut plan = plan.clone();
         plan.cost.extend(out.changes.iter().cloned());
-        if let Some(dir) = ctx.out_dir.clone() {
-            crate::report::planning::write(&dir, world, &plan, &ctx.catalog)?;
-            // The IaC again, now for the execution plan's target state.
-            crate::iac::write(&dir, world, out.execution_plan.steps.iter().map(|s| &s.change))?;
-            let path = dir.join("execution_plan.json");
-            let text = serde_json::to_string_pretty(&out.execution_plan)
-                .unwrap_or_else(|e| unreachable!("execution plan serialises: {e}"));
-            crate::report::write_atomic(&path, text.as_bytes())?;
-            ctx.reports.push(path);
-        }
-        ctx.applicable_changes = out.execution_plan.steps.iter().filter(|s| !s.needs_approval).count();
-        ctx.execution_plan = Some(out.execution_plan);
-        ctx.plan = Some(plan);
-        ctx.recommendations = out.recommendations;
-        Ok(())
+        super::planning::write_plan(ctx, &plan, out.execution_plan.steps.iter().map(|s| &s.change))?;
+        ctx.output
+            .write("execution_plan.json", out.execution_plan.to_json().as_bytes())?;
+        let applicable = out.execution_plan.steps.iter().filter(|s| !s.needs_approval).count();
+        ctx.artefacts.put(out.execution_plan);
+        ctx.artefacts.put(plan);
+        ctx.artefacts.put(Recommendations(out.recommendations));
+        Ok(PhaseOutcome::planned(applicable))
     }
 }

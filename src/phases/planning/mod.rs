@@ -10,6 +10,7 @@
 //! Every rule is a pure function of the world state. Savings are the catalog price of the
 //! resource before minus after the change, so a plan's savings add up to the projected total.
 
+pub mod report;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use rayon::prelude::*;
@@ -17,10 +18,10 @@ use serde_json::{json, Value};
 
 use crate::assessment::{FindingStatus, ResourceKind};
 use crate::catalog::PriceCatalog;
-use crate::cycle::{CycleContext, Phase, PhaseId};
+use crate::cycle::{CycleContext, Phase, PhaseId, PhaseOutcome};
 use crate::plan::{Action, Change, InventoryIndex, Plan, ResourceRef, Risk};
 use crate::world::{Inventory, VersioningStatus, WorldState};
-use crate::{Error, Result};
+use crate::Result;
 
 /// Settings of θ2.
 #[derive(Debug, Clone)]
@@ -311,20 +312,37 @@ impl Phase for Planning {
         "planning (rust)".into()
     }
 
-    async fn run(&self, ctx: &mut CycleContext) -> Result<()> {
-        let world = ctx.world.as_ref().ok_or(Error::MissingInput {
-            phase: "planning",
-            missing: "a world state (run θ1 first)",
-        })?;
+    async fn run(&self, ctx: &mut CycleContext) -> Result<PhaseOutcome> {
+        let world = ctx.artefacts.require::<WorldState>("planning")?;
         let plan = plan(world, &ctx.catalog, &self.config);
-        if let Some(dir) = ctx.out_dir.clone() {
-            let written = crate::report::planning::write(&dir, world, &plan, &ctx.catalog)?;
-            ctx.reports.extend(written);
-            let iac = crate::iac::write(&dir, world, plan.changes())?;
-            ctx.reports.extend(iac);
-        }
-        ctx.applicable_changes = plan.changes().count();
-        ctx.plan = Some(plan);
-        Ok(())
+        write_plan(ctx, &plan, plan.changes())?;
+        let applicable = plan.changes().count();
+        ctx.artefacts.put(plan);
+        Ok(PhaseOutcome::planned(applicable))
     }
+}
+
+/// Writes `cost_optimization_plan.md`, `security_improvement_plan.md` and the `IaC` of
+/// `target` (the changes whose end state it renders) into the context's output folder.
+///
+/// # Errors
+/// [`crate::Error::Io`] naming the file; [`crate::artefact::MissingInput`] without a world state.
+pub fn write_plan<'a>(
+    ctx: &mut CycleContext,
+    plan: &Plan,
+    target: impl IntoIterator<Item = &'a crate::plan::Change>,
+) -> Result<()> {
+    if ctx.output.dir().is_none() {
+        return Ok(());
+    }
+    let world = ctx.artefacts.require::<WorldState>("planning")?;
+    let cost = report::render_cost(world, plan, &ctx.catalog);
+    let security = report::render_security(world, plan, &ctx.catalog);
+    let iac = crate::iac::render(world, target);
+    ctx.output.write("cost_optimization_plan.md", cost.as_bytes())?;
+    ctx.output.write("security_improvement_plan.md", security.as_bytes())?;
+    for (path, text) in iac {
+        ctx.output.write_always(&path, text.as_bytes())?;
+    }
+    Ok(())
 }

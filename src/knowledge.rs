@@ -10,7 +10,28 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::artefact::Artefact;
 use crate::plan::{Action, ResourceRef};
+
+/// Headroom per instance family learned by θ6, percent: θ3 sizes those families with it
+/// instead of the configured headroom.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct LearnedHeadroom(pub BTreeMap<String, f64>);
+
+impl Artefact for LearnedHeadroom {
+    const WHAT: &'static str = "the headroom learned per family (θ6)";
+}
+
+/// When θ4 last changed each resource, Unix seconds by resource id: θ3 and θ6 judge a changed
+/// resource only on its datapoints since then.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct ChangeTimes(pub BTreeMap<String, i64>);
+
+impl Artefact for ChangeTimes {
+    const WHAT: &'static str = "the change times of resources (θ4)";
+}
 
 /// Outcomes by `"{iteration:08}/{change id}"`, as JSON.
 const OUTCOMES: TableDefinition<'_, &str, &str> = TableDefinition::new("outcomes");

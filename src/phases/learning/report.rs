@@ -2,10 +2,8 @@
 //! headroom the next plan uses, anomalies, and the next iteration's recommendations.
 
 use std::fmt::Write;
-use std::path::Path;
 
 use crate::phases::learning::LearningReport;
-use crate::Result;
 
 /// The report as Markdown.
 #[must_use]
@@ -74,12 +72,4 @@ pub fn render(report: &LearningReport) -> String {
         let _ = writeln!(md, "- {r}");
     }
     md
-}
-
-/// Writes the report to `path`.
-///
-/// # Errors
-/// [`crate::Error::Io`] naming the file.
-pub fn write(path: &Path, report: &LearningReport) -> Result<()> {
-    super::write_atomic(path, render(report).as_bytes())
 }

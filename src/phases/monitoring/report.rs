@@ -2,10 +2,8 @@
 //! read back after the change, and where the result was sent.
 
 use std::fmt::Write;
-use std::path::Path;
 
 use crate::phases::monitoring::MonitoringReport;
-use crate::Result;
 
 /// The report as Markdown.
 #[must_use]
@@ -58,12 +56,4 @@ pub fn render(report: &MonitoringReport) -> String {
         let _ = writeln!(md, "- {sink}: {}", error.as_deref().unwrap_or("delivered"));
     }
     md
-}
-
-/// Writes the report to `path`.
-///
-/// # Errors
-/// [`crate::Error::Io`] naming the file.
-pub fn write(path: &Path, report: &MonitoringReport) -> Result<()> {
-    super::write_atomic(path, render(report).as_bytes())
 }

@@ -2,13 +2,11 @@
 //! monthly cost and security score of the estate once they are applied.
 
 use std::fmt::Write;
-use std::path::{Path, PathBuf};
 
 use crate::assessment::assess;
 use crate::catalog::PriceCatalog;
 use crate::plan::{Change, Plan};
 use crate::world::WorldState;
-use crate::Result;
 
 /// The cost and score before and after a set of changes.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -115,16 +113,4 @@ fn percent_change(before: f64, after: f64) -> f64 {
     } else {
         (after - before) / before * 100.0
     }
-}
-
-/// Writes both reports into `dir`; returns their paths.
-///
-/// # Errors
-/// [`crate::Error::Io`] naming the file.
-pub fn write(dir: &Path, world: &WorldState, plan: &Plan, catalog: &PriceCatalog) -> Result<Vec<PathBuf>> {
-    let cost = dir.join("cost_optimization_plan.md");
-    super::write_atomic(&cost, render_cost(world, plan, catalog).as_bytes())?;
-    let security = dir.join("security_improvement_plan.md");
-    super::write_atomic(&security, render_security(world, plan, catalog).as_bytes())?;
-    Ok(vec![cost, security])
 }

@@ -1,10 +1,8 @@
 //! `deployment_report.md`: what θ4 did to each step, what it rolled back and why.
 
 use std::fmt::Write;
-use std::path::Path;
 
 use crate::phases::deployment::{DeploymentReport, Mode, StepOutcome};
-use crate::Result;
 
 /// The report as Markdown.
 #[must_use]
@@ -68,12 +66,4 @@ pub fn render(report: &DeploymentReport) -> String {
         );
     }
     md
-}
-
-/// Writes the report to `path`.
-///
-/// # Errors
-/// [`crate::Error::Write`] naming the file.
-pub fn write(path: &Path, report: &DeploymentReport) -> Result<()> {
-    super::write_atomic(path, render(report).as_bytes())
 }

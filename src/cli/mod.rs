@@ -1,0 +1,508 @@
+//! The `miyabi-aws` command line: `discover`, `plan`, `apply` and `cycle`, the same from
+//! `cargo install` and from the wheel's console script.
+//!
+//! Exit codes: 0 success, 1 failure, 2 a usage error, 3 a partial capture (the partial world
+//! state is saved).
+
+mod hooks;
+mod progress;
+mod summary;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub use self::hooks::{CommandHook, FileClock};
+pub use self::progress::TerminalProgress;
+use crate::aws::{AwsOptions, AwsSession};
+use crate::bridge::{PhaseTransport, PythonBridge, Script, SubprocessTransport};
+use crate::catalog::PriceCatalog;
+use crate::cycle::stop::IterationLimit;
+use crate::guardrails::Environment;
+use crate::knowledge::KnowledgeBase;
+use crate::output::Format;
+use crate::phases::deployment::{Approval, Deployment, DeploymentConfig, Mode, TerraformMode};
+use crate::phases::monitoring::WebhookSink;
+use crate::phases::{Discovery, DiscoveryConfig, Learning, LearningConfig, Monitoring, MonitoringConfig};
+use crate::phases::{Optimization, OptimizationConfig, Planning};
+use crate::plan::execution::ExecutionPlan;
+use crate::progress::SharedProgress;
+use crate::world::WorldState;
+use crate::{Cycle, CycleContext, Error, Phase, StopReason};
+
+/// Exit code: the world state was captured only in part.
+pub const EXIT_PARTIAL: u8 = 3;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "miyabi-aws",
+    version,
+    about = "Find what an AWS estate wastes and risks, plan the fixes as IaC, apply them safely, and learn from the result",
+    long_about = None
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Flags every subcommand takes.
+#[derive(Args, Debug)]
+struct Global {
+    /// Region to work in; repeat for several. Defaults to the configured Region.
+    #[arg(long = "region", global = true, value_name = "REGION")]
+    regions: Vec<String>,
+    /// Named profile from the shared AWS config files (else `AWS_PROFILE`, else `default`).
+    #[arg(long, global = true)]
+    profile: Option<String>,
+    /// Endpoint for every service without a per-service `AWS_ENDPOINT_URL_<SERVICE>` variable.
+    #[arg(long, global = true, value_name = "URL")]
+    endpoint_url: Option<String>,
+    /// Folder for world states, reports and `IaC`.
+    #[arg(long, global = true, value_name = "DIR", default_value = "miyabi-out")]
+    out: PathBuf,
+    /// Which files to write: a comma-separated list of `json` (world states, execution plan)
+    /// and `markdown` (reports). `IaC` is always written.
+    #[arg(
+        long,
+        global = true,
+        value_delimiter = ',',
+        value_name = "LIST",
+        default_value = "json,markdown"
+    )]
+    output_format: Vec<OutputFormat>,
+    /// A price catalog file replacing the built-in one.
+    #[arg(long, global = true, value_name = "FILE")]
+    catalog: Option<PathBuf>,
+    /// No progress on stderr.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+}
+
+/// The file formats of `--output-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum OutputFormat {
+    /// World states and the execution plan.
+    Json,
+    /// The phases' reports.
+    Markdown,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// θ1: capture the estate as `world_state_0.json` and `discovery_report.md`.
+    Discover(DiscoverArgs),
+    /// θ2 and θ3, offline: plan from a world-state file (cost and security plans, `IaC`,
+    /// `execution_plan.json`); no AWS call.
+    Plan(PlanArgs),
+    /// θ4: apply a reviewed `execution_plan.json` (steps whose precondition no longer holds are
+    /// refused as drift).
+    Apply(ApplyArgs),
+    /// The whole loop θ1 → θ6, until it converges.
+    Cycle(CycleArgs),
+}
+
+#[derive(Args, Debug)]
+struct DiscoverArgs {
+    /// Metric lookback in days (14, 32 or 93 are the usual values).
+    #[arg(long, default_value_t = 14)]
+    lookback_days: u32,
+    /// Which θ1 implementation runs.
+    #[arg(long, value_enum, default_value_t = DiscoveryImpl::Rust)]
+    discovery: DiscoveryImpl,
+}
+
+#[derive(Args, Debug)]
+struct PlanArgs {
+    /// The world-state file to plan from (a `world_state_N.json`).
+    #[arg(long, value_name = "FILE")]
+    world: PathBuf,
+    /// At most this many changes in the execution plan.
+    #[arg(long)]
+    max_changes: Option<usize>,
+    /// Actions never to plan (comma-separated, for example `terminate_instance`).
+    #[arg(long, value_delimiter = ',')]
+    deny: Vec<String>,
+    /// The account's environment, for the approval thresholds.
+    #[arg(long, value_enum, default_value_t = EnvironmentArg::Production)]
+    environment: EnvironmentArg,
+    /// The knowledge base whose learned headroom and change times θ3 uses.
+    #[arg(long, value_name = "FILE")]
+    knowledge_base: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct ApplyArgs {
+    /// The reviewed execution plan.
+    #[arg(long, value_name = "FILE")]
+    plan: PathBuf,
+    #[command(flatten)]
+    deploy: DeployArgs,
+}
+
+/// How θ4 runs.
+#[derive(Args, Debug)]
+struct DeployArgs {
+    /// Only read and report what would be done.
+    #[arg(long)]
+    dry_run: bool,
+    /// Approve `all` steps, or exactly these comma-separated step ids.
+    #[arg(long, value_name = "all|IDS")]
+    approve: Option<String>,
+    /// How θ4 changes AWS.
+    #[arg(long, value_enum, default_value_t = Backend::Sdk)]
+    backend: Backend,
+}
+
+#[derive(Args, Debug)]
+struct CycleArgs {
+    /// Metric lookback in days.
+    #[arg(long, default_value_t = 14)]
+    lookback_days: u32,
+    /// Which θ1 implementation runs.
+    #[arg(long, value_enum, default_value_t = DiscoveryImpl::Rust)]
+    discovery: DiscoveryImpl,
+    /// Apply the plan; without it θ4 is a dry run and the loop stops after one iteration.
+    #[arg(long)]
+    apply: bool,
+    /// Approve `all` steps, or exactly these comma-separated step ids.
+    #[arg(long, value_name = "all|IDS")]
+    approve: Option<String>,
+    /// How θ4 changes AWS.
+    #[arg(long, value_enum, default_value_t = Backend::Sdk)]
+    backend: Backend,
+    /// Deploy this reviewed `execution_plan.json` instead of θ3's.
+    #[arg(long, value_name = "FILE")]
+    plan: Option<PathBuf>,
+    /// Iteration limit of the loop.
+    #[arg(long, default_value_t = 10)]
+    max_iterations: u32,
+    /// The knowledge base (outcomes, learned headroom, change times); `OUT/knowledge.redb` by
+    /// default. Give the same file to a later run of the same estate.
+    #[arg(long, value_name = "FILE")]
+    knowledge_base: Option<PathBuf>,
+    /// Send each iteration's result as JSON to this `http://` URL.
+    #[arg(long, value_name = "URL")]
+    webhook: Option<String>,
+    /// Run a command after a phase: `PHASE=COMMAND` (through `sh -c`; repeatable). It gets
+    /// `MIYABI_PHASE`, `MIYABI_ITERATION`, `MIYABI_APPLICABLE`, `MIYABI_APPLIED` and
+    /// `MIYABI_OUT`; a non-zero exit stops the loop.
+    #[arg(long = "hook-after", value_name = "PHASE=COMMAND")]
+    hooks: Vec<String>,
+    /// Read "now" from this file (Unix seconds or RFC 3339), re-read at every use, instead of
+    /// the system clock: for simulations.
+    #[arg(long, value_name = "FILE")]
+    clock_file: Option<PathBuf>,
+}
+
+/// θ4's backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Backend {
+    /// The AWS SDK, step by step with backups.
+    Sdk,
+    /// Terraform on the rendered target state (the CLI and its AWS provider must be installable).
+    Terraform,
+}
+
+/// The θ1 implementations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DiscoveryImpl {
+    /// The Rust discovery over the AWS SDK.
+    Rust,
+    /// The legacy Python script, over JSON-RPC in a child process (`MIYABI_PYTHON_PATH`).
+    Python,
+    /// The legacy Python script in the embedded interpreter (a build with `--features python`).
+    PythonInProcess,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum EnvironmentArg {
+    Production,
+    Development,
+}
+
+/// Runs the CLI with `args` (the program name first) on a runtime of its own; returns the exit
+/// code.
+pub fn main_with(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime.block_on(run(args)),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            1
+        }
+    }
+}
+
+/// Runs the CLI with `args` (the program name first) on the current runtime; returns the exit
+/// code.
+pub async fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return u8::try_from(e.exit_code()).unwrap_or(2);
+        }
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MIYABI_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,miyabi_aws::cycle=info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+    match execute(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+async fn execute(cli: Cli) -> Result<u8, Error> {
+    let g = &cli.global;
+    let ctx = context(g)?;
+    match &cli.command {
+        Command::Discover(args) => {
+            let discovery = discovery_phase(g, args.discovery, args.lookback_days, ctx.progress.clone())?;
+            let cycle = one_pass().with_phase(discovery);
+            run_cycle(&cycle, ctx, false).await
+        }
+        Command::Plan(args) => {
+            let mut ctx = match &args.knowledge_base {
+                Some(path) => ctx.with_knowledge_base(Arc::new(KnowledgeBase::open(path)?))?,
+                None => ctx,
+            };
+            ctx.artefacts.put(WorldState::load(&args.world)?);
+            let mut config = OptimizationConfig::default();
+            config.guardrails.max_changes = args.max_changes;
+            config.guardrails.deny_list.extend(args.deny.iter().cloned());
+            config.guardrails.environment = match args.environment {
+                EnvironmentArg::Production => Environment::Production,
+                EnvironmentArg::Development => Environment::Development,
+            };
+            let cycle = one_pass()
+                .with_phase(Arc::new(Planning::default()))
+                .with_phase(Arc::new(Optimization::new(config)));
+            run_cycle(&cycle, ctx, false).await
+        }
+        Command::Apply(args) => {
+            let plan = ExecutionPlan::load(&args.plan)?;
+            let d = &args.deploy;
+            let deployment = deployment_phase(g, !d.dry_run, d.approve.as_deref(), d.backend, Some(plan));
+            let cycle = one_pass().with_phase(Arc::new(deployment));
+            run_cycle(&cycle, ctx, !d.dry_run).await
+        }
+        Command::Cycle(args) => {
+            let (cycle, ctx) = full_cycle(g, args, ctx)?;
+            run_cycle(&cycle, ctx, args.apply).await
+        }
+    }
+}
+
+/// A cycle of one iteration: for the subcommands that run single phases.
+fn one_pass() -> Cycle {
+    Cycle::new().with_stop_rules(vec![Arc::new(IterationLimit(1))])
+}
+
+fn context(g: &Global) -> Result<CycleContext, Error> {
+    let catalog = match &g.catalog {
+        Some(path) => PriceCatalog::load(path)?,
+        None => PriceCatalog::built_in().clone(),
+    };
+    let aws = AwsSession::new(AwsOptions {
+        profile: g.profile.clone(),
+        endpoint_url: g.endpoint_url.clone(),
+        ..AwsOptions::default()
+    });
+    let formats = g
+        .output_format
+        .iter()
+        .map(|f| match f {
+            OutputFormat::Json => Format::Json,
+            OutputFormat::Markdown => Format::Markdown,
+        })
+        .collect();
+    let mut ctx = CycleContext::new(Arc::new(aws))
+        .with_out_dir(&g.out)
+        .with_catalog(Arc::new(catalog));
+    ctx.output = ctx.output.with_formats(formats);
+    if let Some(progress) = TerminalProgress::new(g.quiet) {
+        ctx.progress = Arc::new(progress);
+    }
+    Ok(ctx)
+}
+
+fn full_cycle(g: &Global, args: &CycleArgs, ctx: CycleContext) -> Result<(Cycle, CycleContext), Error> {
+    let discovery = discovery_phase(g, args.discovery, args.lookback_days, ctx.progress.clone())?;
+    let reviewed = args.plan.as_ref().map(ExecutionPlan::load).transpose()?;
+    let deployment = deployment_phase(g, args.apply, args.approve.as_deref(), args.backend, reviewed);
+    let mut monitoring = Monitoring::new(MonitoringConfig::default());
+    if let Some(url) = &args.webhook {
+        monitoring = monitoring.with_sink(Arc::new(WebhookSink::new(url)));
+    }
+    let mut cycle = Cycle::new()
+        .with_phase(discovery)
+        .with_phase(Arc::new(Planning::default()))
+        .with_phase(Arc::new(Optimization::default()))
+        .with_phase(Arc::new(deployment))
+        .with_phase(Arc::new(monitoring))
+        .with_phase(Arc::new(Learning::new(LearningConfig::default())))
+        .with_max_iterations(args.max_iterations);
+    for spec in &args.hooks {
+        cycle = cycle.with_hook(Arc::new(CommandHook::parse(spec)?));
+    }
+    std::fs::create_dir_all(&g.out).map_err(|e| Error::io(&g.out, e))?;
+    let kb_path = args
+        .knowledge_base
+        .clone()
+        .unwrap_or_else(|| g.out.join("knowledge.redb"));
+    let mut ctx = ctx.with_knowledge_base(Arc::new(KnowledgeBase::open(&kb_path)?))?;
+    if let Some(file) = &args.clock_file {
+        ctx.clock = Arc::new(FileClock::open(file)?);
+    }
+    Ok((cycle, ctx))
+}
+
+/// Runs `cycle`, prints the summary, and maps the stop reason to an exit code.
+async fn run_cycle(cycle: &Cycle, mut ctx: CycleContext, applying: bool) -> Result<u8, Error> {
+    let started = std::time::Instant::now();
+    let report = cycle.run(&mut ctx).await;
+    summary::print(&ctx, &report, applying);
+    println!("{} in {:.1}s", report.stop, started.elapsed().as_secs_f64());
+    Ok(match &report.stop {
+        StopReason::PhaseFailed {
+            error: Error::PartialCapture { .. },
+            ..
+        } => EXIT_PARTIAL,
+        StopReason::PhaseFailed { .. } | StopReason::HookFailed { .. } => 1,
+        _ => 0,
+    })
+}
+
+/// The legacy scripts: `MIYABI_LEGACY_PATH`, else the `python/` folder of the source tree this
+/// binary was built from (they are not installed with it).
+fn legacy_dir() -> PathBuf {
+    std::env::var_os("MIYABI_LEGACY_PATH").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python"),
+        PathBuf::from,
+    )
+}
+
+fn discovery_phase(
+    g: &Global,
+    which: DiscoveryImpl,
+    lookback_days: u32,
+    progress: SharedProgress,
+) -> Result<Arc<dyn Phase>, Error> {
+    let lookback_hours = lookback_days.saturating_mul(24);
+    let bridge = |transport: Arc<dyn PhaseTransport>| -> Arc<dyn Phase> {
+        Arc::new(PythonBridge::new(transport, g.regions.clone()).with_lookback_hours(lookback_hours))
+    };
+    Ok(match which {
+        DiscoveryImpl::Rust => {
+            let config = DiscoveryConfig {
+                regions: g.regions.clone(),
+                lookback_hours,
+                ..DiscoveryConfig::default()
+            };
+            config.validate()?;
+            Arc::new(Discovery::new(config).with_progress(progress))
+        }
+        DiscoveryImpl::Python => bridge(Arc::new(
+            SubprocessTransport::from_env(Script::legacy_rpc())?.with_python_path([legacy_dir()]),
+        )),
+        #[cfg(feature = "python")]
+        DiscoveryImpl::PythonInProcess => bridge(Arc::new(
+            crate::bridge::InProcessTransport::legacy_discovery().with_python_path([legacy_dir()]),
+        )),
+        #[cfg(not(feature = "python"))]
+        DiscoveryImpl::PythonInProcess => {
+            return Err(Error::Config(
+                "--discovery python-in-process needs a build with the `python` feature".into(),
+            ))
+        }
+    })
+}
+
+fn deployment_phase(
+    g: &Global,
+    apply: bool,
+    approve: Option<&str>,
+    backend: Backend,
+    reviewed: Option<ExecutionPlan>,
+) -> Deployment {
+    let approval = match approve {
+        None => Approval::Nothing,
+        Some("all") => Approval::All,
+        Some(ids) => Approval::Ids(
+            ids.split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect(),
+        ),
+    };
+    let config = DeploymentConfig {
+        mode: if apply { Mode::Apply } else { Mode::DryRun },
+        approval,
+        ..DeploymentConfig::default()
+    };
+    let mut phase = Deployment::new(g.regions.clone()).with_config(config);
+    if backend == Backend::Terraform {
+        phase = phase.with_terraform(TerraformMode::default());
+    }
+    if let Some(plan) = reviewed {
+        phase = phase.with_reviewed_plan(plan);
+    }
+    phase
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_global_flags_parse_before_or_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "miyabi-aws",
+            "--out",
+            "somewhere",
+            "cycle",
+            "--region",
+            "us-east-1",
+            "--region",
+            "eu-west-1",
+            "--output-format",
+            "json",
+            "--apply",
+            "--approve",
+            "all",
+            "--hook-after",
+            "deployment=true",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.regions, ["us-east-1", "eu-west-1"]);
+        assert_eq!(cli.global.out, PathBuf::from("somewhere"));
+        assert_eq!(cli.global.output_format, [OutputFormat::Json]);
+        let Command::Cycle(args) = cli.command else { panic!() };
+        assert!(args.apply);
+        assert_eq!(args.approve.as_deref(), Some("all"));
+        assert_eq!(args.hooks, ["deployment=true"]);
+    }
+
+    #[test]
+    fn usage_errors_exit_2_and_help_exits_0() {
+        let code = |args: &[&str]| {
+            let e = Cli::try_parse_from(args).unwrap_err();
+            e.exit_code()
+        };
+        assert_eq!(code(&["miyabi-aws", "cycle", "--no-such-flag"]), 2);
+        assert_eq!(code(&["miyabi-aws", "--output-format", "yaml", "discover"]), 2);
+        assert_eq!(code(&["miyabi-aws", "plan"]), 2, "plan needs --world");
+        assert_eq!(code(&["miyabi-aws", "--help"]), 0);
+    }
+}
