@@ -12,7 +12,7 @@ __all__ = [
     "MiyabiError", "Optimization", "PartialCaptureError", "PhaseContext", "PhaseInputError", "Planning",
     "RustPhase", "StorageError", "deploy", "optimize", "plan",
     "SCHEMA_VERSION", "WorldState", "WorldStateError", "__version__", "assess", "discover", "discover_async",
-    "world_state_schema",
+    "world_state_schema", "run_cli",
 ]
 
 __version__: str
