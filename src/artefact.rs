@@ -71,8 +71,7 @@ impl Artefacts {
     /// This iteration's `T`, shared: for an embedding that holds it beside the store.
     #[must_use]
     pub fn get_shared<T: Artefact>(&self) -> Option<Arc<T>> {
-        let entry = self.current.get(&TypeId::of::<T>())?;
-        Arc::clone(&entry.value).downcast::<T>().ok()
+        shared(self.current.get(&TypeId::of::<T>()))
     }
 
     /// This iteration's `T`, if a phase stored one (or an earlier iteration did and no phase
@@ -123,6 +122,18 @@ impl Artefacts {
         downcast(self.first.get(&TypeId::of::<T>()))
     }
 
+    /// [`Artefacts::previous`], shared.
+    #[must_use]
+    pub fn previous_shared<T: Artefact>(&self) -> Option<Arc<T>> {
+        shared(self.previous.get(&TypeId::of::<T>()))
+    }
+
+    /// [`Artefacts::first`], shared.
+    #[must_use]
+    pub fn first_shared<T: Artefact>(&self) -> Option<Arc<T>> {
+        shared(self.first.get(&TypeId::of::<T>()))
+    }
+
     /// Starts an iteration: what the last one ended with becomes [`Artefacts::previous`], and
     /// stays current until a phase replaces it.
     pub(crate) fn begin_iteration(&mut self) {
@@ -132,6 +143,10 @@ impl Artefacts {
 
 fn downcast<T: Artefact>(entry: Option<&Entry>) -> Option<&T> {
     entry?.value.downcast_ref::<T>()
+}
+
+fn shared<T: Artefact>(entry: Option<&Entry>) -> Option<Arc<T>> {
+    Arc::clone(&entry?.value).downcast::<T>().ok()
 }
 
 #[cfg(test)]

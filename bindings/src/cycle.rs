@@ -6,16 +6,21 @@
 //! cycle untouched and is raised again, type and message intact.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use miyabi_aws::artefact::Artefacts;
+use miyabi_aws::clock::Clock;
+use miyabi_aws::cycle::stop::{Convergence, IterationLimit, NothingApplied, StopRule};
 use miyabi_aws::cycle::{IterationRecord, StopReason};
-use miyabi_aws::plan::execution::ExecutionPlan;
-use miyabi_aws::plan::Plan;
-use miyabi_aws::{Cycle, CycleContext, Error, ForeignPayload, Phase, PhaseId, PhaseOutcome, WorldState};
+use miyabi_aws::knowledge::KnowledgeBase;
+use miyabi_aws::{Cycle, CycleContext, CycleHook, Error, ForeignPayload, Phase, PhaseId, PhaseOutcome, WorldState};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use crate::artefacts::{Generation, Kind, PyPhaseOutcome};
+use crate::context::{awaited, lend};
 use crate::errors::PyMiyabiError;
 use crate::phases::PyRustPhase;
 use crate::runtime::block_on;
@@ -23,98 +28,10 @@ use crate::world::{load_catalog, PyWorldState};
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyCycle>()?;
-    m.add_class::<PyPhaseContext>()?;
+    m.add_class::<crate::context::PyPhaseContext>()?;
     m.add_class::<PyCycleReport>()?;
+    m.add_class::<PyStopRule>()?;
     Ok(())
-}
-
-/// What a Python phase sees and changes of the cycle's state.
-#[derive(Default)]
-struct ContextState {
-    iteration: u32,
-    world: Option<PyWorldState>,
-    out_dir: Option<PathBuf>,
-    reports: Vec<PathBuf>,
-    applicable_changes: Option<usize>,
-    plan: Option<Plan>,
-    execution_plan: Option<ExecutionPlan>,
-}
-
-/// The cycle's state, lent to a Python phase for the length of its `run`.
-#[pyclass(name = "PhaseContext", module = "miyabi_aws._native", frozen)]
-pub(crate) struct PyPhaseContext {
-    state: Mutex<ContextState>,
-}
-
-impl PyPhaseContext {
-    fn state(&self) -> std::sync::MutexGuard<'_, ContextState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-#[pymethods]
-impl PyPhaseContext {
-    /// The iteration, 0-based.
-    #[getter]
-    fn iteration(&self) -> u32 {
-        self.state().iteration
-    }
-
-    /// The latest world state, if an earlier phase produced one.
-    #[getter]
-    fn get_world(&self) -> Option<PyWorldState> {
-        self.state().world.clone()
-    }
-
-    /// Replaces the world state.
-    #[setter]
-    fn set_world(&self, world: PyWorldState) {
-        self.state().world = Some(world);
-    }
-
-    /// Where phases write their files, if anywhere.
-    #[getter]
-    fn out_dir(&self) -> Option<PathBuf> {
-        self.state().out_dir.clone()
-    }
-
-    /// Changes this phase found that may be applied, if it counts them; 0 lets the loop
-    /// converge.
-    #[getter]
-    fn get_applicable_changes(&self) -> Option<usize> {
-        self.state().applicable_changes
-    }
-
-    /// Sets the number of applicable changes.
-    #[setter]
-    fn set_applicable_changes(&self, n: usize) {
-        self.state().applicable_changes = Some(n);
-    }
-
-    /// θ2's plan of this iteration, as a dict, if a planning phase ran.
-    #[getter]
-    fn plan<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        self.state()
-            .plan
-            .as_ref()
-            .map(|p| Ok(pythonize::pythonize(py, p)?))
-            .transpose()
-    }
-
-    /// θ3's execution plan of this iteration, as a dict, if an optimization phase ran.
-    #[getter]
-    fn execution_plan<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        self.state()
-            .execution_plan
-            .as_ref()
-            .map(|p| Ok(pythonize::pythonize(py, p)?))
-            .transpose()
-    }
-
-    /// Records a report file the phase wrote.
-    fn add_report(&self, path: PathBuf) {
-        self.state().reports.push(path);
-    }
 }
 
 /// A phase implemented by a Python object.
@@ -148,6 +65,29 @@ impl PythonPhase {
     }
 }
 
+/// A Python exception on its way through the Rust cycle, to be raised again unchanged.
+fn foreign(phase: String, error: PyErr) -> Error {
+    Error::Foreign {
+        phase,
+        message: error.to_string(),
+        payload: ForeignPayload(Arc::new(error)),
+    }
+}
+
+/// What `run` returned: `None`, or a `PhaseOutcome`.
+fn returned_outcome(value: &Bound<'_, PyAny>) -> PyResult<Option<PhaseOutcome>> {
+    if value.is_none() {
+        return Ok(None);
+    }
+    match value.cast::<PyPhaseOutcome>() {
+        Ok(outcome) => Ok(Some(outcome.get().inner)),
+        Err(_) => Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "a phase's run must return None or a PhaseOutcome, not {}",
+            value.get_type().name()?
+        ))),
+    }
+}
+
 #[async_trait]
 impl Phase for PythonPhase {
     fn id(&self) -> PhaseId {
@@ -159,71 +99,194 @@ impl Phase for PythonPhase {
     }
 
     async fn run(&self, ctx: &mut CycleContext) -> miyabi_aws::Result<PhaseOutcome> {
-        // The world state is shared with the Python context, without a copy.
-        let lent_world = ctx.artefacts.get_shared::<WorldState>();
-        let lent = ContextState {
-            iteration: ctx.iteration(),
-            world: lent_world.clone().map(|inner| PyWorldState { inner }),
-            out_dir: ctx.output.dir().map(std::path::Path::to_path_buf),
-            reports: Vec::new(),
-            applicable_changes: None,
-            plan: ctx.artefacts.get::<Plan>().cloned(),
-            execution_plan: ctx.artefacts.get::<ExecutionPlan>().cloned(),
-        };
         let object = Python::attach(|py| self.object.clone_ref(py));
-        let joined = tokio::task::spawn_blocking(move || {
-            Python::attach(|py| {
-                let context = match Py::new(
-                    py,
-                    PyPhaseContext {
-                        state: Mutex::new(lent),
-                    },
-                ) {
-                    Ok(context) => context,
-                    Err(e) => return Err((e, ContextState::default())),
-                };
-                let outcome = object.call_method1(py, "run", (context.clone_ref(py),)).map(drop);
-                let state = std::mem::take(&mut *context.get().state());
-                match outcome {
-                    Ok(()) => Ok(state),
-                    Err(e) => Err((e, state)),
-                }
-            })
+        let (result, counted) = lend(ctx, move |py, context| {
+            let returned = object.call_method1(py, "run", (context,))?;
+            returned_outcome(&awaited(py, returned.into_bound(py))?)
         })
         .await;
-        let (state, error) = match joined {
-            Ok(Ok(state)) => (Some(state), None),
-            Ok(Err((error, state))) => (Some(state), Some(error)),
-            Err(join) => (None, Some(pyo3::exceptions::PyRuntimeError::new_err(join.to_string()))),
-        };
-        let mut outcome = PhaseOutcome::nothing();
-        if let Some(state) = state {
-            if let Some(world) = state.world {
-                let same = lent_world.as_ref().is_some_and(|lent| Arc::ptr_eq(lent, &world.inner));
-                if !same {
-                    ctx.artefacts.put_shared(world.inner);
-                }
-            }
-            for path in state.reports {
-                ctx.output.record(path);
-            }
-            outcome.applicable = state.applicable_changes;
-        }
-        match error {
-            None => Ok(outcome),
-            Some(error) => Err(Error::Foreign {
-                phase: self.name.clone(),
-                message: error.to_string(),
-                payload: ForeignPayload(Arc::new(error)),
+        match result {
+            // What `run` returned wins over what it set on the context, field by field.
+            Ok(returned) => Ok(PhaseOutcome {
+                applicable: returned.and_then(|o| o.applicable).or(counted.applicable),
+                applied: returned.and_then(|o| o.applied).or(counted.applied),
             }),
+            Err(error) => Err(foreign(self.name.clone(), error)),
         }
     }
 }
 
-/// The loop: six θ slots, Rust or Python phases in each, run until convergence.
+/// A Python callable run after every phase: `hook(theta, outcome, context)`, sync or async.
+struct PythonHook {
+    callable: Py<PyAny>,
+}
+
+#[async_trait]
+impl CycleHook for PythonHook {
+    async fn after(&self, phase: PhaseId, outcome: &PhaseOutcome, ctx: &mut CycleContext) -> miyabi_aws::Result<()> {
+        let callable = Python::attach(|py| self.callable.clone_ref(py));
+        let outcome = PyPhaseOutcome { inner: *outcome };
+        let (result, _) = lend(ctx, move |py, context| {
+            let returned = callable.call1(py, (phase.theta(), outcome, context))?;
+            awaited(py, returned.into_bound(py)).map(drop)
+        })
+        .await;
+        result.map_err(|error| foreign(format!("hook after {phase}"), error))
+    }
+}
+
+/// A rule that may end the loop after an iteration: one of the built-in rules, or any object
+/// with an `id` and a `check(iteration)` that returns a reason to stop, or `None`.
+#[pyclass(name = "StopRule", module = "miyabi_aws._native", frozen)]
+pub(crate) struct PyStopRule {
+    rule: Arc<dyn StopRule>,
+}
+
+#[pymethods]
+impl PyStopRule {
+    /// Stops when the iteration's plan holds no change that may be applied.
+    #[staticmethod]
+    fn convergence() -> Self {
+        Self {
+            rule: Arc::new(Convergence),
+        }
+    }
+
+    /// Stops when a deploying phase ran and applied nothing.
+    #[staticmethod]
+    fn nothing_applied() -> Self {
+        Self {
+            rule: Arc::new(NothingApplied),
+        }
+    }
+
+    /// Stops after `n` iterations (at least 1).
+    #[staticmethod]
+    fn iteration_limit(n: u32) -> Self {
+        Self {
+            rule: Arc::new(IterationLimit(n)),
+        }
+    }
+
+    /// The rule's id.
+    #[getter]
+    fn id(&self) -> String {
+        self.rule.id().to_owned()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("StopRule({:?})", self.rule.id())
+    }
+}
+
+/// A stop rule written in Python.
+struct PythonStopRule {
+    id: String,
+    object: Py<PyAny>,
+}
+
+impl StopRule for PythonStopRule {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn check(&self, iteration: &IterationRecord) -> Option<StopReason> {
+        Python::attach(|py| {
+            let checked = iteration_dict(py, iteration)
+                .and_then(|record| self.object.call_method1(py, "check", (record,)))
+                .and_then(|reason| reason.extract::<Option<String>>(py));
+            match checked {
+                Ok(reason) => reason.map(|reason| StopReason::Rule {
+                    rule: self.id.clone(),
+                    reason,
+                }),
+                // A rule that cannot decide stops the loop, saying why, rather than let it run on.
+                Err(error) => Some(StopReason::Rule {
+                    rule: self.id.clone(),
+                    reason: format!("the rule raised {error}"),
+                }),
+            }
+        })
+    }
+}
+
+fn stop_rule(object: &Bound<'_, PyAny>) -> PyResult<Arc<dyn StopRule>> {
+    if let Ok(builtin) = object.cast::<PyStopRule>() {
+        return Ok(Arc::clone(&builtin.get().rule));
+    }
+    let id: String = object.getattr("id")?.extract()?;
+    if !object.getattr("check")?.is_callable() {
+        return Err(PyMiyabiError(Error::Config(format!("stop rule {id:?}: `check` is not callable"))).into());
+    }
+    Ok(Arc::new(PythonStopRule {
+        id,
+        object: object.clone().unbind(),
+    }))
+}
+
+/// "Now" from a Python callable that returns a `datetime` (or Unix seconds).
+struct PythonClock {
+    callable: Py<PyAny>,
+}
+
+impl std::fmt::Debug for PythonClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PythonClock")
+    }
+}
+
+impl PythonClock {
+    fn read(&self, py: Python<'_>) -> PyResult<DateTime<Utc>> {
+        let now = self.callable.call0(py)?;
+        crate::phases::parse_until(Some(now.bind(py)))?
+            .ok_or_else(|| pyo3::exceptions::PyValueError::new_err("the clock returned nothing"))
+    }
+}
+
+impl Clock for PythonClock {
+    fn now(&self) -> DateTime<Utc> {
+        // `Cycle.run` reads the clock once before the loop, so a clock that cannot be read at
+        // all is refused there; a later failure is logged and the system time used.
+        Python::attach(|py| self.read(py)).unwrap_or_else(|error| {
+            tracing::error!(%error, "the cycle's clock failed; using the system time");
+            Utc::now()
+        })
+    }
+}
+
+/// One iteration's record as a dict: `index`, `phases` (`theta`, `name`, `duration_s`,
+/// `error`, `applicable`, `applied`), `applicable_changes`, `applied_changes`, `world`,
+/// `targets`.
+fn iteration_dict<'py>(py: Python<'py>, it: &IterationRecord) -> PyResult<Bound<'py, PyDict>> {
+    let record = PyDict::new(py);
+    record.set_item("index", it.index)?;
+    let phases = it
+        .phases
+        .iter()
+        .map(|p| {
+            let phase = PyDict::new(py);
+            phase.set_item("theta", p.id.theta())?;
+            phase.set_item("name", &p.name)?;
+            phase.set_item("duration_s", p.duration.as_secs_f64())?;
+            phase.set_item("error", &p.error)?;
+            phase.set_item("applicable", p.outcome.and_then(|o| o.applicable))?;
+            phase.set_item("applied", p.outcome.and_then(|o| o.applied))?;
+            Ok(phase)
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    record.set_item("phases", phases)?;
+    record.set_item("applicable_changes", it.applicable_changes)?;
+    record.set_item("applied_changes", it.applied_changes)?;
+    record.set_item("world", pythonize::pythonize(py, &it.world)?)?;
+    record.set_item("targets", pythonize::pythonize(py, &it.targets)?)?;
+    Ok(record)
+}
+
+/// The loop: six θ slots, Rust or Python phases in each, run until a stop rule holds.
 #[pyclass(name = "Cycle", module = "miyabi_aws._native", frozen)]
 pub(crate) struct PyCycle {
     cycle: Cycle,
+    max_iterations: u32,
 }
 
 #[pymethods]
@@ -240,7 +303,7 @@ impl PyCycle {
             };
             cycle = cycle.with_phase(phase);
         }
-        Ok(Self { cycle })
+        Ok(Self { cycle, max_iterations })
     }
 
     /// The phases' names, in loop order.
@@ -250,9 +313,13 @@ impl PyCycle {
     }
 
     /// Runs the loop over one AWS session (the standard configuration, with `profile` and
-    /// `endpoint_url` if given). Raises the failing phase's error (a Python phase's own
-    /// exception unchanged); otherwise returns the report.
-    #[pyo3(signature = (*, out_dir=None, world=None, catalog=None, endpoint_url=None, profile=None))]
+    /// `endpoint_url` if given), from `world` if given. `knowledge_base` is the file θ3 and θ6
+    /// share; `clock` a callable returning "now"; `hooks` callables run after every phase as
+    /// `hook(theta, outcome, context)`; `stop_rules` replace the default rules (convergence,
+    /// nothing applied), while `max_iterations` always holds. Raises the failing phase's
+    /// error (a Python phase's own exception unchanged); otherwise returns the report.
+    #[pyo3(signature = (*, out_dir=None, world=None, catalog=None, endpoint_url=None, profile=None, knowledge_base=None, clock=None, hooks=None, stop_rules=None))]
+    #[allow(clippy::too_many_arguments)] // keyword arguments of one Python method
     fn run(
         &self,
         py: Python<'_>,
@@ -261,20 +328,51 @@ impl PyCycle {
         catalog: Option<PathBuf>,
         endpoint_url: Option<String>,
         profile: Option<String>,
+        knowledge_base: Option<PathBuf>,
+        clock: Option<Bound<'_, PyAny>>,
+        hooks: Option<Vec<Bound<'_, PyAny>>>,
+        stop_rules: Option<Vec<Bound<'_, PyAny>>>,
     ) -> PyResult<PyCycleReport> {
         let aws = Arc::new(crate::phases::session(profile, endpoint_url));
         let mut ctx = CycleContext::new(aws).with_catalog(Arc::new(load_catalog(catalog)?));
         if let Some(dir) = out_dir {
             ctx = ctx.with_out_dir(dir);
         }
+        if let Some(path) = knowledge_base {
+            let kb = KnowledgeBase::open(path).map_err(|e| PyMiyabiError(Error::Knowledge(e)))?;
+            ctx = ctx
+                .with_knowledge_base(Arc::new(kb))
+                .map_err(|e| PyMiyabiError(Error::Knowledge(e)))?;
+        }
+        if let Some(clock) = clock {
+            let clock = PythonClock {
+                callable: clock.unbind(),
+            };
+            clock.read(py)?;
+            ctx = ctx.with_clock(Arc::new(clock));
+        }
         if let Some(world) = world {
             ctx.artefacts.put_shared(world.inner);
         }
-        let cycle = self.cycle.clone();
+        let mut cycle = self.cycle.clone();
+        for hook in hooks.unwrap_or_default() {
+            if !hook.is_callable() {
+                return Err(PyMiyabiError(Error::Config("a hook must be callable".into())).into());
+            }
+            cycle = cycle.with_hook(Arc::new(PythonHook {
+                callable: hook.unbind(),
+            }));
+        }
+        if let Some(rules) = stop_rules {
+            let rules = rules.iter().map(stop_rule).collect::<PyResult<Vec<_>>>()?;
+            cycle = cycle.with_stop_rules(rules).with_max_iterations(self.max_iterations);
+        }
         block_on(py, async move {
             let report = cycle.run(&mut ctx).await;
             match report.stop {
-                StopReason::PhaseFailed { error, .. } => Err(PyMiyabiError(error).into()),
+                StopReason::PhaseFailed { error, .. } | StopReason::HookFailed { error, .. } => {
+                    Err(PyMiyabiError(error).into())
+                }
                 stop => Ok(PyCycleReport {
                     iterations: report.iterations,
                     converged: matches!(stop, StopReason::Converged { .. }),
@@ -283,6 +381,7 @@ impl PyCycle {
                         .artefacts
                         .get_shared::<WorldState>()
                         .map(|inner| PyWorldState { inner }),
+                    artefacts: ctx.artefacts,
                     reports: ctx.output.written().to_vec(),
                 }),
             }
@@ -290,10 +389,11 @@ impl PyCycle {
     }
 }
 
-/// What a cycle run did: per-iteration phase timings, why it stopped, the final world state.
+/// What a cycle run did: per-iteration records, why it stopped, the final artefacts.
 #[pyclass(name = "CycleReport", module = "miyabi_aws._native", frozen)]
 pub(crate) struct PyCycleReport {
     iterations: Vec<IterationRecord>,
+    artefacts: Artefacts,
     /// True when the convergence rule ended the loop.
     #[pyo3(get)]
     converged: bool,
@@ -310,31 +410,16 @@ pub(crate) struct PyCycleReport {
 
 #[pymethods]
 impl PyCycleReport {
-    /// Each iteration: `{"index", "phases": [{"theta", "name", "duration_s", "error"}], "targets"}`.
+    /// Each iteration: `{"index", "phases": [{"theta", "name", "duration_s", "error",
+    /// "applicable", "applied"}], "applicable_changes", "applied_changes", "world", "targets"}`.
     #[getter]
     fn iterations<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
-        self.iterations
-            .iter()
-            .map(|it| {
-                let record = PyDict::new(py);
-                record.set_item("index", it.index)?;
-                let phases = it
-                    .phases
-                    .iter()
-                    .map(|p| {
-                        let phase = PyDict::new(py);
-                        phase.set_item("theta", p.id.theta())?;
-                        phase.set_item("name", &p.name)?;
-                        phase.set_item("duration_s", p.duration.as_secs_f64())?;
-                        phase.set_item("error", &p.error)?;
-                        Ok(phase)
-                    })
-                    .collect::<PyResult<Vec<_>>>()?;
-                record.set_item("phases", phases)?;
-                record.set_item("targets", pythonize::pythonize(py, &it.targets)?)?;
-                Ok(record)
-            })
-            .collect()
+        self.iterations.iter().map(|it| iteration_dict(py, it)).collect()
+    }
+
+    /// The last artefact of class `cls` the cycle held (for example `miyabi_aws.ExecutionPlan`).
+    fn get(&self, py: Python<'_>, cls: &Bound<'_, PyAny>) -> PyResult<Option<Py<PyAny>>> {
+        Kind::of_class(cls)?.get(py, &self.artefacts, Generation::Current)
     }
 
     fn __repr__(&self) -> String {

@@ -46,6 +46,12 @@ create_exception!(
 );
 create_exception!(
     miyabi_aws,
+    ArtefactError,
+    MiyabiError,
+    "A value does not have the shape of the artefact it is given as."
+);
+create_exception!(
+    miyabi_aws,
     StorageError,
     MiyabiError,
     "A report or world-state file could not be written."
@@ -62,6 +68,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ConfigError", py.get_type::<ConfigError>())?;
     m.add("PhaseInputError", py.get_type::<PhaseInputError>())?;
     m.add("StorageError", py.get_type::<StorageError>())?;
+    m.add("ArtefactError", py.get_type::<ArtefactError>())?;
     Ok(())
 }
 
@@ -98,3 +105,16 @@ impl From<PyMiyabiError> for PyErr {
 
 /// Shorthand for results crossing into Python.
 pub(crate) type PyMiyabiResult<T> = Result<T, PyMiyabiError>;
+
+/// A Rust panic as a `MiyabiError` rather than `pyo3_runtime.PanicException`: an engine bug,
+/// reported with its message.
+pub(crate) fn panicked(payload: &(dyn std::any::Any + Send)) -> PyErr {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_owned());
+    MiyabiError::new_err(format!(
+        "internal error: the engine panicked ({message}); this is a bug in miyabi-aws, please report it"
+    ))
+}

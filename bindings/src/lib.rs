@@ -4,7 +4,9 @@
 //! inputs, releases the interpreter and runs on the shared tokio runtime ([`runtime`]); every
 //! async variant is a coroutine on that same runtime.
 
+mod artefacts;
 mod cli;
+mod context;
 mod cycle;
 mod errors;
 mod phases;
@@ -20,6 +22,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("SCHEMA_VERSION", miyabi_aws::world::SCHEMA_VERSION)?;
     errors::register(m)?;
     world::register(m)?;
+    artefacts::register(m)?;
     phases::register(m)?;
     cycle::register(m)?;
     cli::register(m)?;

@@ -19,8 +19,10 @@ use miyabi_aws::{Error, Phase};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use crate::artefacts::PyPhaseOutcome;
+use crate::context::PyPhaseContext;
 use crate::errors::PyMiyabiError;
-use crate::runtime::block_on;
+use crate::runtime::{block_on, detach};
 use crate::world::{load_catalog, PyWorldState};
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -50,7 +52,7 @@ pub(crate) fn session(profile: Option<String>, endpoint_url: Option<String>) -> 
 }
 
 /// Reads `until` as a `datetime` (anything with `timestamp()`) or Unix seconds.
-fn parse_until(until: Option<&Bound<'_, PyAny>>) -> PyResult<Option<DateTime<Utc>>> {
+pub(crate) fn parse_until(until: Option<&Bound<'_, PyAny>>) -> PyResult<Option<DateTime<Utc>>> {
     let Some(until) = until else { return Ok(None) };
     let seconds: f64 = if until.hasattr("timestamp")? {
         until.call_method0("timestamp")?.extract()?
@@ -149,6 +151,20 @@ impl PyRustPhase {
         self.phase.id().theta()
     }
 
+    /// Runs this Rust phase on the context of the Python phase running now (or of a hook):
+    /// a Python phase delegates to it, then edits what it produced.
+    fn run(&self, py: Python<'_>, context: &Bound<'_, PyPhaseContext>) -> PyResult<PyPhaseOutcome> {
+        let context = context.get();
+        let mut ctx = context.take()?;
+        let phase = Arc::clone(&self.phase);
+        // Even a panic in the phase ends the borrow, so the context always goes back.
+        let result = block_on(py, async {
+            phase.run(&mut ctx).await.map_err(|e| PyMiyabiError(e).into())
+        });
+        context.give_back(ctx);
+        Ok(PyPhaseOutcome { inner: result? })
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "RustPhase(theta={}, name={:?})",
@@ -232,7 +248,9 @@ fn optimization_config(
 #[pyo3(signature = (world, *, catalog=None))]
 fn plan(py: Python<'_>, world: PyWorldState, catalog: Option<PathBuf>) -> PyResult<Bound<'_, PyAny>> {
     let catalog = load_catalog(catalog)?;
-    let plan = py.detach(|| planning::plan(&world.inner, &catalog, &PlanningConfig::default()));
+    let plan = detach(py, || {
+        planning::plan(&world.inner, &catalog, &PlanningConfig::default())
+    })?;
     Ok(pythonize::pythonize(py, &plan)?)
 }
 
@@ -250,10 +268,10 @@ fn optimize<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let catalog = load_catalog(catalog)?;
     let config = optimization_config(max_changes, deny, environment)?;
-    let out = py.detach(|| {
+    let out = detach(py, || {
         let plan = planning::plan(&world.inner, &catalog, &PlanningConfig::default());
         optimization::optimize(&world.inner, &plan, &catalog, &config)
-    });
+    })?;
     let result = PyDict::new(py);
     result.set_item("recommendations", pythonize::pythonize(py, &out.recommendations)?)?;
     result.set_item("changes", pythonize::pythonize(py, &out.changes)?)?;

@@ -12,6 +12,7 @@ use pyo3::types::PyType;
 use serde::Serialize;
 
 use crate::errors::{PyMiyabiError, PyMiyabiResult};
+use crate::runtime::detach;
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyWorldState>()?;
@@ -55,14 +56,14 @@ impl PyWorldState {
     /// Reads a world-state file.
     #[classmethod]
     fn load(_cls: &Bound<'_, PyType>, py: Python<'_>, path: PathBuf) -> PyResult<Self> {
-        let world = py.detach(|| WorldState::load(&path).map_err(|e| PyMiyabiError(e.into())))?;
+        let world = detach(py, || WorldState::load(&path).map_err(|e| PyMiyabiError(e.into())))??;
         Ok(Self::new(world))
     }
 
     /// Parses a world-state JSON document.
     #[classmethod]
     fn from_json(_cls: &Bound<'_, PyType>, py: Python<'_>, text: String) -> PyResult<Self> {
-        let world = py.detach(|| WorldState::from_json(&text).map_err(|e| PyMiyabiError(e.into())))?;
+        let world = detach(py, || WorldState::from_json(&text).map_err(|e| PyMiyabiError(e.into())))??;
         Ok(Self::new(world))
     }
 
@@ -217,12 +218,12 @@ impl PyWorldState {
 #[pyfunction(name = "assess")]
 #[pyo3(signature = (world, catalog=None))]
 fn assess_world(py: Python<'_>, world: PyWorldState, catalog: Option<PathBuf>) -> PyResult<PyWorldState> {
-    let assessed = py.detach(move || -> PyMiyabiResult<WorldState> {
+    let assessed = detach(py, move || -> PyMiyabiResult<WorldState> {
         let catalog = load_catalog(catalog)?;
         let mut world = world.into_inner();
         world.assessment = assess(&world.inventory, &catalog);
         Ok(world)
-    })?;
+    })??;
     Ok(PyWorldState::new(assessed))
 }
 

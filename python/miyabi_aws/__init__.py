@@ -9,6 +9,17 @@ tokio runtime. Every error is a ``MiyabiError``.
 """
 
 from ._native import (
+    ArtefactError,
+    Plan,
+    ExecutionPlan,
+    Recommendations,
+    DeploymentReport,
+    MonitoringReport,
+    LearningReport,
+    LearnedHeadroom,
+    ChangeTimes,
+    PhaseOutcome,
+    StopRule,
     SCHEMA_VERSION,
     AwsError,
     BridgeError,
@@ -42,6 +53,17 @@ from ._native import (
 )
 
 __all__ = [
+    "ArtefactError",
+    "Plan",
+    "ExecutionPlan",
+    "Recommendations",
+    "DeploymentReport",
+    "MonitoringReport",
+    "LearningReport",
+    "LearnedHeadroom",
+    "ChangeTimes",
+    "PhaseOutcome",
+    "StopRule",
     "SCHEMA_VERSION",
     "AwsError",
     "BridgeError",

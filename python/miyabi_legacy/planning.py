@@ -3,8 +3,10 @@ right-sizing after Compute Optimizer, idle detection after Trusted Advisor, and 
 an ordered, content-addressed execution plan.
 
 It reads a world-state document (the JSON the Rust crate writes) and the price catalog, and
-returns the same steps, in the same order and with the same ids, as the Rust phases give for the
-instances of that world. The rules and their defaults are DESIGN §4–§6.
+returns an execution plan in the engine's schema with the same steps, in the same order and with
+the same ids, as the Rust phases give for the instances of that world. It takes what θ6 teaches
+the Rust θ3: headroom learned per family (`config["family_headroom_percent"]`) and when each
+resource last changed (`change_times`). The rules and their defaults are DESIGN §4–§6.
 
     python -m miyabi_legacy.planning --world world_state.json --catalog prices.json
     python -m miyabi_legacy.planning --dataset DIR --catalog prices.json --runs 1   # the bench
@@ -38,6 +40,7 @@ DEFAULTS = {
     "allow_other_architecture": False,
     "ec2_autonomy": 6,
     "production_increase_usd": 1000.0,
+    "family_headroom_percent": {},
 }
 
 IMDS_CHECK = "ec2_instance_imdsv2_enabled"
@@ -132,31 +135,38 @@ def rightsize(instance_type, cpu, catalog, config, searches):
     threshold = percentile(values, config["percentile"])
     spec = catalog["ec2"][instance_type]
     limit = 100.0 - config["headroom_percent"]
-    p = config["percentile"]
+    p = shown(config["percentile"])
+    days = config["lookback_hours"] / 24
 
-    def fits(s):
+    def limit_of(t):
+        """A family θ6 saw breach after a resize keeps its own, larger headroom."""
+        return 100.0 - config["family_headroom_percent"].get(family(t), config["headroom_percent"])
+
+    def fits(t, s):
         projected = threshold * spec["vcpu"] / s["vcpu"]
-        return projected if projected <= limit else None
+        return projected if projected <= limit_of(t) else None
 
     if instance_type not in searches:
         searches[instance_type] = search_order(instance_type, catalog, config)
     for families, candidates in searches[instance_type]:
         for target, s in candidates:
-            projected = fits(s)
+            projected = fits(target, s)
             if projected is None:
                 continue
-            current_fits = fits(spec) is not None
+            current_fits = fits(instance_type, spec) is not None
             if current_fits and not s["hourly_usd"] < spec["hourly_usd"]:
                 rec["finding"] = "Optimized"
-                rec["evidence"] = f"P{p} CPU {threshold:.1f}%; {instance_type} is the cheapest fit"
+                rec["evidence"] = f"P{p} CPU {threshold:.1f}% over {days:.0f} days; {instance_type} is the cheapest fit"
             else:
                 rec["finding"] = "Overprovisioned" if current_fits else "Underprovisioned"
                 rec["target_type"] = target
-                rec["evidence"] = (f"P{p} CPU {threshold:.1f}% on {spec['vcpu']} vCPU; {projected:.1f}% projected "
-                                   f"on {target} ({s['vcpu']} vCPU), limit {limit:.0f}%")
+                rec["evidence"] = (f"P{p} CPU {threshold:.1f}% over {days:.0f} days on {spec['vcpu']} vCPU; "
+                                   f"{projected:.1f}% projected on {target} ({s['vcpu']} vCPU), "
+                                   f"limit {limit_of(target):.0f}%")
             return rec
     rec["finding"] = "Underprovisioned"
-    rec["evidence"] = f"P{p} CPU {threshold:.1f}%; no type in {families} keeps it under {limit:.0f}%"
+    rec["evidence"] = (f"P{p} CPU {threshold:.1f}% over {days:.0f} days; no type in {families} keeps it under "
+                       f"{limit:.0f}%")
     return rec
 
 
@@ -167,9 +177,11 @@ def content_id(kind, region, resource_id, action, attribute, desired):
 
 
 def change(instance, action, attribute, current, desired, rule, rationale, risk, saving=0.0, removes=()):
+    """A change to `instance`, in the engine's execution-plan schema."""
     return {
         "id": content_id("ec2_instance", instance["region"], instance["id"], action, attribute, desired),
-        "action": action, "resource_id": instance["id"], "region": instance["region"],
+        "action": action,
+        "resource": {"kind": "ec2_instance", "id": instance["id"], "region": instance["region"]},
         "attribute": attribute, "current": current, "desired": desired, "rule": rule,
         "rationale": rationale, "monthly_saving_usd": saving, "removes_findings": list(removes), "risk": risk,
     }
@@ -199,19 +211,41 @@ def approval_reasons(c, config):
     return reasons
 
 
-def plan(world, catalog, config=None):
-    """θ2 + θ3 on the EC2 instances of `world`: the execution plan's steps, in order."""
+def shown(x):
+    """A number as the engine prints it: 10.0 as `10`, 99.5 as `99.5`."""
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
+
+
+def since_changes(series, change_times):
+    """The metric series, each cut to its datapoints since its resource last changed."""
+    if not change_times:
+        return series
+    cut = {}
+    for key, m in series.items():
+        since = change_times.get(key[0])
+        if since is None:
+            cut[key] = m
+            continue
+        first = next((k for k, t in enumerate(m["timestamps"]) if t >= since), len(m["timestamps"]))
+        cut[key] = {**m, "timestamps": m["timestamps"][first:], "values": m["values"][first:]}
+    return cut
+
+
+def security_changes(world):
+    """θ2 on the instances of `world`: IMDSv2 where IMDSv1 is allowed."""
+    return [change(i, "require_imds_v2", "imds_v2_required", False, True, "prowler_ec2_instance_imdsv2_enabled",
+                   "IMDSv1 is allowed (HttpTokens=optional)", "medium", removes=[IMDS_CHECK])
+            for i in world["inventory"]["instances"] if not i["imds_v2_required"]]
+
+
+def capacity_changes(world, catalog, config=None, change_times=None):
+    """θ3 on the running instances of `world`: resizes and stops of idle ones. A resource in
+    `change_times` ({id: unix seconds}) is judged on its datapoints since then."""
     config = {**DEFAULTS, **(config or {})}
     inventory = world["inventory"]
-    severities = {f["check_id"]: f["severity"] for f in world["assessment"]["findings"]}
-    series = {(m["resource_id"], m["metric_name"]): m for m in inventory["metrics"]}
+    series = since_changes({(m["resource_id"], m["metric_name"]): m for m in inventory["metrics"]}, change_times)
     searches = {}
     changes = []
-    for instance in inventory["instances"]:
-        if not instance["imds_v2_required"]:
-            changes.append(change(instance, "require_imds_v2", "imds_v2_required", False, True,
-                                  "prowler_ec2_instance_imdsv2_enabled", "IMDSv1 is allowed (HttpTokens=optional)",
-                                  "medium", removes=[IMDS_CHECK]))
     for instance in inventory["instances"]:
         if instance["state"] != "running":
             continue
@@ -222,7 +256,8 @@ def plan(world, catalog, config=None):
         idle = idle_days(cpu, network, config) if rec["finding"] != "InsufficientData" and len(network) == 2 else 0
         price_now = round_cents(ec2_monthly(catalog, instance["instance_type"], region))
         if idle >= config["idle_days"]:
-            evidence = f"daily CPU ≤ {config['idle_cpu_percent']}% on {idle} of the last 14 days"
+            evidence = (f"daily CPU ≤ {shown(config['idle_cpu_percent'])}% and network ≤ "
+                        f"{config['idle_network_bytes'] / 1024 / 1024:.0f} MB on {idle} of the last 14 days")
             changes.append(change(instance, "stop_instance", "state", "running", "stopped",
                                   "trusted_advisor_low_utilization_ec2", evidence, "medium", saving=price_now))
         elif rec["target_type"]:
@@ -232,7 +267,13 @@ def plan(world, catalog, config=None):
             changes.append(change(instance, "resize_instance", "instance_type", instance["instance_type"], target,
                                   "compute_optimizer_rightsizing", f"{rec['finding']}: {rec['evidence']}", risk,
                                   saving=saving))
+    return changes
 
+
+def allocate(changes, world, config=None):
+    """The execution plan of `changes`: ranked, canaries first, in waves (engine schema)."""
+    config = {**DEFAULTS, **(config or {})}
+    severities = {f["check_id"]: f["severity"] for f in world["assessment"]["findings"]}
     ranked = sorted(((priority(c, severities), c) for c in changes),
                     key=lambda pc: (pc[0], -pc[1]["monthly_saving_usd"], pc[1]["id"]))
     canaries = set()
@@ -245,23 +286,46 @@ def plan(world, catalog, config=None):
             kind = "canary"
         placed.append((WAVE_ORDER[kind], prio, canary, c))
     placed.sort(key=lambda p: p[0])
-    return execution_plan([step(c, wave, prio, canary, config) for wave, prio, canary, c in placed])
+    return execution_plan(placed, config)
+
+
+def plan(world, catalog, config=None, change_times=None):
+    """θ2 + θ3 on the EC2 instances of `world`: the execution plan."""
+    return allocate(security_changes(world) + capacity_changes(world, catalog, config, change_times), world, config)
+
+
+OPERATIONS = {
+    "require_imds_v2": ["ModifyInstanceMetadataOptions"],
+    "resize_instance": ["StopInstances", "ModifyInstanceAttribute", "StartInstances"],
+    "stop_instance": ["StopInstances"],
+}
+WAVE_KINDS = sorted(WAVE_ORDER, key=WAVE_ORDER.get)
 
 
 def step(c, wave, prio, canary, config):
-    """The execution-plan step of change `c`."""
+    """The execution-plan step of change `c`, in wave number `wave`."""
     reasons = approval_reasons(c, config)
     return {
-        "id": c["id"], "wave_kind": wave, "priority": PRIORITIES[prio], "canary": canary,
+        "id": c["id"], "wave": wave, "priority": PRIORITIES[prio], "canary": canary,
         "precondition": {"attribute": c["attribute"], "equals": c["current"]},
+        "backup": None,
+        "operations": OPERATIONS[c["action"]],
         "validation": {"attribute": c["attribute"], "equals": c["desired"]},
-        "rollback": {"attribute": c["attribute"], "equals": c["current"]},
+        "rollback": {"kind": "revert", "to": {"attribute": c["attribute"], "equals": c["current"]}},
         "needs_approval": bool(reasons), "approval_reasons": reasons, "change": c,
     }
 
 
-def execution_plan(steps):
-    return {"steps": steps, "monthly_saving_usd": sum(s["change"]["monthly_saving_usd"] for s in steps)}
+def execution_plan(placed, config):
+    """The plan document of `placed`: (wave kind, priority, canary, change) in execution order."""
+    waves, steps = [], []
+    for kind, prio, canary, c in placed:
+        if not waves or waves[-1]["kind"] != WAVE_KINDS[kind]:
+            waves.append({"index": len(waves), "kind": WAVE_KINDS[kind], "steps": []})
+        waves[-1]["steps"].append(c["id"])
+        steps.append(step(c, len(waves) - 1, prio, canary, config))
+    return {"schema_version": 1, "steps": steps, "waves": waves, "excluded": [],
+            "monthly_saving_usd": sum(s["change"]["monthly_saving_usd"] for s in steps)}
 
 
 def main(argv=None):

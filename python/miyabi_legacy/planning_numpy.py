@@ -16,7 +16,7 @@ import numpy as np
 
 from .bench_support import measure, read_meta
 from .planning import (DEFAULTS, IMDS_CHECK, SEVERITY_RANK, WAVE_ORDER, change, execution_plan, family, round_cents,
-                       search_order, step)
+                       search_order)
 
 
 def load_dataset(directory):
@@ -119,8 +119,7 @@ def plan(meta, values, catalog, config=None):
             canaries.add(family(c["desired"]))
             kinds[k], canary[k] = WAVE_ORDER["canary"], True
     order = ranked[np.argsort(kinds[ranked], kind="stable")]
-    return execution_plan([step(changes[k], int(kinds[k]), int(priority[k]), bool(canary[k]), config)
-                           for k in order])
+    return execution_plan([(int(kinds[k]), int(priority[k]), bool(canary[k]), changes[k]) for k in order], config)
 
 
 def main(argv=None):

@@ -77,7 +77,7 @@ class Reviewer:
         self.steps = None
 
     def run(self, context):
-        self.steps = [step["id"] for step in context.execution_plan["steps"]]
+        self.steps = [step["id"] for step in context.execution_plan.steps]
 
 
 def test_rust_planning_and_optimization_run_from_python(world, regions, tmp_path):

@@ -99,10 +99,18 @@ impl PriceCatalog {
     /// The catalog shipped with the crate.
     #[must_use]
     pub fn built_in() -> &'static Self {
-        static CATALOG: OnceLock<PriceCatalog> = OnceLock::new();
+        Self::built_in_shared()
+    }
+
+    /// The catalog shipped with the crate, shared: every context that uses it holds the same one.
+    #[must_use]
+    pub fn built_in_shared() -> &'static std::sync::Arc<Self> {
+        static CATALOG: OnceLock<std::sync::Arc<PriceCatalog>> = OnceLock::new();
         CATALOG.get_or_init(|| {
-            serde_json::from_str(BUILT_IN)
-                .unwrap_or_else(|e| unreachable!("built-in catalog is valid JSON, checked by tests: {e}"))
+            std::sync::Arc::new(
+                serde_json::from_str(BUILT_IN)
+                    .unwrap_or_else(|e| unreachable!("built-in catalog is valid JSON, checked by tests: {e}")),
+            )
         })
     }
 

@@ -57,7 +57,7 @@ impl CycleContext {
     pub fn new(aws: Arc<AwsSession>) -> Self {
         Self {
             aws,
-            catalog: Arc::new(PriceCatalog::built_in().clone()),
+            catalog: Arc::clone(PriceCatalog::built_in_shared()),
             clock: Arc::new(SystemClock),
             progress: Arc::new(TracingProgress),
             knowledge: None,
