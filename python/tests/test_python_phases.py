@@ -319,3 +319,18 @@ def test_a_python_phase_returning_garbage_or_keeping_its_context_gets_a_clear_er
                 context.get(dict)
 
         miyabi_aws.Cycle([Asker()]).run(world=world)
+
+
+def test_the_python_phase_example_runs_and_skips_the_tagged_instance(tmp_path):
+    import subprocess
+
+    region = "eu-west-1"
+    ec2 = boto3.client("ec2", region_name=region)
+    ec2.run_instances(ImageId="ami-12c6146b", InstanceType="t3.micro", MinCount=1, MaxCount=1)
+    ec2.run_instances(ImageId="ami-12c6146b", InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                      TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "miyabi:skip", "Value": "yes"}]}])
+    out = subprocess.run([sys.executable, str(ROOT / "examples" / "python_phase.py"), "--region", region,
+                          "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "skipped 1 tagged resource(s)" in out.stdout, out.stdout
+    assert (tmp_path / "execution_plan.json").exists()
