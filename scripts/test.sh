@@ -9,11 +9,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO_ROOT"
 cargo fmt --all -- --check
 python3 scripts/check_feature_unification.py
+scripts/check_layout.sh
 cargo clippy --release --workspace --exclude miyabi-aws-py --all-features --all-targets -- -D warnings
 cargo clippy --release -p miyabi-aws-py -- -D warnings
 # --bins --tests: the localaws runner the pytest suite needs, with the features of the tests.
 cargo build --release --workspace --exclude miyabi-aws-py --all-features --bins --tests
-cargo test --release --workspace --exclude miyabi-aws-py --all-features
+# The fuzz targets (tests/it/fuzz.rs) run uninstrumented inside this run, on a fixed budget each.
+MIYABI_FUZZ_SECONDS=10 cargo test --release --workspace --exclude miyabi-aws-py --all-features
 # The CLI, installed the way a user installs it, into the same target folder and profile (its
 # SDK features match the tests', see scripts/check_feature_unification.py): only the core and
 # the binary compile.

@@ -42,10 +42,38 @@ pub(crate) trait PyArtefact: PyClass + Into<PyClassInitializer<Self>> + Sized {
 
     fn wrap(inner: Arc<Self::Inner>) -> Self;
     fn shared(&self) -> Arc<Self::Inner>;
+
+    /// Reads one from plain Python objects, checking the rules beyond its shape.
+    fn parse(value: &Bound<'_, PyAny>) -> PyResult<Self::Inner>;
 }
+
+/// The rules a value must hold beyond its JSON shape, checked when it comes from Python.
+pub(crate) trait Checked {
+    fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl Checked for ExecutionPlan {
+    fn check(&self) -> Result<(), String> {
+        self.validate().map_err(|v| v.to_string())
+    }
+}
+
+impl Checked for Plan {}
+impl Checked for Recommendations {}
+impl Checked for DeploymentReport {}
+impl Checked for MonitoringReport {}
+impl Checked for LearningReport {}
+impl Checked for LearnedHeadroom {}
+impl Checked for ChangeTimes {}
 
 impl PyArtefact for PyWorldState {
     type Inner = miyabi_aws::WorldState;
+
+    fn parse(value: &Bound<'_, PyAny>) -> PyResult<Self::Inner> {
+        crate::world::world_from_dict(value)
+    }
 
     fn wrap(inner: Arc<Self::Inner>) -> Self {
         Self { inner }
@@ -153,7 +181,7 @@ fn get<C: PyArtefact>(py: Python<'_>, artefacts: &Artefacts, generation: Generat
 fn put<C: PyArtefact>(artefacts: &mut Artefacts, value: &Bound<'_, PyAny>) -> PyResult<()> {
     let inner = match value.cast::<C>() {
         Ok(instance) => instance.borrow().shared(),
-        Err(_) => Arc::new(from_dict::<C::Inner>(value)?),
+        Err(_) => Arc::new(C::parse(value)?),
     };
     artefacts.put_shared(inner);
     Ok(())
@@ -173,10 +201,14 @@ pub(crate) static KINDS: [Kind; 9] = [
 ];
 
 /// Reads a `T` from plain Python objects; the error names the path of what is wrong.
-pub(crate) fn from_dict<T: Artefact + DeserializeOwned>(value: &Bound<'_, PyAny>) -> PyResult<T> {
+pub(crate) fn from_dict<T: Artefact + DeserializeOwned + Checked>(value: &Bound<'_, PyAny>) -> PyResult<T> {
     let mut de = pythonize::Depythonizer::from_object(value);
-    serde_path_to_error::deserialize(&mut de)
-        .map_err(|e| ArtefactError::new_err(format!("not {}: at {}: {}", T::WHAT, e.path(), e.inner())))
+    let parsed: T = serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| ArtefactError::new_err(format!("not {}: at {}: {}", T::WHAT, e.path(), e.inner())))?;
+    parsed
+        .check()
+        .map_err(|e| ArtefactError::new_err(format!("not {}: {e}", T::WHAT)))?;
+    Ok(parsed)
 }
 
 fn to_py<'py>(py: Python<'py>, value: &impl serde::Serialize) -> PyResult<Bound<'py, PyAny>> {
@@ -203,6 +235,10 @@ macro_rules! artefact_class {
             fn shared(&self) -> Arc<$rust> {
                 Arc::clone(&self.inner)
             }
+
+            fn parse(value: &Bound<'_, PyAny>) -> PyResult<$rust> {
+                from_dict::<$rust>(value)
+            }
         }
 
         #[pymethods]
@@ -210,7 +246,7 @@ macro_rules! artefact_class {
             /// Builds one from plain Python objects, as `to_dict` returns them.
             #[classmethod]
             fn from_dict(_cls: &Bound<'_, PyType>, value: &Bound<'_, PyAny>) -> PyResult<Self> {
-                Ok(Self::wrap(Arc::new(from_dict::<$rust>(value)?)))
+                Ok(Self::wrap(Arc::new(Self::parse(value)?)))
             }
 
             /// As plain Python objects.

@@ -57,8 +57,18 @@ create_exception!(
     "A report or world-state file could not be written."
 );
 
+/// The context every `MiyabiError` carries, `None` where it does not apply: which AWS call
+/// (`service`, `operation`, `region`, `account`), AWS's error `code`, and whether trying again
+/// may succeed (`retryable`).
+const CONTEXT: [&str; 6] = ["service", "operation", "region", "account", "code", "retryable"];
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
+    let base = py.get_type::<MiyabiError>();
+    for name in CONTEXT {
+        base.setattr(name, py.None())?;
+    }
+    base.setattr("retryable", false)?;
     m.add("MiyabiError", py.get_type::<MiyabiError>())?;
     m.add("AwsError", py.get_type::<AwsError>())?;
     m.add("WorldStateError", py.get_type::<WorldStateError>())?;
@@ -81,25 +91,89 @@ impl From<Error> for PyMiyabiError {
     }
 }
 
+/// What went wrong where, as the exception's attributes.
+#[derive(Default)]
+struct Context {
+    service: Option<String>,
+    operation: Option<String>,
+    region: Option<String>,
+    account: Option<String>,
+    code: Option<String>,
+    retryable: bool,
+}
+
+impl Context {
+    fn of(error: &Error) -> Option<Self> {
+        match error {
+            Error::Aws(e) => Some(Self {
+                service: Some(e.service.to_owned()),
+                operation: Some(e.operation.to_owned()),
+                region: Some(e.region.clone()),
+                account: e.account.clone(),
+                code: e.code().map(str::to_owned),
+                retryable: e.is_retryable(),
+            }),
+            Error::Bridge(miyabi_aws::bridge::BridgeError::Remote { error, .. }) => {
+                let data = error.data.clone().unwrap_or_default();
+                Some(Self {
+                    service: data.service,
+                    operation: data.operation,
+                    region: data.region,
+                    account: None,
+                    code: data.aws_error_code,
+                    retryable: data.retryable,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    fn attach(self, err: &PyErr) {
+        Python::attach(|py| {
+            let value = err.value(py);
+            let set = |name: &str, v: Option<String>| {
+                // Setting an attribute on a fresh exception instance does not fail.
+                let _ = value.setattr(name, v);
+            };
+            set("service", self.service);
+            set("operation", self.operation);
+            set("region", self.region);
+            set("account", self.account);
+            set("code", self.code);
+            let _ = value.setattr("retryable", self.retryable);
+        });
+    }
+}
+
 impl From<PyMiyabiError> for PyErr {
     fn from(PyMiyabiError(error): PyMiyabiError) -> Self {
-        let message = error.to_string();
-        match error {
-            Error::Aws(_) => AwsError::new_err(message),
-            Error::WorldState(_) => WorldStateError::new_err(message),
-            Error::Catalog(_) => CatalogError::new_err(message),
-            Error::PartialCapture { .. } => PartialCaptureError::new_err(message),
-            Error::Bridge(_) => BridgeError::new_err(message),
-            Error::Config(_) => ConfigError::new_err(message),
-            Error::MissingInput(_) | Error::PlanFile { .. } => PhaseInputError::new_err(message),
-            Error::Io { .. } | Error::Knowledge(_) => StorageError::new_err(message),
-            // A Python phase's own exception comes back exactly as it was raised.
-            Error::Foreign { payload, .. } => match payload.0.downcast_ref::<PyErr>() {
-                Some(original) => Python::attach(|py| original.clone_ref(py)),
-                None => MiyabiError::new_err(message),
-            },
-            _ => MiyabiError::new_err(message),
+        let context = Context::of(&error);
+        let err = exception(error);
+        if let Some(context) = context {
+            context.attach(&err);
         }
+        err
+    }
+}
+
+/// The exception of each error's class, with its message.
+fn exception(error: Error) -> PyErr {
+    let message = error.to_string();
+    match error {
+        Error::Aws(_) => AwsError::new_err(message),
+        Error::WorldState(_) => WorldStateError::new_err(message),
+        Error::Catalog(_) => CatalogError::new_err(message),
+        Error::PartialCapture { .. } => PartialCaptureError::new_err(message),
+        Error::Bridge(_) => BridgeError::new_err(message),
+        Error::Config(_) => ConfigError::new_err(message),
+        Error::MissingInput(_) | Error::PlanFile { .. } => PhaseInputError::new_err(message),
+        Error::Io { .. } | Error::Knowledge(_) => StorageError::new_err(message),
+        // A Python phase's own exception comes back exactly as it was raised.
+        Error::Foreign { payload, .. } => match payload.0.downcast_ref::<PyErr>() {
+            Some(original) => Python::attach(|py| original.clone_ref(py)),
+            None => MiyabiError::new_err(message),
+        },
+        _ => MiyabiError::new_err(message),
     }
 }
 

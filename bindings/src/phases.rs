@@ -19,7 +19,7 @@ use miyabi_aws::{Error, Phase};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::artefacts::PyPhaseOutcome;
+use crate::artefacts::{PyArtefact, PyExecutionPlan, PyPhaseOutcome};
 use crate::context::PyPhaseContext;
 use crate::errors::PyMiyabiError;
 use crate::runtime::{block_on, detach};
@@ -240,6 +240,10 @@ fn optimization_config(
             .into())
         }
     };
+    config
+        .rightsizing
+        .validate()
+        .map_err(|e| PyMiyabiError(Error::Config(format!("optimization: {e}"))))?;
     Ok(config)
 }
 
@@ -349,8 +353,10 @@ fn deploy<'py>(
     endpoint_url: Option<String>,
     profile: Option<String>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let plan: ExecutionPlan = pythonize::depythonize(execution_plan)
-        .map_err(|e| PyMiyabiError(Error::Config(format!("execution_plan is not an execution plan: {e}"))))?;
+    let plan: Arc<ExecutionPlan> = match execution_plan.cast::<PyExecutionPlan>() {
+        Ok(plan) => Arc::clone(&plan.get().inner),
+        Err(_) => Arc::new(PyExecutionPlan::parse(execution_plan)?),
+    };
     let phase = deployment(regions, apply, approve, deny)?;
     let aws = session(profile, endpoint_url);
     let report: deployment::DeploymentReport = block_on(py, async { Ok(phase.deploy(&aws, &plan).await) })?;

@@ -51,6 +51,26 @@ pub(crate) fn load_catalog(path: Option<PathBuf>) -> PyMiyabiResult<PriceCatalog
     }
 }
 
+/// Reads a world state from plain Python objects: its shape, its version, then its rules.
+pub(crate) fn world_from_dict(value: &Bound<'_, PyAny>) -> PyResult<WorldState> {
+    let invalid = |e: WorldStateError| PyErr::from(PyMiyabiError(Error::WorldState(e)));
+    let mut de = pythonize::Depythonizer::from_object(value);
+    let world: WorldState = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        invalid(WorldStateError::Invalid {
+            path: e.path().to_string(),
+            message: e.inner().to_string(),
+        })
+    })?;
+    if world.schema_version != miyabi_aws::world::SCHEMA_VERSION {
+        return Err(invalid(WorldStateError::UnsupportedVersion {
+            found: u64::from(world.schema_version),
+            expected: miyabi_aws::world::SCHEMA_VERSION,
+        }));
+    }
+    world.validate().map_err(invalid)?;
+    Ok(world)
+}
+
 #[pymethods]
 impl PyWorldState {
     /// Reads a world-state file.
@@ -71,21 +91,7 @@ impl PyWorldState {
     /// returned by `to_dict`.
     #[classmethod]
     fn from_dict(_cls: &Bound<'_, PyType>, value: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let mut de = pythonize::Depythonizer::from_object(value);
-        let world: WorldState = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            PyMiyabiError(Error::WorldState(WorldStateError::Invalid {
-                path: e.path().to_string(),
-                message: e.inner().to_string(),
-            }))
-        })?;
-        if world.schema_version != miyabi_aws::world::SCHEMA_VERSION {
-            return Err(PyMiyabiError(Error::WorldState(WorldStateError::UnsupportedVersion {
-                found: u64::from(world.schema_version),
-                expected: miyabi_aws::world::SCHEMA_VERSION,
-            }))
-            .into());
-        }
-        Ok(Self::new(world))
+        Ok(Self::new(world_from_dict(value)?))
     }
 
     /// The document as plain Python objects.

@@ -24,7 +24,14 @@ SCHEMA_VERSION: int
 _Path = Union[str, os.PathLike[str]]
 _Until = Union[datetime, int, float, None]
 
-class MiyabiError(Exception): ...
+class MiyabiError(Exception):
+    service: Optional[str]
+    operation: Optional[str]
+    region: Optional[str]
+    account: Optional[str]
+    code: Optional[str]
+    retryable: bool
+
 class AwsError(MiyabiError): ...
 class WorldStateError(MiyabiError): ...
 class CatalogError(MiyabiError): ...
@@ -167,7 +174,7 @@ class KnowledgeBase:
 
 def plan(world: WorldState, *, catalog: Optional[_Path] = None) -> dict[str, Any]: ...
 def deploy(
-    execution_plan: dict[str, Any],
+    execution_plan: Union[ExecutionPlan, dict[str, Any]],
     regions: Optional[Sequence[str]] = None,
     *,
     apply: bool = False,

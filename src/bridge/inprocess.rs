@@ -116,6 +116,9 @@ impl InProcessTransport {
         let mut de = pythonize::Depythonizer::from_object(&inventory);
         let inventory: Inventory = serde_path_to_error::deserialize(&mut de)
             .map_err(|e| shape(&format!("[0].{}", e.path()), e.inner().to_string()))?;
+        inventory
+            .validate()
+            .map_err(|v| shape(&format!("[0].{}", v.path), v.message))?;
         Ok(RegionCapture {
             account_id,
             region: config.aws_region.clone(),

@@ -26,7 +26,7 @@ pub use self::error::{BridgeError, RemoteError, RemoteErrorData, RpcCode};
 #[cfg(feature = "python")]
 pub use self::inprocess::{embedded_interpreter, EmbeddedInterpreter, InProcessTransport};
 pub use self::protocol::{PhaseConfig, RegionCapture};
-pub use self::subprocess::{Script, SubprocessTransport};
+pub use self::subprocess::{decode_line, Script, SubprocessTransport};
 use crate::aws::AwsSession;
 use crate::catalog::PriceCatalog;
 use crate::cycle::{CycleContext, Phase, PhaseId, PhaseOutcome};

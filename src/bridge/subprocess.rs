@@ -300,16 +300,24 @@ async fn read_response(
         if text.is_empty() {
             continue;
         }
-        match serde_json::from_slice::<Response>(text) {
-            Ok(response) if response.jsonrpc == "2.0" && response.id == serde_json::json!(id) => {
-                return Ok((Some(outcome(response, script)), skipped));
-            }
-            _ => {
-                skipped += 1;
-                let shown = String::from_utf8_lossy(&text[..text.len().min(200)]).into_owned();
-                tracing::info!(%script, line = %shown, "skipped a stdout line that is not the JSON-RPC response");
-            }
+        if let Some(outcome) = decode_line(text, id, script) {
+            return Ok((Some(outcome), skipped));
         }
+        skipped += 1;
+        let shown = String::from_utf8_lossy(&text[..text.len().min(200)]).into_owned();
+        tracing::info!(%script, line = %shown, "skipped a stdout line that is not the JSON-RPC response");
+    }
+}
+
+/// One line of a script's stdout: `None` unless it is the JSON-RPC 2.0 response to `id`, else
+/// the result (its shape and its capture's rules checked) or the error it carries.
+#[must_use]
+pub fn decode_line(line: &[u8], id: u64, script: &str) -> Option<Result<ExecutePhaseResult, BridgeError>> {
+    match serde_json::from_slice::<Response>(line) {
+        Ok(response) if response.jsonrpc == "2.0" && response.id == serde_json::json!(id) => {
+            Some(outcome(response, script))
+        }
+        _ => None,
     }
 }
 
@@ -339,6 +347,12 @@ fn outcome(response: Response<'_>, script: &str) -> Outcome {
             format!("expected \"success\", got {:?}", result.status),
         ));
     }
+    result
+        .output
+        .world_state
+        .inventory
+        .validate()
+        .map_err(|v| shape(format!("output.world_state.inventory.{}", v.path), v.message))?;
     Ok(result)
 }
 

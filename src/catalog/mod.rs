@@ -95,6 +95,9 @@ pub enum CatalogError {
     },
 }
 
+/// The highest price a catalog may hold, USD.
+const MAX_PRICE_USD: f64 = 1_000_000.0;
+
 impl PriceCatalog {
     /// The catalog shipped with the crate.
     #[must_use]
@@ -125,7 +128,78 @@ impl PriceCatalog {
             message,
         };
         let text = std::fs::read_to_string(path).map_err(|e| load_err(e.to_string()))?;
-        serde_json::from_str(&text).map_err(|e| load_err(e.to_string()))
+        Self::parse(&text).map_err(load_err)
+    }
+
+    /// Parses a catalog document (the text of a file [`PriceCatalog::load`] reads).
+    ///
+    /// # Errors
+    /// [`CatalogError::Load`] without a file, when the text is not a valid catalog.
+    pub fn from_json(text: &str) -> Result<Self, CatalogError> {
+        Self::parse(text).map_err(|message| CatalogError::Load {
+            path: PathBuf::from("<text>"),
+            message,
+        })
+    }
+
+    fn parse(text: &str) -> Result<Self, String> {
+        let catalog: Self = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        catalog.validate().map_err(|v| v.to_string())?;
+        Ok(catalog)
+    }
+
+    /// Every price in 0–1,000,000 USD, hours per month in 1–744, multipliers in (0, 100], each
+    /// type's vCPUs and memory positive, and the base Region priced: bounds far above AWS's
+    /// prices that keep every cost the engine sums finite.
+    ///
+    /// # Errors
+    /// The first rule broken, and where.
+    pub fn validate(&self) -> Result<(), crate::world::Violation> {
+        let bad = |path: String, message: &str| crate::world::Violation {
+            path,
+            message: message.to_owned(),
+        };
+        let price = |path: String, v: f64| {
+            if (0.0..=MAX_PRICE_USD).contains(&v) {
+                Ok(())
+            } else {
+                Err(bad(path, "must be a price in 0–1,000,000 USD"))
+            }
+        };
+        if !(1.0..=744.0).contains(&self.hours_per_month) {
+            return Err(bad("hours_per_month".into(), "must be in 1–744"));
+        }
+        if !self.region_multipliers.contains_key(&self.base_region) {
+            return Err(bad("region_multipliers".into(), "lacks the base Region"));
+        }
+        for (region, m) in &self.region_multipliers {
+            if !(*m > 0.0 && *m <= 100.0) {
+                return Err(bad(format!("region_multipliers.{region}"), "must be in (0, 100]"));
+            }
+        }
+        for (family, specs) in [("ec2", &self.ec2), ("rds", &self.rds)] {
+            for (name, spec) in specs {
+                if spec.vcpu == 0 {
+                    return Err(bad(format!("{family}.{name}.vcpu"), "must be at least 1"));
+                }
+                if !(spec.memory_gib > 0.0 && spec.memory_gib <= 1e6) {
+                    return Err(bad(format!("{family}.{name}.memory_gib"), "must be in (0, 1,000,000]"));
+                }
+                price(format!("{family}.{name}.hourly_usd"), spec.hourly_usd)?;
+            }
+        }
+        for (table, prices) in [
+            ("rds_storage_gb_month", &self.rds_storage_gb_month),
+            ("ebs_gb_month", &self.ebs_gb_month),
+            ("ebs_iops_month", &self.ebs_iops_month),
+            ("s3_gb_month", &self.s3_gb_month),
+        ] {
+            for (key, v) in prices {
+                price(format!("{table}.{key}"), *v)?;
+            }
+        }
+        price("rds_multi_az_factor".into(), self.rds_multi_az_factor)?;
+        price("public_ipv4_hourly".into(), self.public_ipv4_hourly)
     }
 
     /// The multiplier for a Region.

@@ -114,7 +114,7 @@ fn print_worlds(report: &CycleReport) {
         .iter()
         .filter_map(|it| it.world.map(|w| (it, w)))
         .collect();
-    let Some(((_, first), (_, last))) = rows.first().zip(rows.last()) else {
+    let Some((_, first)) = rows.first() else {
         return;
     };
     let utilisation = |u: Option<f64>| u.map_or("-".to_owned(), |u| format!("{u:.1}%"));
@@ -134,28 +134,20 @@ fn print_worlds(report: &CycleReport) {
             it.applied_changes.unwrap_or(0)
         );
     }
-    let down = if first.monthly_cost_usd > 0.0 {
-        (first.monthly_cost_usd - last.monthly_cost_usd) / first.monthly_cost_usd * 100.0
-    } else {
-        0.0
+    let Some(targets) = report.iterations.iter().rev().find_map(|it| it.targets.as_ref()) else {
+        return;
     };
-    let direction = if down >= 0.0 { "down" } else { "up" };
+    let met = |yes: bool| if yes { "met" } else { "not met" };
+    let down = targets.cost_reduction_percent;
     println!(
-        "cost {direction} {:.1}% from World0 (target ≥ {:.0}% down: {}), score {:.1} → {:.1} (target ≥ {:.0}: {})",
+        "cost {} {:.1}% from World0 (target ≥ {:.0}% down: {}), score {:.1} → {:.1} (target ≥ {:.0}: {})",
+        if down >= 0.0 { "down" } else { "up" },
         down.abs(),
         Targets::COST_REDUCTION_PERCENT,
-        if down >= Targets::COST_REDUCTION_PERCENT {
-            "met"
-        } else {
-            "not met"
-        },
+        met(targets.cost_met),
         first.security_score,
-        last.security_score,
+        targets.security_score,
         Targets::SECURITY_SCORE,
-        if last.security_score >= Targets::SECURITY_SCORE {
-            "met"
-        } else {
-            "not met"
-        },
+        met(targets.score_met),
     );
 }

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::{Action, Change};
 use crate::guardrails::Guardrails;
+use crate::world::Violation;
 
 /// The execution-plan schema version this build writes.
 pub const EXECUTION_PLAN_VERSION: u32 = 1;
@@ -167,16 +168,76 @@ impl ExecutionPlan {
             message,
         };
         let text = std::fs::read_to_string(path).map_err(|e| invalid(e.to_string()))?;
-        let mut de = serde_json::Deserializer::from_str(&text);
-        let plan: Self = serde_path_to_error::deserialize(&mut de)
-            .map_err(|e| invalid(format!("at {}: {}", e.path(), e.inner())))?;
+        Self::from_json(&text).map_err(|v| invalid(v.to_string()))
+    }
+
+    /// Parses an execution-plan document: its shape, its version, then its rules.
+    ///
+    /// # Errors
+    /// The JSON path of what is wrong, and why.
+    pub fn from_json(text: &str) -> Result<Self, Violation> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let plan: Self = serde_path_to_error::deserialize(&mut de).map_err(|e| Violation {
+            path: e.path().to_string(),
+            message: e.inner().to_string(),
+        })?;
         if plan.schema_version != EXECUTION_PLAN_VERSION {
-            return Err(invalid(format!(
-                "schema_version {} (this build reads {EXECUTION_PLAN_VERSION})",
-                plan.schema_version
-            )));
+            return Err(Violation {
+                path: "schema_version".into(),
+                message: format!("{} (this build reads {EXECUTION_PLAN_VERSION})", plan.schema_version),
+            });
         }
+        plan.validate()?;
         Ok(plan)
+    }
+
+    /// What a plan must hold beyond its JSON shape: unique step ids, each step in an existing
+    /// wave that lists it, and finite savings.
+    ///
+    /// # Errors
+    /// The first rule broken, and where.
+    pub fn validate(&self) -> Result<(), Violation> {
+        let at = |path: String, message: String| Violation { path, message };
+        let mut ids = BTreeSet::new();
+        for (k, step) in self.steps.iter().enumerate() {
+            if !ids.insert(step.id.as_str()) {
+                return Err(at(format!("steps[{k}].id"), format!("{:?} appears twice", step.id)));
+            }
+            if step.id != step.change.id {
+                return Err(at(
+                    format!("steps[{k}].change.id"),
+                    format!("{:?} is not the step's id {:?}", step.change.id, step.id),
+                ));
+            }
+            let listed = self.waves.get(step.wave).is_some_and(|w| w.steps.contains(&step.id));
+            if !listed {
+                return Err(at(
+                    format!("steps[{k}].wave"),
+                    format!("wave {} does not exist or does not list the step", step.wave),
+                ));
+            }
+            if !step.change.monthly_saving_usd.is_finite() {
+                return Err(at(
+                    format!("steps[{k}].change.monthly_saving_usd"),
+                    "not a finite number".into(),
+                ));
+            }
+        }
+        for (w, wave) in self.waves.iter().enumerate() {
+            if wave.index != w {
+                return Err(at(format!("waves[{w}].index"), format!("{} is not {w}", wave.index)));
+            }
+            if let Some(k) = wave.steps.iter().position(|id| !ids.contains(id.as_str())) {
+                return Err(at(
+                    format!("waves[{w}].steps[{k}]"),
+                    format!("no step {:?}", wave.steps[k]),
+                ));
+            }
+        }
+        if !self.monthly_saving_usd.is_finite() {
+            return Err(at("monthly_saving_usd".into(), "not a finite number".into()));
+        }
+        Ok(())
     }
 
     /// The JSON Schema of the document, as committed in `schema/execution_plan.schema.json`.

@@ -6,6 +6,7 @@
 
 mod assessment;
 mod resources;
+mod validate;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use assessment::*;
 pub use resources::*;
+pub use validate::Violation;
 
 /// The schema version this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -330,7 +332,9 @@ impl WorldState {
             }
         }
         // Parse the text again into the model, so that errors carry positions.
-        serde_json::from_str(text).map_err(|e| malformed(&e))
+        let world: Self = serde_json::from_str(text).map_err(|e| malformed(&e))?;
+        world.validate()?;
+        Ok(world)
     }
 
     /// The JSON Schema of the document, as committed in `schema/world_state.schema.json`.

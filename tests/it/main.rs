@@ -10,6 +10,7 @@ mod cycle;
 mod deployment;
 mod discovery;
 mod faults;
+mod fuzz;
 mod iac;
 mod learning;
 mod monitoring;

@@ -343,6 +343,10 @@ impl Phase for Optimization {
                 .family_headroom_percent
                 .extend(learned.0.iter().map(|(f, h)| (f.clone(), *h)));
         }
+        config
+            .rightsizing
+            .validate()
+            .map_err(|e| crate::Error::Config(format!("optimization: {e}")))?;
         // A resource θ4 changed is judged on its datapoints since the change alone.
         let out = match ctx.artefacts.get::<ChangeTimes>() {
             Some(times) => optimize(&world.since_changes(&times.0), plan, &ctx.catalog, &config),

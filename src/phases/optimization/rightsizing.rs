@@ -57,6 +57,44 @@ pub struct RightsizingConfig {
     pub idle_days: usize,
 }
 
+impl RightsizingConfig {
+    /// Lookback of at least one hour, percentile in 0–100, headrooms in 0–100 (below 100, so
+    /// that some type can fit), idle thresholds not negative and at most 14 idle days.
+    ///
+    /// # Errors
+    /// What is out of range, in words.
+    pub fn validate(&self) -> Result<(), String> {
+        let in_range = |name: &str, v: f64, range: std::ops::Range<f64>| {
+            if range.contains(&v) {
+                Ok(())
+            } else {
+                Err(format!("{name} must be in {}–{}, got {v}", range.start, range.end))
+            }
+        };
+        if self.lookback_hours == 0 {
+            return Err("lookback_hours must be at least 1".into());
+        }
+        if !(0.0..=100.0).contains(&self.percentile) {
+            return Err(format!("percentile must be in 0–100, got {}", self.percentile));
+        }
+        in_range("headroom_percent", self.headroom_percent, 0.0..100.0)?;
+        for (family, h) in &self.family_headroom_percent {
+            in_range(&format!("the headroom of family {family}"), *h, 0.0..100.0)?;
+        }
+        in_range("idle_cpu_percent", self.idle_cpu_percent, 0.0..100.0)?;
+        if !(self.idle_network_bytes.is_finite() && self.idle_network_bytes >= 0.0) {
+            return Err(format!(
+                "idle_network_bytes must not be negative, got {}",
+                self.idle_network_bytes
+            ));
+        }
+        if self.idle_days > 14 {
+            return Err(format!("idle_days is out of the last 14 days, got {}", self.idle_days));
+        }
+        Ok(())
+    }
+}
+
 impl Default for RightsizingConfig {
     fn default() -> Self {
         let group = |f: &[&str]| f.iter().map(|s| (*s).to_owned()).collect();
@@ -165,12 +203,14 @@ fn window(series: &MetricSeries, lookback_hours: u32) -> &[f64] {
     // A gap-free hourly series starts exactly `lookback_hours` from its end; check that guess
     // before bisecting (each probe of a bisection is a likely cache miss).
     let guess = stamps.len().saturating_sub(lookback_hours as usize);
-    let first = if stamps[guess] > start && (guess == 0 || stamps[guess - 1] <= start) {
+    let first = if stamps.get(guess).is_some_and(|&t| t > start) && (guess == 0 || stamps[guess - 1] <= start) {
         guess
     } else {
         stamps.partition_point(|&t| t <= start)
     };
-    &series.values[first..]
+    // A loaded world has one value per timestamp; one built in code may not, and gets the
+    // values it has rather than a panic.
+    series.values.get(first..).unwrap_or_default()
 }
 
 fn family(instance_type: &str) -> &str {
@@ -180,7 +220,8 @@ fn family(instance_type: &str) -> &str {
 /// Sums per UTC day of `series` in the window, as (day, sum, count).
 fn daily(series: &MetricSeries, lookback_hours: u32) -> Vec<(i64, f64, usize)> {
     let values = window(series, lookback_hours);
-    let stamps = &series.timestamps[series.timestamps.len() - values.len()..];
+    let stamps = &series.timestamps[series.timestamps.len().saturating_sub(values.len())..];
+    let values = &values[..values.len().min(stamps.len())];
     let mut days = Vec::with_capacity(16);
     let mut start = 0;
     // Timestamps ascend: each day ends at the first stamp past the next midnight. A linear scan,
