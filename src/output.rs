@@ -134,11 +134,20 @@ impl Output {
 /// # Errors
 /// [`Error::Io`] naming the file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_io(path, bytes).map_err(|(at, e)| Error::io(at, e))
+}
+
+/// [`write_atomic`] for the pure rooms, which have error types of their own: the error and the
+/// path it concerns (the folder, when it could not be created).
+///
+/// # Errors
+/// The operating-system error, and where.
+pub fn write_atomic_io(path: &Path, bytes: &[u8]) -> std::result::Result<(), (PathBuf, std::io::Error)> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    std::fs::create_dir_all(dir).map_err(|e| (dir.to_path_buf(), e))?;
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -152,7 +161,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     };
     write().map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
-        Error::io(path, e)
+        (path.to_path_buf(), e)
     })
 }
 

@@ -161,13 +161,15 @@ fn exception(error: Error) -> PyErr {
     let message = error.to_string();
     match error {
         Error::Aws(_) => AwsError::new_err(message),
+        Error::Io { .. }
+        | Error::Knowledge(_)
+        | Error::WorldState(miyabi_aws::world::WorldStateError::Write { .. }) => StorageError::new_err(message),
         Error::WorldState(_) => WorldStateError::new_err(message),
         Error::Catalog(_) => CatalogError::new_err(message),
         Error::PartialCapture { .. } => PartialCaptureError::new_err(message),
         Error::Bridge(_) => BridgeError::new_err(message),
         Error::Config(_) => ConfigError::new_err(message),
         Error::MissingInput(_) | Error::PlanFile { .. } => PhaseInputError::new_err(message),
-        Error::Io { .. } | Error::Knowledge(_) => StorageError::new_err(message),
         // A Python phase's own exception comes back exactly as it was raised.
         Error::Foreign { payload, .. } => match payload.0.downcast_ref::<PyErr>() {
             Some(original) => Python::attach(|py| original.clone_ref(py)),

@@ -109,7 +109,7 @@ impl PyWorldState {
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
         let inner = Arc::clone(&self.inner);
         py.detach(move || inner.save(&path))
-            .map_err(|e| PyMiyabiError(e).into())
+            .map_err(|e| PyMiyabiError(e.into()).into())
     }
 
     /// The schema version of the document.

@@ -122,6 +122,25 @@ pub struct Excluded {
     pub change: Change,
 }
 
+/// An execution-plan file that could not be read, or is not a valid plan of this build.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed execution plan {}: {message}", .path.display())]
+pub struct PlanFileError {
+    /// The file.
+    pub path: std::path::PathBuf,
+    /// What is wrong, with its JSON path.
+    pub message: String,
+}
+
+impl From<PlanFileError> for crate::Error {
+    fn from(e: PlanFileError) -> Self {
+        Self::PlanFile {
+            path: e.path,
+            message: e.message,
+        }
+    }
+}
+
 /// θ3's output and θ4's input, written as `execution_plan.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -160,10 +179,10 @@ impl ExecutionPlan {
     /// Reads an `execution_plan.json`, for example one a human reviewed.
     ///
     /// # Errors
-    /// [`crate::Error::PlanFile`] naming the file, and the JSON path of what is wrong.
-    pub fn load(path: impl AsRef<std::path::Path>) -> crate::Result<Self> {
+    /// [`PlanFileError`] naming the file, and the JSON path of what is wrong.
+    pub fn load(path: impl AsRef<std::path::Path>) -> Result<Self, PlanFileError> {
         let path = path.as_ref();
-        let invalid = |message: String| crate::Error::PlanFile {
+        let invalid = |message: String| PlanFileError {
             path: path.to_path_buf(),
             message,
         };

@@ -232,6 +232,15 @@ pub enum WorldStateError {
         #[source]
         source: std::io::Error,
     },
+    /// The file could not be written.
+    #[error("cannot write world state {path}: {source}")]
+    Write {
+        /// The file, or the folder that could not be created.
+        path: PathBuf,
+        /// The operating-system error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The text is not a world-state document.
     #[error("malformed world state{}: {message} at line {line}, column {column}", .path.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default())]
     Malformed {
@@ -354,8 +363,9 @@ impl WorldState {
     /// crash never leaves a half-written world state.
     ///
     /// # Errors
-    /// [`crate::Error::Io`] naming the file.
-    pub fn save(&self, path: impl AsRef<Path>) -> crate::Result<()> {
-        crate::output::write_atomic(path.as_ref(), self.to_json().as_bytes())
+    /// [`WorldStateError::Write`] naming the file.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), WorldStateError> {
+        crate::output::write_atomic_io(path.as_ref(), self.to_json().as_bytes())
+            .map_err(|(path, source)| WorldStateError::Write { path, source })
     }
 }
