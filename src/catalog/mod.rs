@@ -330,6 +330,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_built_in_catalog_holds_its_rules_and_a_broken_one_is_refused_with_its_path() {
+        assert!(PriceCatalog::built_in().validate().is_ok());
+        let mut doc: serde_json::Value = serde_json::from_str(BUILT_IN).unwrap();
+        doc["ec2"]["m5.large"]["vcpu"] = serde_json::json!(0);
+        let e = PriceCatalog::from_json(&doc.to_string()).unwrap_err().to_string();
+        assert!(e.contains("ec2.m5.large.vcpu"), "{e}");
+        doc["ec2"]["m5.large"]["vcpu"] = serde_json::json!(2);
+        doc["hours_per_month"] = serde_json::json!(1e308);
+        let e = PriceCatalog::from_json(&doc.to_string()).unwrap_err().to_string();
+        assert!(e.contains("hours_per_month"), "{e}");
+    }
+
+    #[test]
     fn reference_prices_from_the_design_brief() {
         let c = PriceCatalog::built_in();
         let hourly = |t: &str| c.ec2_type(t).unwrap().hourly_usd;
