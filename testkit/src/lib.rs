@@ -3,7 +3,8 @@
 //! - [`local_aws`] starts the local AWS emulators (moto for EC2/S3/RDS, ministack for CloudWatch)
 //!   on free loopback ports and stops them.
 //! - [`proxy`] is a recording, fault-injecting HTTP proxy in front of both, routing CloudWatch's
-//!   CBOR requests to ministack and everything else to moto.
+//!   CBOR requests to ministack and everything else to moto; [`quota`] is its AWS-like mode
+//!   (AWS's latency and request-rate throttling).
 //! - [`seed`] fills the emulators with a deterministic demo estate; [`workload`] is the demand
 //!   model its metrics come from.
 //! - [`simulator`] publishes the metrics each next period of a changed estate would produce,
@@ -11,6 +12,7 @@
 
 pub mod local_aws;
 pub mod proxy;
+pub mod quota;
 pub mod seed;
 pub mod simulator;
 pub mod workload;

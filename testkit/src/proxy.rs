@@ -3,7 +3,8 @@
 //! It routes CloudWatch's Smithy RPC v2 CBOR requests to ministack and everything else to moto,
 //! so one endpoint serves all four SDK clients. It records every request (service, operation,
 //! start and end) and can answer matching requests with each service's own throttling or auth
-//! error in its own wire format, or drop them as a dead endpoint would.
+//! error in its own wire format, or drop them as a dead endpoint would. In its AWS-like mode
+//! ([`crate::quota`]) it also adds AWS's latency and throttles as AWS's quotas do.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,6 +20,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+
+use crate::quota::{AwsLike, Quotas};
 
 /// One request the proxy saw.
 #[derive(Debug, Clone)]
@@ -37,6 +40,8 @@ pub struct Recorded {
     pub status: u16,
     /// The fault injected, if any.
     pub fault: Option<Fault>,
+    /// True when the AWS-like mode throttled it (its bucket was empty).
+    pub over_quota: bool,
 }
 
 /// What to do to a matching request.
@@ -118,6 +123,7 @@ struct State {
     rules: Mutex<Vec<FaultRule>>,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
+    aws_like: Mutex<Option<Arc<Quotas>>>,
 }
 
 /// The proxy; it stops when dropped.
@@ -158,6 +164,7 @@ impl FaultProxy {
             rules: Mutex::new(Vec::new()),
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
+            aws_like: Mutex::new(None),
         });
         let st = state.clone();
         let task = tokio::spawn(async move {
@@ -184,6 +191,11 @@ impl FaultProxy {
     /// Adds a fault rule. Rules are tried in the order added.
     pub fn inject(&self, rule: FaultRule) {
         self.state.rules.lock().expect("rules lock").push(rule);
+    }
+
+    /// Switches the AWS-like mode on with `config` (fresh, full buckets), or off with `None`.
+    pub fn set_aws_like(&self, config: Option<AwsLike>) {
+        *self.state.aws_like.lock().expect("aws-like lock") = config.map(|c| Arc::new(Quotas::new(c)));
     }
 
     /// Removes every fault rule.
@@ -425,7 +437,17 @@ async fn forward(st: &State, req: Request<Incoming>, started: Instant) -> Result
         service
     };
     let op = operation(&service, &parts.method, &path, &query, &body);
-    let fault = take_fault(st, &service, &op, &region);
+    let quotas = st.aws_like.lock().expect("aws-like lock").clone();
+    let mut over_quota = false;
+    if let Some(quotas) = &quotas {
+        tokio::time::sleep(quotas.latency(&service)).await;
+        over_quota = !quotas.admit(&service, &region, &op, &String::from_utf8_lossy(&body));
+    }
+    let fault = if over_quota {
+        Some(Fault::Throttle)
+    } else {
+        take_fault(st, &service, &op, &region)
+    };
     let record = |status: u16| Recorded {
         service: service.clone(),
         operation: op.clone(),
@@ -434,6 +456,7 @@ async fn forward(st: &State, req: Request<Incoming>, started: Instant) -> Result
         finished: Instant::now(),
         status,
         fault,
+        over_quota,
     };
     let response = match fault {
         Some(Fault::Drop) => {
@@ -486,4 +509,78 @@ pub fn gaps(requests: &[Recorded]) -> Vec<Duration> {
         .windows(2)
         .map(|w| w[1].started.saturating_duration_since(w[0].finished))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sends `n` unsigned-but-scoped EC2 query requests at once; returns the statuses.
+    async fn burst(url: &str, action: &str, n: usize) -> Vec<u16> {
+        let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+        let sends = (0..n).map(|_| {
+            let req = Request::post(url)
+                .header(
+                    "authorization",
+                    "AWS4-HMAC-SHA256 Credential=testing/20261201/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0",
+                )
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Full::new(Bytes::from(format!("Action={action}&Version=2016-11-15"))))
+                .expect("a request");
+            let client = client.clone();
+            async move { client.request(req).await.map_or(0, |r| r.status().as_u16()) }
+        });
+        futures::future::join_all(sends).await
+    }
+
+    #[tokio::test]
+    async fn the_aws_like_mode_throttles_past_the_bucket_with_ec2s_own_error() {
+        // Upstream ports nobody listens on: an admitted request is dropped (status 0), a
+        // throttled one answered by the proxy itself (503 RequestLimitExceeded).
+        let proxy = FaultProxy::start("http://127.0.0.1:9", "http://127.0.0.1:9")
+            .await
+            .unwrap();
+        proxy.set_aws_like(Some(AwsLike {
+            latency: Duration::ZERO,
+            ..AwsLike::default()
+        }));
+        let started = Instant::now();
+        let statuses = burst(&proxy.url, "DescribeInstances", 80).await;
+        let elapsed = started.elapsed().as_secs_f64();
+        let throttled = statuses.iter().filter(|&&s| s == 503).count();
+        let admitted = 80 - throttled;
+        // 50 tokens, and 10 more per second while the burst lasted.
+        assert!(
+            admitted >= 50 && admitted as f64 <= 50.0 + 10.0 * elapsed + 1.0,
+            "{admitted} admitted in {elapsed:.2}s"
+        );
+        let log = proxy.requests();
+        assert_eq!(log.iter().filter(|r| r.over_quota).count(), throttled);
+        assert!(log
+            .iter()
+            .filter(|r| r.over_quota)
+            .all(|r| r.fault == Some(Fault::Throttle)));
+        // Another action has its own bucket; switching the mode off stops throttling.
+        assert!(burst(&proxy.url, "CreateTags", 10).await.iter().all(|&s| s != 503));
+        proxy.set_aws_like(None);
+        assert!(burst(&proxy.url, "DescribeInstances", 60)
+            .await
+            .iter()
+            .all(|&s| s != 503));
+    }
+
+    #[tokio::test]
+    async fn the_aws_like_mode_adds_its_latency() {
+        let proxy = FaultProxy::start("http://127.0.0.1:9", "http://127.0.0.1:9")
+            .await
+            .unwrap();
+        proxy.set_aws_like(Some(AwsLike {
+            latency: Duration::from_millis(40),
+            jitter: 0.0,
+            ..AwsLike::default()
+        }));
+        let started = Instant::now();
+        burst(&proxy.url, "DescribeRegions", 1).await;
+        assert!(started.elapsed() >= Duration::from_millis(40));
+    }
 }
