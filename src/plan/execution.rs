@@ -378,7 +378,12 @@ pub fn allocate(
 ) -> ExecutionPlan {
     let mut excluded = Vec::new();
     let mut ranked = Vec::new();
+    // A change is its content: the same change proposed twice is one step.
+    let mut seen = std::collections::HashSet::with_capacity(changes.len());
     for change in changes {
+        if !seen.insert(change.id.clone()) {
+            continue;
+        }
         let denied = guardrails.denied_operations(&change);
         if denied.is_empty() {
             ranked.push((priority(&change, &severity_of), change));
@@ -458,5 +463,35 @@ pub fn allocate(
         waves,
         excluded,
         monthly_saving_usd,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{ResourceRef, Risk};
+    use crate::world::ResourceKind;
+
+    #[test]
+    fn the_same_change_twice_is_one_step() {
+        let revoke = || {
+            Change::new(
+                Action::RevokeIngress,
+                ResourceRef {
+                    kind: ResourceKind::SecurityGroup,
+                    id: "sg-1".into(),
+                    region: "us-east-1".into(),
+                },
+                "ingress",
+                serde_json::json!({"protocol": "tcp", "from_port": 22, "to_port": 22}),
+                Value::Null,
+                "prowler_ec2_securitygroup_ingress",
+                "tcp port 22 is open to the internet".into(),
+                Risk::Medium,
+            )
+        };
+        let plan = allocate(vec![revoke(), revoke()], &Guardrails::default(), |_| None);
+        assert_eq!(plan.steps.len(), 1);
+        assert!(plan.validate().is_ok());
     }
 }

@@ -134,6 +134,17 @@ impl Inventory {
                 ));
             }
         }
+        for (k, g) in self.security_groups.iter().enumerate() {
+            // AWS refuses a rule a group already has (`InvalidPermission.Duplicate`).
+            for (name, rules) in [("ingress", &g.ingress), ("egress", &g.egress)] {
+                if let Some(j) = (1..rules.len()).find(|&j| rules[..j].contains(&rules[j])) {
+                    return Err(Violation::at(
+                        format!("security_groups[{k}].{name}[{j}]"),
+                        "the same rule twice in one group",
+                    ));
+                }
+            }
+        }
         for (k, v) in self.volumes.iter().enumerate() {
             if v.size_gib == 0 {
                 return Err(Violation::at(format!("volumes[{k}].size_gib"), "must be at least 1"));
