@@ -241,11 +241,7 @@ fn fuzz(name: &str, target: impl Fn(&[u8]) -> bool) -> (u64, u64) {
             Ok(true) => loaded += 1,
             Ok(false) => {}
             Err(_) => {
-                let dir = Path::new(&std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into()))
-                    .join("fuzz-failures");
-                std::fs::create_dir_all(&dir).ok();
-                let file = dir.join(format!("{name}-{start_seed}-{runs}.json"));
-                std::fs::write(&file, &input).ok();
+                let file = save_failure(&format!("{name}-{start_seed}-{runs}.json"), &input);
                 panic!(
                     "{name}: input {runs} panicked (MIYABI_FUZZ_SEED={start_seed}); saved to {}",
                     file.display()
@@ -271,10 +267,22 @@ fn phases_on(world: &WorldState, catalog: &PriceCatalog) {
     let _ = optimize(&cut, &planned, catalog, &OptimizationConfig::default());
 }
 
+/// Where a failing input is kept for replay: `$CARGO_TARGET_DIR/fuzz-failures/<file>`.
+fn save_failure(file: &str, input: &[u8]) -> PathBuf {
+    let dir = Path::new(&std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into())).join("fuzz-failures");
+    std::fs::create_dir_all(&dir).ok();
+    let path = dir.join(file);
+    std::fs::write(&path, input).ok();
+    path
+}
+
+/// The corpus's demo world, as text.
+fn demo_world_text() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/world_state/demo.json")).unwrap()
+}
+
 fn demo_world() -> WorldState {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/world_state/demo.json"))
-        .unwrap();
-    WorldState::from_json(&text).unwrap()
+    WorldState::from_json(&demo_world_text()).unwrap()
 }
 
 #[test]
@@ -461,9 +469,7 @@ fn generated_world(rng: &mut Rng, template: &Value, catalog: &PriceCatalog) -> W
 #[test]
 fn theta2_and_theta3_never_panic_on_a_valid_world() {
     let catalog = PriceCatalog::built_in();
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/world_state/demo.json"))
-        .unwrap();
-    let template: Value = serde_json::from_str(&text).unwrap();
+    let template: Value = serde_json::from_str(&demo_world_text()).unwrap();
     let start_seed = seed();
     let mut rng = Rng(start_seed);
     let deadline = Instant::now() + budget();
@@ -475,11 +481,10 @@ fn theta2_and_theta3_never_panic_on_a_valid_world() {
             .unwrap_or_else(|e| panic!("the generator built an invalid world (MIYABI_FUZZ_SEED={start_seed}): {e}"));
         let outcome = catch_unwind(AssertUnwindSafe(|| phases_on(&world, catalog)));
         if outcome.is_err() {
-            let dir =
-                Path::new(&std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into())).join("fuzz-failures");
-            std::fs::create_dir_all(&dir).ok();
-            let file = dir.join(format!("valid-world-{start_seed}-{worlds}.json"));
-            std::fs::write(&file, world.to_json()).ok();
+            let file = save_failure(
+                &format!("valid-world-{start_seed}-{worlds}.json"),
+                world.to_json().as_bytes(),
+            );
             panic!(
                 "θ2/θ3 panicked on a valid world (MIYABI_FUZZ_SEED={start_seed}); saved to {}",
                 file.display()
