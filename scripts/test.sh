@@ -14,9 +14,11 @@ cargo clippy --release --workspace --exclude miyabi-aws-py --all-features --all-
 cargo clippy --release -p miyabi-aws-py -- -D warnings
 # --bins --tests: the localaws runner the pytest suite needs, with the features of the tests.
 cargo build --release --workspace --exclude miyabi-aws-py --all-features --bins --tests
-# The fuzz targets (tests/it/fuzz.rs) run uninstrumented inside this run, on a fixed budget each,
-# from a fixed seed so that a run can be replayed; exploring runs pick their own seed.
-MIYABI_FUZZ_SECONDS=10 MIYABI_FUZZ_SEED=20261201 cargo test --release --workspace --exclude miyabi-aws-py --all-features
+cargo test --release --workspace --exclude miyabi-aws-py --all-features -- --skip fuzz::
+# The fuzz targets (tests/it/fuzz.rs) run uninstrumented on their own, after the emulator tests,
+# whose emulators they would otherwise starve of CPU: a fixed budget each, from a fixed seed so
+# that a run can be replayed (exploring runs pick their own seed).
+MIYABI_FUZZ_SECONDS=10 MIYABI_FUZZ_SEED=20261201 cargo test --release --all-features --test it fuzz::
 # The CLI, installed the way a user installs it, into the same target folder and profile (its
 # SDK features match the tests', see scripts/check_feature_unification.py): only the core and
 # the binary compile.
