@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh machine, idempotently:
-# - the local AWS emulators (moto, ministack) in .venv-tools, pinned by requirements/tools.txt;
-# - the project's Python (boto3, maturin, pytest, mypy) in .venv, pinned by requirements/dev.txt.
+# - the local AWS emulators (moto, ministack) in $MIYABI_TOOLS_VENV, pinned by requirements/tools.txt;
+# - the project's Python (boto3, maturin, pytest, mypy) in $MIYABI_VENV, pinned by requirements/dev.txt
+# (both under ~/.cache/miyabi-aws unless set, see scripts/env.sh).
 # The Rust toolchain and python3 come with the machine.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"

@@ -4,12 +4,16 @@
 # - Static dummy credentials and no instance-metadata probing: nothing leaves 127.0.0.1.
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export REPO_ROOT
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/miyabi-aws/target}"
-export MIYABI_TOOLS_VENV="${MIYABI_TOOLS_VENV:-$REPO_ROOT/.venv-tools}"
+# - The Python environments live beside it, outside the checkout too: a fresh clone reuses them,
+#   and PyO3, which builds against the project venv's interpreter, sees the same path and does
+#   not rebuild (a venv inside the checkout made every clone recompile pyo3 and what uses it).
+MIYABI_CACHE="${MIYABI_CACHE:-$HOME/.cache/miyabi-aws}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$MIYABI_CACHE/target}"
+export MIYABI_TOOLS_VENV="${MIYABI_TOOLS_VENV:-$MIYABI_CACHE/venv-tools}"
 # The project's own Python (boto3, maturin, pytest). It is also the interpreter PyO3 builds
 # against, so the embedded interpreter of tests and examples is this venv's CPython, and the
 # interpreter the subprocess bridge runs (python3 on PATH).
-export MIYABI_VENV="${MIYABI_VENV:-$REPO_ROOT/.venv}"
+export MIYABI_VENV="${MIYABI_VENV:-$MIYABI_CACHE/venv}"
 export VIRTUAL_ENV="$MIYABI_VENV" PYO3_PYTHON="$MIYABI_VENV/bin/python"
 export PATH="$MIYABI_VENV/bin:$PATH"
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing

@@ -1,7 +1,7 @@
 //! Starts and stops the local AWS emulators on free ports of 127.0.0.1.
 //!
-//! The emulators live in their own Python environment (`.venv-tools`, made by
-//! `scripts/bootstrap.sh`), found through `MIYABI_TOOLS_VENV` or beside the workspace.
+//! The emulators live in their own Python environment (made by `scripts/bootstrap.sh`), found
+//! through `MIYABI_TOOLS_VENV` or in the project's cache folder.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
@@ -26,17 +26,16 @@ pub struct LocalAws {
 }
 
 /// The tools environment holding `moto_server` and `ministack`: `MIYABI_TOOLS_VENV`, else
-/// `.venv-tools` at the root of the package cargo is testing or running.
+/// `~/.cache/miyabi-aws/venv-tools` (where `scripts/env.sh` puts it).
 pub fn tools_venv() -> PathBuf {
     if let Some(venv) = std::env::var_os("MIYABI_TOOLS_VENV") {
         return PathBuf::from(venv);
     }
-    let package =
-        std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
-    [package.join(".venv-tools"), package.join("../.venv-tools")]
-        .into_iter()
-        .find(|p| p.exists())
-        .unwrap_or_else(|| package.join(".venv-tools"))
+    let cache = std::env::var_os("MIYABI_CACHE").map_or_else(
+        || PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/miyabi-aws"),
+        PathBuf::from,
+    );
+    cache.join("venv-tools")
 }
 
 /// Asks the kernel to kill the child when the thread that spawned it ends, so that emulators

@@ -211,7 +211,7 @@ fn cfn_lint_passes_on_the_template() {
     let out = Command::new("cfn-lint")
         .arg(&template)
         .output()
-        .expect("cfn-lint runs (scripts/bootstrap.sh installs it into .venv, which scripts/env.sh puts on PATH)");
+        .expect("cfn-lint runs (scripts/bootstrap.sh installs it into the project venv, which scripts/env.sh puts on PATH)");
     assert!(
         out.status.success(),
         "cfn-lint: {}{}",
