@@ -208,10 +208,9 @@ fn the_planned_changes_are_in_the_terraform_and_cloudformation() {
 fn cfn_lint_passes_on_the_template() {
     let (_, _, _, dir) = rendered(&busy_world());
     let template = dir.join("cloudformation/template.json");
-    let out = Command::new("cfn-lint")
-        .arg(&template)
-        .output()
-        .expect("cfn-lint runs (scripts/bootstrap.sh installs it into the project venv, which scripts/env.sh puts on PATH)");
+    let out = Command::new("cfn-lint").arg(&template).output().expect(
+        "cfn-lint runs (scripts/bootstrap.sh installs it into the project venv, which scripts/env.sh puts on PATH)",
+    );
     assert!(
         out.status.success(),
         "cfn-lint: {}{}",
