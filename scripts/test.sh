@@ -24,7 +24,7 @@ step cargo test --release --workspace --exclude miyabi-aws-py --all-features -- 
 # The fuzz targets (tests/it/fuzz.rs) run uninstrumented on their own, after the emulator tests,
 # whose emulators they would otherwise starve of CPU: a fixed budget each, from a fixed seed so
 # that a run can be replayed (exploring runs pick their own seed).
-step env MIYABI_FUZZ_SECONDS=10 MIYABI_FUZZ_SEED=20261201 cargo test --release --all-features --test it fuzz::
+step env MIYABI_FUZZ_SECONDS=6 MIYABI_FUZZ_SEED=20261201 cargo test --release --all-features --test it fuzz::
 # The CLI, installed the way a user installs it, into the same target folder and profile (its
 # SDK features match the tests', see scripts/check_feature_unification.py): only the core and
 # the binary compile.

@@ -3,6 +3,8 @@
 //! One call carries at most 500 queries and 100,800 datapoints, so a 14-day hourly lookback
 //! (336 points) packs 300 series per call. Pages (`NextToken`) are followed and merged.
 
+use aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataOutput;
+use aws_sdk_cloudwatch::operation::list_metrics::ListMetricsOutput;
 use std::collections::BTreeMap;
 use std::ops::Range;
 
@@ -135,21 +137,17 @@ pub(crate) async fn fetch_batch(cw: &CloudWatch, requests: &[SeriesRequest]) -> 
         })
         .collect();
     let mut points: Vec<Vec<(i64, f64)>> = vec![Vec::new(); requests.len()];
-    let mut token: Option<String> = None;
-    loop {
-        let page = cw
-            .layer
-            .call("GetMetricData", || {
-                cw.client
-                    .get_metric_data()
-                    .set_metric_data_queries(Some(queries.clone()))
-                    .start_time(AwsTime::from_secs(window.0))
-                    .end_time(AwsTime::from_secs(window.1))
-                    .scan_by(ScanBy::TimestampAscending)
-                    .set_next_token(token.clone())
-                    .send()
-            })
-            .await?;
+    let send = |token| {
+        cw.client
+            .get_metric_data()
+            .set_metric_data_queries(Some(queries.clone()))
+            .start_time(AwsTime::from_secs(window.0))
+            .end_time(AwsTime::from_secs(window.1))
+            .scan_by(ScanBy::TimestampAscending)
+            .set_next_token(token)
+            .send()
+    };
+    let each = |page: GetMetricDataOutput| {
         for result in page.metric_data_results() {
             let Some(index) = result
                 .id()
@@ -168,11 +166,10 @@ pub(crate) async fn fetch_batch(cw: &CloudWatch, requests: &[SeriesRequest]) -> 
                 );
             }
         }
-        token = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
-        if token.is_none() {
-            break;
-        }
-    }
+    };
+    cw.layer
+        .pages("GetMetricData", send, GetMetricDataOutput::next_token, each)
+        .await?;
     Ok(requests
         .iter()
         .zip(points)
@@ -208,19 +205,15 @@ pub(crate) async fn fetch_all(cw: &CloudWatch, requests: &[SeriesRequest]) -> Re
 /// Instance ids that the CloudWatch agent publishes memory for, with the full dimension set.
 pub(crate) async fn agent_memory_metrics(cw: &CloudWatch) -> Result<Vec<BTreeMap<String, String>>, AwsError> {
     let mut out = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = cw
-            .layer
-            .call("ListMetrics", || {
-                cw.client
-                    .list_metrics()
-                    .namespace("CWAgent")
-                    .metric_name("mem_used_percent")
-                    .set_next_token(token.clone())
-                    .send()
-            })
-            .await?;
+    let send = |token| {
+        cw.client
+            .list_metrics()
+            .namespace("CWAgent")
+            .metric_name("mem_used_percent")
+            .set_next_token(token)
+            .send()
+    };
+    let each = |page: ListMetricsOutput| {
         for m in page.metrics() {
             let dims: BTreeMap<String, String> = m
                 .dimensions()
@@ -231,11 +224,11 @@ pub(crate) async fn agent_memory_metrics(cw: &CloudWatch) -> Result<Vec<BTreeMap
                 out.push(dims);
             }
         }
-        token = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
-        if token.is_none() {
-            return Ok(out);
-        }
-    }
+    };
+    cw.layer
+        .pages("ListMetrics", send, ListMetricsOutput::next_token, each)
+        .await?;
+    Ok(out)
 }
 
 fn request_points(requests: &[SeriesRequest]) -> Vec<u64> {

@@ -9,11 +9,13 @@
 //! variable.
 
 mod error;
+mod limit;
 pub mod metrics;
+pub mod quota;
 mod retry;
 mod session;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
@@ -21,6 +23,9 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 pub use error::{AwsError, ClientFault, Fault, ServiceFault};
+pub use limit::{LimitOptions, Limiter, LimiterCounts, QuotaFileError};
+pub use quota::{Quota, QuotaTable};
+use retry::SessionShared;
 pub use retry::{CallLayer, CallStats, RetryPolicy};
 pub use session::AwsSession;
 
@@ -33,6 +38,8 @@ pub struct AwsOptions {
     pub endpoint_url: Option<String>,
     /// The retry policy (the SDK's own retry is off).
     pub retry: RetryPolicy,
+    /// The share of AWS's request quotas the session spends.
+    pub limits: LimitOptions,
     /// Time limit for one attempt of one call.
     pub attempt_timeout: Duration,
     /// Time limit for opening a connection.
@@ -45,6 +52,7 @@ impl Default for AwsOptions {
             profile: None,
             endpoint_url: None,
             retry: RetryPolicy::default(),
+            limits: LimitOptions::default(),
             attempt_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(5),
         }
@@ -60,7 +68,7 @@ pub struct Layered<C> {
     pub layer: CallLayer,
 }
 
-/// The four SDK clients of one Region, each behind the retry layer.
+/// The four SDK clients of one Region, each behind the call layer (limiter and retry).
 #[derive(Debug, Clone)]
 pub struct RegionClients {
     /// The Region.
@@ -110,17 +118,11 @@ fn explicit_endpoint_with(
 }
 
 impl RegionClients {
-    /// Builds the clients of one Region from a loaded configuration; their calls count into
-    /// `stats`, and their errors name the account once `account` is known.
-    pub(crate) fn from_sdk_config(
-        region: &str,
-        sdk: &SdkConfig,
-        options: &AwsOptions,
-        stats: &Arc<CallStats>,
-        account: &Arc<OnceLock<String>>,
-    ) -> Self {
+    /// Builds the clients of one Region from a loaded configuration; their calls wait for
+    /// `limiter`, count into `stats`, and their errors name the account once `account` is known.
+    pub(crate) fn from_sdk_config(region: &str, sdk: &SdkConfig, options: &AwsOptions, shared: &SessionShared) -> Self {
         let policy = Arc::new(options.retry.clone());
-        let layer = |service| CallLayer::new(service, region, policy.clone(), stats.clone(), account.clone());
+        let layer = |service| CallLayer::new(service, region, policy.clone(), shared.clone());
         macro_rules! client {
             ($sdk_crate:ident, $env:literal, $extra:expr) => {{
                 let mut builder = $sdk_crate::config::Builder::from(sdk);

@@ -19,6 +19,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::error::{AwsError, Fault, RetryClass};
+use super::limit::Limiter;
 
 /// Retry counts and delays. Tests shrink the delays with [`RetryPolicy::scaled`].
 #[derive(Debug, Clone, PartialEq)]
@@ -110,33 +111,34 @@ impl CallStats {
     }
 }
 
-/// The layer every SDK call of one service client in one Region goes through: it counts the
-/// request, applies the [`RetryPolicy`], and turns the final failure into a typed [`AwsError`].
-///
-/// A request-rate limiter will slot in here, in front of each attempt.
+/// What every call layer of one session shares: the limiter, the call counts, and the account
+/// id once known.
+#[derive(Debug, Clone)]
+pub(crate) struct SessionShared {
+    pub(crate) limiter: Arc<Limiter>,
+    pub(crate) stats: Arc<CallStats>,
+    pub(crate) account: Arc<OnceLock<String>>,
+}
+
+/// The layer every SDK call of one service client in one Region goes through: before each
+/// attempt it waits for the session's [`Limiter`], then counts the request, applies the
+/// [`RetryPolicy`] (reporting throttles back to the limiter), and turns the final failure into a
+/// typed [`AwsError`].
 #[derive(Debug, Clone)]
 pub struct CallLayer {
     service: &'static str,
     region: String,
     policy: Arc<RetryPolicy>,
-    stats: Arc<CallStats>,
-    account: Arc<OnceLock<String>>,
+    shared: SessionShared,
 }
 
 impl CallLayer {
-    pub(crate) fn new(
-        service: &'static str,
-        region: &str,
-        policy: Arc<RetryPolicy>,
-        stats: Arc<CallStats>,
-        account: Arc<OnceLock<String>>,
-    ) -> Self {
+    pub(crate) fn new(service: &'static str, region: &str, policy: Arc<RetryPolicy>, shared: SessionShared) -> Self {
         Self {
             service,
             region: region.to_owned(),
             policy,
-            stats,
-            account,
+            shared,
         }
     }
 
@@ -161,7 +163,8 @@ impl CallLayer {
         let (mut throttle_retries, mut transient_retries) = (0u32, 0u32);
         loop {
             attempts += 1;
-            self.stats.record(self.service, operation);
+            self.shared.limiter.acquire(self.service, &self.region, operation).await;
+            self.shared.stats.record(self.service, operation);
             let err = match send().await {
                 Ok(out) => return Ok(out),
                 Err(err) => err,
@@ -170,6 +173,7 @@ impl CallLayer {
             let class = fault.retry_class();
             let retry = match class {
                 RetryClass::Throttle => {
+                    self.shared.limiter.throttled(self.service, &self.region, operation);
                     throttle_retries += 1;
                     throttle_retries
                 }
@@ -194,7 +198,7 @@ impl CallLayer {
                 }
                 None => {
                     return Err(AwsError::new(
-                        self.account.get().cloned(),
+                        self.shared.account.get().cloned(),
                         self.service,
                         operation,
                         &self.region,
@@ -203,6 +207,38 @@ impl CallLayer {
                         Some(Box::new(err)),
                     ));
                 }
+            }
+        }
+    }
+}
+
+impl CallLayer {
+    /// Sends every page of a paginated request, one after another, each through [`Self::call`]
+    /// (so each page waits for the limiter and is retried on its own), handing each page to
+    /// `each`. `send` builds the request for a page token (`None` for the first page); `next`
+    /// reads the next token from a page, where an empty token ends the listing as `None` does.
+    ///
+    /// # Errors
+    /// The typed error of the page that failed; the pages before it were handed to `each`.
+    pub async fn pages<P, E, F, Fut>(
+        &self,
+        operation: &'static str,
+        mut send: F,
+        next: impl Fn(&P) -> Option<&str>,
+        mut each: impl FnMut(P),
+    ) -> Result<(), AwsError>
+    where
+        F: FnMut(Option<String>) -> Fut,
+        Fut: Future<Output = Result<P, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let mut token: Option<String> = None;
+        loop {
+            let page = self.call(operation, || send(token.clone())).await?;
+            token = next(&page).filter(|t| !t.is_empty()).map(str::to_owned);
+            each(page);
+            if token.is_none() {
+                return Ok(());
             }
         }
     }

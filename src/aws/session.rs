@@ -3,10 +3,13 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
+use super::limit::Limiter;
+use super::retry::SessionShared;
 use super::{load_sdk_config, AwsOptions, CallStats, RegionClients};
 
 /// One account's credentials (through the standard chain and [`AwsOptions`]), its clients per
-/// Region, built once and reused, and the statistics of every call made through them.
+/// Region, built once and reused, the request-rate [`Limiter`] every call waits for, and the
+/// statistics of every call made through them.
 ///
 /// A process keeps one session per account; every phase of a cycle uses the cycle context's.
 /// The account id is learned from the first answer that names it (θ1's scans) or given up
@@ -14,8 +17,7 @@ use super::{load_sdk_config, AwsOptions, CallStats, RegionClients};
 #[derive(Debug)]
 pub struct AwsSession {
     options: AwsOptions,
-    stats: Arc<CallStats>,
-    account: Arc<OnceLock<String>>,
+    shared: SessionShared,
     clients: tokio::sync::Mutex<BTreeMap<String, RegionClients>>,
 }
 
@@ -29,10 +31,14 @@ impl AwsSession {
     /// A session with `options`; no client is built until a Region is asked for.
     #[must_use]
     pub fn new(options: AwsOptions) -> Self {
-        Self {
-            options,
+        let shared = SessionShared {
+            limiter: Arc::new(Limiter::new(options.limits.clone())),
             stats: Arc::new(CallStats::default()),
             account: Arc::new(OnceLock::new()),
+        };
+        Self {
+            options,
+            shared,
             clients: tokio::sync::Mutex::new(BTreeMap::new()),
         }
     }
@@ -53,19 +59,25 @@ impl AwsSession {
     /// Every call made through this session's clients, per service and operation.
     #[must_use]
     pub fn stats(&self) -> &Arc<CallStats> {
-        &self.stats
+        &self.shared.stats
+    }
+
+    /// The request-rate limiter every call of the session waits for.
+    #[must_use]
+    pub fn limiter(&self) -> &Arc<Limiter> {
+        &self.shared.limiter
     }
 
     /// The account id, once known.
     #[must_use]
     pub fn account(&self) -> Option<&str> {
-        self.account.get().map(String::as_str)
+        self.shared.account.get().map(String::as_str)
     }
 
     /// Records the account id an answer named; the first one known stays.
     pub fn learn_account(&self, account_id: &str) {
         if !account_id.is_empty() {
-            let _ = self.account.set(account_id.to_owned());
+            let _ = self.shared.account.set(account_id.to_owned());
         }
     }
 
@@ -76,7 +88,7 @@ impl AwsSession {
             return c.clone();
         }
         let sdk = load_sdk_config(region, &self.options).await;
-        let c = RegionClients::from_sdk_config(region, &sdk, &self.options, &self.stats, &self.account);
+        let c = RegionClients::from_sdk_config(region, &sdk, &self.options, &self.shared);
         clients.insert(region.to_owned(), c.clone());
         c
     }

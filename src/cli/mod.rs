@@ -16,7 +16,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub use self::hooks::{CommandHook, FileClock};
 pub use self::progress::TerminalProgress;
-use crate::aws::{AwsOptions, AwsSession};
+use crate::aws::{AwsOptions, AwsSession, LimitOptions};
 use crate::bridge::{PhaseTransport, PythonBridge, Script, SubprocessTransport};
 use crate::catalog::PriceCatalog;
 use crate::cycle::stop::IterationLimit;
@@ -77,6 +77,14 @@ struct Global {
     /// A price catalog file replacing the built-in one.
     #[arg(long, global = true, value_name = "FILE")]
     catalog: Option<PathBuf>,
+    /// The share of AWS's request quotas to spend, in (0, 1]: `0.5` (the default) for every
+    /// bucket, or `CATEGORY=SHARE` for one category (`ec2.mutating=0.2`); repeat for several.
+    #[arg(long, global = true, value_name = "SHARE|CATEGORY=SHARE", value_parser = parse_api_share)]
+    api_share: Vec<ApiShare>,
+    /// A JSON file of request quotas and shares where the account's differ from AWS's
+    /// documented defaults (see the README's "Request limits").
+    #[arg(long, global = true, value_name = "FILE")]
+    quota_file: Option<PathBuf>,
     /// No progress on stderr.
     #[arg(long, short, global = true)]
     quiet: bool,
@@ -317,6 +325,7 @@ fn context(g: &Global) -> Result<CycleContext, Error> {
     let aws = AwsSession::new(AwsOptions {
         profile: g.profile.clone(),
         endpoint_url: g.endpoint_url.clone(),
+        limits: limits(g)?,
         ..AwsOptions::default()
     });
     let formats = g
@@ -335,6 +344,49 @@ fn context(g: &Global) -> Result<CycleContext, Error> {
         ctx.progress = Arc::new(progress);
     }
     Ok(ctx)
+}
+
+/// One `--api-share`: for every bucket, or for one category.
+#[derive(Debug, Clone)]
+enum ApiShare {
+    All(f64),
+    Category(String, f64),
+}
+
+/// Parses `0.4` or `ec2.mutating=0.2`; a share outside (0, 1] or an unknown category is a usage
+/// error.
+fn parse_api_share(v: &str) -> Result<ApiShare, String> {
+    let share = |s: &str| match s.trim().parse::<f64>() {
+        Ok(x) if x > 0.0 && x <= 1.0 => Ok(x),
+        _ => Err(format!("{s:?} is not a share in (0, 1]")),
+    };
+    match v.split_once('=') {
+        None => share(v).map(ApiShare::All),
+        Some((category, s)) => {
+            let category = category.trim();
+            if crate::aws::QuotaTable::documented().get(category).is_none() {
+                return Err(format!("unknown quota category {category:?}"));
+            }
+            Ok(ApiShare::Category(category.to_owned(), share(s)?))
+        }
+    }
+}
+
+/// The request limits: the documented quotas, then the quota file, then `--api-share`.
+fn limits(g: &Global) -> Result<LimitOptions, Error> {
+    let mut limits = LimitOptions::default();
+    if let Some(path) = &g.quota_file {
+        limits = limits.with_quota_file(path).map_err(|e| Error::Config(e.to_string()))?;
+    }
+    for share in &g.api_share {
+        match share {
+            ApiShare::All(v) => limits.share = *v,
+            ApiShare::Category(category, v) => {
+                limits.shares.insert(category.clone(), *v);
+            }
+        }
+    }
+    Ok(limits)
 }
 
 fn full_cycle(g: &Global, args: &CycleArgs, ctx: CycleContext) -> Result<(Cycle, CycleContext), Error> {
@@ -504,5 +556,34 @@ mod tests {
         assert_eq!(code(&["miyabi-aws", "--output-format", "yaml", "discover"]), 2);
         assert_eq!(code(&["miyabi-aws", "plan"]), 2, "plan needs --world");
         assert_eq!(code(&["miyabi-aws", "--help"]), 0);
+        assert_eq!(code(&["miyabi-aws", "--api-share", "0", "discover"]), 2);
+        assert_eq!(code(&["miyabi-aws", "--api-share", "ec2.mutatin=0.2", "discover"]), 2);
+    }
+
+    #[test]
+    fn api_shares_apply_after_the_quota_file() {
+        let dir = std::env::temp_dir().join(format!("miyabi-cli-quota-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("quotas.json");
+        std::fs::write(&file, r#"{"share": 0.8, "shares": {"ec2.mutating": 0.1}}"#).unwrap();
+        let cli = Cli::try_parse_from([
+            "miyabi-aws",
+            "--quota-file",
+            file.to_str().unwrap(),
+            "--api-share",
+            "0.3",
+            "--api-share",
+            "cloudwatch.GetMetricData=1",
+            "discover",
+        ])
+        .unwrap();
+        let limits = limits(&cli.global).unwrap();
+        assert!((limits.share_of("ec2.non-mutating") - 0.3).abs() < 1e-12);
+        assert!(
+            (limits.share_of("ec2.mutating") - 0.1).abs() < 1e-12,
+            "the file's category share stays"
+        );
+        assert!((limits.share_of("cloudwatch.GetMetricData") - 1.0).abs() < 1e-12);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

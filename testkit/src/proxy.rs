@@ -42,6 +42,9 @@ pub struct Recorded {
     pub fault: Option<Fault>,
     /// True when the AWS-like mode throttled it (its bucket was empty).
     pub over_quota: bool,
+    /// The quota category of its request bucket (AWS's documented table, the body read as
+    /// AWS reads it), when the service throttles that operation.
+    pub category: Option<String>,
 }
 
 /// What to do to a matching request.
@@ -196,6 +199,15 @@ impl FaultProxy {
     /// Switches the AWS-like mode on with `config` (fresh, full buckets), or off with `None`.
     pub fn set_aws_like(&self, config: Option<AwsLike>) {
         *self.state.aws_like.lock().expect("aws-like lock") = config.map(|c| Arc::new(Quotas::new(c)));
+    }
+
+    /// Resizes the AWS-like mode's bucket of `action` in `region` to `factor` of its configured
+    /// size and refill, mid-run, as a lowered quota or a competing client would. No-op while the
+    /// mode is off.
+    pub fn resize_bucket(&self, service: &str, region: &str, action: &str, factor: f64) {
+        if let Some(q) = self.state.aws_like.lock().expect("aws-like lock").as_ref() {
+            q.resize(service, region, action, factor);
+        }
     }
 
     /// Removes every fault rule.
@@ -421,6 +433,12 @@ async fn handle(st: Arc<State>, req: Request<Incoming>) -> Result<Response<Full<
     result
 }
 
+/// AWS's documented buckets, for naming the categories of requests while the mode is off.
+fn documented() -> &'static AwsLike {
+    static DOCUMENTED: std::sync::OnceLock<AwsLike> = std::sync::OnceLock::new();
+    DOCUMENTED.get_or_init(AwsLike::default)
+}
+
 async fn forward(st: &State, req: Request<Incoming>, started: Instant) -> Result<Response<Full<Bytes>>, Dropped> {
     let (service, region) = credential_scope(&req);
     let path = req.uri().path().to_owned();
@@ -439,9 +457,14 @@ async fn forward(st: &State, req: Request<Incoming>, started: Instant) -> Result
     let op = operation(&service, &parts.method, &path, &query, &body);
     let quotas = st.aws_like.lock().expect("aws-like lock").clone();
     let mut over_quota = false;
+    let text = String::from_utf8_lossy(&body);
+    let category = quotas.as_ref().map_or_else(
+        || documented().category(&service, &op, &text),
+        |q| q.config().category(&service, &op, &text),
+    );
     if let Some(quotas) = &quotas {
         tokio::time::sleep(quotas.latency(&service)).await;
-        over_quota = !quotas.admit(&service, &region, &op, &String::from_utf8_lossy(&body));
+        over_quota = !quotas.admit(&service, &region, &op, &text);
     }
     let fault = if over_quota {
         Some(Fault::Throttle)
@@ -457,6 +480,7 @@ async fn forward(st: &State, req: Request<Incoming>, started: Instant) -> Result
         status,
         fault,
         over_quota,
+        category: category.clone(),
     };
     let response = match fault {
         Some(Fault::Drop) => {

@@ -1,19 +1,22 @@
 //! The proxy's AWS-like mode: a latency per call, and AWS's request-rate throttling as AWS
 //! documents it, so that benches and tests meet the limits the engine meets on AWS.
 //!
-//! EC2 throttles each API on its own, with one token bucket per account, Region and action
-//! whose size and refill depend on the action's category (DESIGN §8; the EC2 developer guide's
-//! "Request throttling for the Amazon EC2 API"): non-mutating calls 100 tokens at 20/s,
-//! unfiltered and unpaginated describes 50 at 10/s, mutating calls 50 at 5/s. CloudWatch
-//! throttles per API at a rate in transactions per second (`GetMetricData` 50). A request that
-//! finds its bucket empty is answered with the service's own throttling error.
+//! The buckets are AWS's documented ones ([`QuotaTable::documented`]: EC2 per action sized by
+//! category plus the resource buckets of `StartInstances` and `StopInstances`, CloudWatch per
+//! API, RDS per account, S3 reads and writes), enforced whole: the engine's limiter spends a
+//! share of the same table, and this mode checks it never needs more. What the proxy adds is
+//! AWS's side of the rule: it reads each request's body to tell an EC2 describe sent without
+//! filter, ids or page size (the smaller bucket), and it spends one resource token per
+//! instance a call names. A request that finds a bucket empty is answered with the service's
+//! own throttling error.
 //!
-//! The proxy serves one account, so a bucket is keyed by service, Region and action.
+//! The proxy serves one account, so a bucket is keyed by service, Region and bucket name.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use miyabi_aws::aws::{Quota, QuotaTable};
 use rand::{Rng, SeedableRng};
 
 /// A token bucket: `capacity` tokens, refilled continuously at `refill_per_second`.
@@ -28,86 +31,67 @@ pub struct TokenBucket {
 impl TokenBucket {
     /// A full bucket.
     #[must_use]
-    pub fn new(spec: BucketSpec, now: Instant) -> Self {
+    pub fn new(quota: Quota, now: Instant) -> Self {
         Self {
-            capacity: spec.capacity,
-            refill_per_second: spec.refill_per_second,
-            tokens: spec.capacity,
+            capacity: quota.capacity,
+            refill_per_second: quota.refill_per_second,
+            tokens: quota.capacity,
             updated: now,
         }
     }
 
-    /// Takes one token if there is one.
-    pub fn try_take(&mut self, now: Instant) -> bool {
+    fn refill(&mut self, now: Instant) {
         let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
         self.tokens = (self.tokens + elapsed * self.refill_per_second).min(self.capacity);
         self.updated = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
+    }
+
+    /// Whether `n` tokens are there.
+    pub fn has(&mut self, n: f64, now: Instant) -> bool {
+        self.refill(now);
+        self.tokens >= n
+    }
+
+    /// Takes `n` tokens (call [`Self::has`] first).
+    pub fn take(&mut self, n: f64, now: Instant) {
+        self.refill(now);
+        self.tokens -= n;
+    }
+
+    /// Takes one token if there is one.
+    pub fn try_take(&mut self, now: Instant) -> bool {
+        let ok = self.has(1.0, now);
+        if ok {
+            self.take(1.0, now);
         }
+        ok
+    }
+
+    /// Changes the bucket's size and refill, keeping the tokens it has (up to the new size).
+    pub fn resize(&mut self, quota: Quota, now: Instant) {
+        self.refill(now);
+        self.capacity = quota.capacity;
+        self.refill_per_second = quota.refill_per_second;
+        self.tokens = self.tokens.min(self.capacity);
     }
 }
 
-/// A bucket's size and refill.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct BucketSpec {
-    /// Tokens when full: the burst.
-    pub capacity: f64,
-    /// Tokens added per second: the sustained rate.
-    pub refill_per_second: f64,
-}
-
-impl BucketSpec {
-    /// A bucket of `capacity` tokens refilled at `refill_per_second`.
-    #[must_use]
-    pub const fn new(capacity: f64, refill_per_second: f64) -> Self {
-        Self {
-            capacity,
-            refill_per_second,
-        }
-    }
-
-    /// A per-second rate: a burst of one second's worth, refilled at the rate.
-    #[must_use]
-    pub const fn per_second(rate: f64) -> Self {
-        Self::new(rate, rate)
-    }
-
-    fn scaled(self, factor: f64) -> Self {
-        Self::new((self.capacity * factor).max(1.0), self.refill_per_second * factor)
-    }
-}
-
-/// EC2's request categories, each with its own bucket size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Ec2Category {
-    /// Describe and list calls that are filtered, paginated or name their resources.
-    NonMutating,
-    /// Describe calls with no filter, no page size and no resource ids.
-    UnfilteredDescribe,
-    /// Everything that changes something.
-    Mutating,
-}
-
-/// The category of EC2 `action`, from its name and its query-protocol `body`.
+/// Whether an EC2 query-protocol `body` carries no filter, no ids and no page size: AWS's
+/// "unfiltered and unpaginated" describe.
 #[must_use]
-pub fn ec2_category(action: &str, body: &str) -> Ec2Category {
-    let reads = ["Describe", "Get", "List"].iter().any(|p| action.starts_with(p));
-    if !reads {
-        return Ec2Category::Mutating;
-    }
-    let narrowed = body.split('&').any(|kv| {
+pub fn ec2_unfiltered(body: &str) -> bool {
+    !body.split('&').any(|kv| {
         let key = kv.split('=').next().unwrap_or_default();
         key.starts_with("Filter.") || key == "MaxResults" || key == "NextToken" || key.contains("Id.")
-    });
-    if action.starts_with("Describe") && !narrowed {
-        Ec2Category::UnfilteredDescribe
-    } else {
-        Ec2Category::NonMutating
-    }
+    })
+}
+
+/// How many instances an EC2 request names (`InstanceId.N`), at least one.
+fn instances_named(body: &str) -> usize {
+    body.split('&')
+        .filter(|kv| kv.starts_with("InstanceId."))
+        .count()
+        .max(1)
 }
 
 /// The settings of the AWS-like mode.
@@ -119,14 +103,8 @@ pub struct AwsLike {
     pub jitter: f64,
     /// Latency per service, where it differs from `latency`.
     pub service_latency: BTreeMap<String, Duration>,
-    /// EC2's non-mutating bucket.
-    pub ec2_non_mutating: BucketSpec,
-    /// EC2's bucket of unfiltered, unpaginated describes.
-    pub ec2_unfiltered_describe: BucketSpec,
-    /// EC2's mutating bucket.
-    pub ec2_mutating: BucketSpec,
-    /// CloudWatch's per-API rates; an API not listed is not throttled.
-    pub cloudwatch: BTreeMap<String, BucketSpec>,
+    /// The buckets, AWS's documented ones unless a test changes them.
+    pub quotas: QuotaTable,
     /// Multiplies every bucket's size and refill, so that a test reaches the limits with
     /// fewer requests.
     pub scale: f64,
@@ -138,33 +116,50 @@ impl Default for AwsLike {
             latency: Duration::from_millis(50),
             jitter: 0.2,
             service_latency: BTreeMap::new(),
-            ec2_non_mutating: BucketSpec::new(100.0, 20.0),
-            ec2_unfiltered_describe: BucketSpec::new(50.0, 10.0),
-            ec2_mutating: BucketSpec::new(50.0, 5.0),
-            cloudwatch: BTreeMap::from([("GetMetricData".to_owned(), BucketSpec::per_second(50.0))]),
+            quotas: QuotaTable::documented(),
             scale: 1.0,
         }
     }
 }
 
+/// One bucket a request spends at the proxy: its key, its size and the tokens it takes.
+struct Charge {
+    key: (String, String, String),
+    quota: Quota,
+    tokens: f64,
+}
+
 impl AwsLike {
-    /// The bucket a request of `service` and `action` spends, if that service is throttled.
+    /// The request bucket's category of a request, as the engine's limiter names it.
     #[must_use]
-    pub fn bucket(&self, service: &str, action: &str, body: &str) -> Option<BucketSpec> {
-        let spec = match service {
-            "ec2" => Some(match ec2_category(action, body) {
-                Ec2Category::NonMutating => self.ec2_non_mutating,
-                Ec2Category::UnfilteredDescribe => self.ec2_unfiltered_describe,
-                Ec2Category::Mutating => self.ec2_mutating,
-            }),
-            "cloudwatch" => self.cloudwatch.get(action).copied(),
-            _ => None,
-        };
-        spec.map(|s| s.scaled(self.scale))
+    pub fn category(&self, service: &str, action: &str, body: &str) -> Option<String> {
+        self.quotas
+            .category(service, action, service == "ec2" && ec2_unfiltered(body))
+    }
+
+    fn charges(&self, service: &str, region: &str, action: &str, body: &str) -> Vec<Charge> {
+        let unfiltered = service == "ec2" && ec2_unfiltered(body);
+        self.quotas
+            .spends(service, action, unfiltered)
+            .into_iter()
+            .filter_map(|spend| {
+                let quota = self.quotas.get(&spend.category)?.scaled(self.scale);
+                let tokens = if spend.category.starts_with("ec2.resource.") {
+                    instances_named(body) as f64
+                } else {
+                    1.0
+                };
+                Some(Charge {
+                    key: (service.to_owned(), region.to_owned(), spend.bucket),
+                    quota,
+                    tokens,
+                })
+            })
+            .collect()
     }
 }
 
-/// The live state of the AWS-like mode: one bucket per service, Region and action.
+/// The live state of the AWS-like mode: one bucket per service, Region and bucket name.
 pub(crate) struct Quotas {
     config: AwsLike,
     buckets: Mutex<HashMap<(String, String, String), TokenBucket>>,
@@ -180,17 +175,46 @@ impl Quotas {
         }
     }
 
-    /// Whether the request may go on: true when its bucket has a token (or it has no bucket).
+    /// Whether the request may go on: true when every bucket it spends has its tokens (which
+    /// it then takes), false when one is short (and none is spent).
     pub(crate) fn admit(&self, service: &str, region: &str, action: &str, body: &str) -> bool {
-        let Some(spec) = self.config.bucket(service, action, body) else {
-            return true;
-        };
+        let charges = self.config.charges(service, region, action, body);
         let now = Instant::now();
         let mut buckets = self.buckets.lock().expect("buckets lock");
-        buckets
-            .entry((service.to_owned(), region.to_owned(), action.to_owned()))
-            .or_insert_with(|| TokenBucket::new(spec, now))
-            .try_take(now)
+        for c in &charges {
+            let bucket = buckets
+                .entry(c.key.clone())
+                .or_insert_with(|| TokenBucket::new(c.quota, now));
+            if !bucket.has(c.tokens, now) {
+                return false;
+            }
+        }
+        for c in &charges {
+            if let Some(b) = buckets.get_mut(&c.key) {
+                b.take(c.tokens, now);
+            }
+        }
+        true
+    }
+
+    /// Resizes the buckets of `action` in `region` to `factor` of their configured size, as
+    /// AWS does when it lowers an account's quota (or a competing client drains it).
+    pub(crate) fn resize(&self, service: &str, region: &str, action: &str, factor: f64) {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().expect("buckets lock");
+        // Both buckets of an EC2 describe: the unfiltered one and the paginated one.
+        let mut charges = self.config.charges(service, region, action, "");
+        charges.extend(self.config.charges(service, region, action, "MaxResults=1"));
+        for c in charges {
+            buckets
+                .entry(c.key)
+                .or_insert_with(|| TokenBucket::new(c.quota, now))
+                .resize(c.quota.scaled(factor), now);
+        }
+    }
+
+    pub(crate) fn config(&self) -> &AwsLike {
+        &self.config
     }
 
     /// This call's latency.
@@ -221,7 +245,7 @@ mod tests {
     #[test]
     fn a_bucket_bursts_to_its_capacity_then_refills_at_its_rate() {
         let start = Instant::now();
-        let mut b = TokenBucket::new(BucketSpec::new(50.0, 10.0), start);
+        let mut b = TokenBucket::new(Quota::new(50.0, 10.0), start);
         assert_eq!((0..80).filter(|_| b.try_take(start)).count(), 50);
         // Half a second refills 5 tokens, not more.
         let later = start + Duration::from_millis(500);
@@ -232,56 +256,96 @@ mod tests {
     }
 
     #[test]
-    fn ec2_actions_fall_into_the_documented_categories() {
+    fn the_proxy_tells_unfiltered_describes_from_the_body() {
+        let aws = AwsLike::default();
         let v = "Version=2016-11-15";
+        let cat = |action: &str, body: &str| aws.category("ec2", action, body).unwrap_or_default();
         assert_eq!(
-            ec2_category("DescribeInstances", &format!("Action=DescribeInstances&{v}")),
-            Ec2Category::UnfilteredDescribe
+            cat("DescribeInstances", &format!("Action=DescribeInstances&{v}")),
+            "ec2.unfiltered-describe"
         );
         assert_eq!(
-            ec2_category(
+            cat(
                 "DescribeInstances",
                 &format!("Action=DescribeInstances&MaxResults=1000&{v}")
             ),
-            Ec2Category::NonMutating
+            "ec2.non-mutating"
         );
         assert_eq!(
-            ec2_category(
+            cat(
                 "DescribeVolumes",
                 &format!("Action=DescribeVolumes&VolumeId.1=vol-1&{v}")
             ),
-            Ec2Category::NonMutating
+            "ec2.non-mutating"
         );
         assert_eq!(
-            ec2_category(
+            cat(
                 "DescribeInstances",
                 &format!("Action=DescribeInstances&Filter.1.Name=x&{v}")
             ),
-            Ec2Category::NonMutating
+            "ec2.non-mutating"
         );
+        // DescribeAddresses is not one of the seven with the smaller bucket.
+        assert_eq!(cat("DescribeAddresses", "Action=DescribeAddresses"), "ec2.non-mutating");
         assert_eq!(
-            ec2_category("StopInstances", "Action=StopInstances&InstanceId.1=i-1"),
-            Ec2Category::Mutating
+            cat("StopInstances", "Action=StopInstances&InstanceId.1=i-1"),
+            "ec2.mutating"
         );
-        assert_eq!(ec2_category("CreateTags", "Action=CreateTags"), Ec2Category::Mutating);
+        assert_eq!(cat("CreateTags", "Action=CreateTags"), "ec2.CreateTags");
+    }
+
+    #[test]
+    fn start_instances_spends_one_resource_token_per_instance() {
+        let quotas = Quotas::new(AwsLike {
+            scale: 0.01,
+            ..AwsLike::default()
+        });
+        // Resource bucket: 10 tokens at 0.02/s; the request bucket: 1 token at 0.02/s.
+        let ten = (1..=10)
+            .map(|i| format!("InstanceId.{i}=i-{i}"))
+            .collect::<Vec<_>>()
+            .join("&");
+        assert!(quotas.admit("ec2", "r", "StartInstances", &ten));
+        // The request bucket is empty now, and the resource bucket too.
+        assert!(!quotas.admit("ec2", "r", "StartInstances", "InstanceId.1=i-1"));
+        // StopInstances has buckets of its own.
+        assert!(quotas.admit("ec2", "r", "StopInstances", &ten));
     }
 
     #[test]
     fn the_defaults_are_the_documented_sizes_and_the_scale_applies_to_all() {
         let aws = AwsLike::default();
-        assert_eq!(aws.bucket("ec2", "ModifyVolume", ""), Some(BucketSpec::new(50.0, 5.0)));
+        let size = |a: &AwsLike, service: &str, action: &str, body: &str| {
+            a.charges(service, "r", action, body).first().map(|c| c.quota)
+        };
+        assert_eq!(size(&aws, "ec2", "ModifyVolume", ""), Some(Quota::new(50.0, 5.0)));
         assert_eq!(
-            aws.bucket("cloudwatch", "GetMetricData", ""),
-            Some(BucketSpec::new(50.0, 50.0))
+            size(&aws, "cloudwatch", "GetMetricData", ""),
+            Some(Quota::new(50.0, 50.0))
         );
-        assert_eq!(aws.bucket("s3", "GetObject", ""), None);
+        assert_eq!(
+            size(&aws, "cloudwatch", "PutMetricAlarm", ""),
+            Some(Quota::new(3.0, 3.0))
+        );
+        assert_eq!(
+            size(&aws, "rds", "DescribeDBInstances", ""),
+            Some(Quota::new(300.0, 12.0))
+        );
         let tenth = AwsLike {
             scale: 0.1,
             ..AwsLike::default()
         };
         assert_eq!(
-            tenth.bucket("ec2", "DescribeInstances", "MaxResults=5"),
-            Some(BucketSpec::new(10.0, 2.0))
+            size(&tenth, "ec2", "DescribeInstances", "MaxResults=5"),
+            Some(Quota::new(10.0, 2.0))
         );
+    }
+
+    #[test]
+    fn a_resized_bucket_keeps_no_more_than_its_new_size() {
+        let quotas = Quotas::new(AwsLike::default());
+        quotas.resize("ec2", "r", "ModifyVolume", 0.1);
+        let admitted = (0..20).filter(|_| quotas.admit("ec2", "r", "ModifyVolume", "")).count();
+        assert_eq!(admitted, 5);
     }
 }

@@ -13,6 +13,7 @@ mod faults;
 mod fuzz;
 mod iac;
 mod learning;
+mod limits;
 mod monitoring;
 mod optimization;
 mod support;

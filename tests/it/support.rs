@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use miyabi_aws::assessment::{Finding, FindingStatus};
-use miyabi_aws::aws::{AwsOptions, AwsSession, RetryPolicy};
+use miyabi_aws::aws::{AwsOptions, AwsSession, LimitOptions, RetryPolicy};
 use miyabi_aws::phases::{Discovery, DiscoveryConfig};
 use miyabi_aws::progress::{ProgressEvent, ProgressSink};
 use miyabi_aws_testkit::local_aws::LocalAws;
@@ -67,11 +67,17 @@ impl Harness {
         .with_progress(Arc::new(Quiet))
     }
 
-    /// The AWS options of the tests: every call through the proxy, delays scaled down.
+    /// The AWS options of the tests: every call through the proxy, delays scaled down, and the
+    /// limiter at the whole of AWS's documented quotas (the emulators have none; the limiter's
+    /// own tests set their shares).
     pub fn aws_options(&self) -> AwsOptions {
         AwsOptions {
             endpoint_url: Some(self.proxy.url.clone()),
             retry: RetryPolicy::default().scaled(DELAY_SCALE),
+            limits: LimitOptions {
+                share: 1.0,
+                ..LimitOptions::default()
+            },
             ..AwsOptions::default()
         }
     }

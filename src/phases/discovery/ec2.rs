@@ -1,5 +1,8 @@
 //! EC2: instances, EBS volumes, Elastic IPs and security groups. Every list call is paginated.
 
+use aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput;
+use aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput;
+use aws_sdk_ec2::operation::describe_volumes::DescribeVolumesOutput;
 use aws_sdk_ec2::types::{HttpTokensState, IpPermission};
 
 use super::convert::{stopped_since, tags, time};
@@ -18,20 +21,16 @@ pub(crate) async fn instances(
     let region = ec2.layer.region();
     let mut out = Vec::new();
     let mut account = None;
-    let mut token: Option<String> = None;
-    loop {
-        let page = ec2
-            .layer
-            .call("DescribeInstances", || {
-                // EC2 refuses a page size together with an id list.
-                let request = ec2.client.describe_instances().set_next_token(token.clone());
-                if ids.is_empty() {
-                    request.max_results(1000).send()
-                } else {
-                    request.set_instance_ids(Some(ids.to_vec())).send()
-                }
-            })
-            .await?;
+    let send = |token| {
+        // EC2 refuses a page size together with an id list.
+        let request = ec2.client.describe_instances().set_next_token(token);
+        if ids.is_empty() {
+            request.max_results(1000).send()
+        } else {
+            request.set_instance_ids(Some(ids.to_vec())).send()
+        }
+    };
+    let each = |page: DescribeInstancesOutput| {
         for reservation in page.reservations() {
             if account.is_none() {
                 account = reservation.owner_id().map(str::to_owned);
@@ -77,30 +76,26 @@ pub(crate) async fn instances(
                 });
             }
         }
-        token = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
-        if token.is_none() {
-            return Ok((out, account));
-        }
-    }
+    };
+    ec2.layer
+        .pages("DescribeInstances", send, DescribeInstancesOutput::next_token, each)
+        .await?;
+    Ok((out, account))
 }
 
 /// Volumes: all, or those of `ids`.
 pub(crate) async fn volumes(ec2: &Ec2, owners: &OwnerDirectory, ids: &[String]) -> Result<Vec<EbsVolume>, AwsError> {
     let region = ec2.layer.region();
     let mut out = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = ec2
-            .layer
-            .call("DescribeVolumes", || {
-                let request = ec2.client.describe_volumes().set_next_token(token.clone());
-                if ids.is_empty() {
-                    request.max_results(500).send()
-                } else {
-                    request.set_volume_ids(Some(ids.to_vec())).send()
-                }
-            })
-            .await?;
+    let send = |token| {
+        let request = ec2.client.describe_volumes().set_next_token(token);
+        if ids.is_empty() {
+            request.max_results(500).send()
+        } else {
+            request.set_volume_ids(Some(ids.to_vec())).send()
+        }
+    };
+    let each = |page: DescribeVolumesOutput| {
         for v in page.volumes() {
             let Some(id) = v.volume_id() else { continue };
             out.push(EbsVolume {
@@ -124,11 +119,11 @@ pub(crate) async fn volumes(ec2: &Ec2, owners: &OwnerDirectory, ids: &[String]) 
                 owner_agent: owners.persona("ebs").to_owned(),
             });
         }
-        token = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
-        if token.is_none() {
-            return Ok(out);
-        }
-    }
+    };
+    ec2.layer
+        .pages("DescribeVolumes", send, DescribeVolumesOutput::next_token, each)
+        .await?;
+    Ok(out)
 }
 
 /// Elastic IPs. `DescribeAddresses` has no pagination: it returns every address at once.
@@ -166,19 +161,15 @@ pub(crate) async fn security_groups(
     let region = ec2.layer.region();
     let mut out = Vec::new();
     let mut account = None;
-    let mut token: Option<String> = None;
-    loop {
-        let page = ec2
-            .layer
-            .call("DescribeSecurityGroups", || {
-                let request = ec2.client.describe_security_groups().set_next_token(token.clone());
-                if ids.is_empty() {
-                    request.max_results(1000).send()
-                } else {
-                    request.set_group_ids(Some(ids.to_vec())).send()
-                }
-            })
-            .await?;
+    let send = |token| {
+        let request = ec2.client.describe_security_groups().set_next_token(token);
+        if ids.is_empty() {
+            request.max_results(1000).send()
+        } else {
+            request.set_group_ids(Some(ids.to_vec())).send()
+        }
+    };
+    let each = |page: DescribeSecurityGroupsOutput| {
         for g in page.security_groups() {
             let Some(id) = g.group_id() else { continue };
             if account.is_none() {
@@ -197,11 +188,16 @@ pub(crate) async fn security_groups(
                 owner_agent: owners.persona("ec2").to_owned(),
             });
         }
-        token = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
-        if token.is_none() {
-            return Ok((out, account));
-        }
-    }
+    };
+    ec2.layer
+        .pages(
+            "DescribeSecurityGroups",
+            send,
+            DescribeSecurityGroupsOutput::next_token,
+            each,
+        )
+        .await?;
+    Ok((out, account))
 }
 
 /// The groups of an instance and of its network interfaces (EC2 reports a group on either).

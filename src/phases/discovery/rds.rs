@@ -4,6 +4,7 @@ use super::convert::tags;
 use crate::aws::{AwsError, Layered};
 use crate::owners::OwnerDirectory;
 use crate::world::RdsInstance;
+use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
 
 /// DB instances: all, or the one named `id`.
 pub(crate) async fn db_instances(
@@ -13,19 +14,15 @@ pub(crate) async fn db_instances(
 ) -> Result<Vec<RdsInstance>, AwsError> {
     let region = rds.layer.region();
     let mut out = Vec::new();
-    let mut marker: Option<String> = None;
-    loop {
-        let page = rds
-            .layer
-            .call("DescribeDBInstances", || {
-                rds.client
-                    .describe_db_instances()
-                    .max_records(100)
-                    .set_marker(marker.clone())
-                    .set_db_instance_identifier(id.map(str::to_owned))
-                    .send()
-            })
-            .await?;
+    let send = |marker| {
+        rds.client
+            .describe_db_instances()
+            .max_records(100)
+            .set_marker(marker)
+            .set_db_instance_identifier(id.map(str::to_owned))
+            .send()
+    };
+    let each = |page: DescribeDbInstancesOutput| {
         for d in page.db_instances() {
             let Some(id) = d.db_instance_identifier() else { continue };
             out.push(RdsInstance {
@@ -48,9 +45,9 @@ pub(crate) async fn db_instances(
                 owner_agent: owners.persona("rds").to_owned(),
             });
         }
-        marker = page.marker().filter(|m| !m.is_empty()).map(str::to_owned);
-        if marker.is_none() {
-            return Ok(out);
-        }
-    }
+    };
+    rds.layer
+        .pages("DescribeDBInstances", send, DescribeDbInstancesOutput::marker, each)
+        .await?;
+    Ok(out)
 }

@@ -3,6 +3,7 @@
 
 use crate::aws::{AwsError, Layered};
 use crate::world::{AclGrant, PublicAccessBlock, S3Bucket, Tags, VersioningStatus};
+use aws_sdk_s3::operation::list_buckets::ListBucketsOutput;
 
 type S3 = Layered<aws_sdk_s3::Client>;
 
@@ -16,14 +17,8 @@ pub(crate) struct ListedBucket {
 /// Lists every bucket, following continuation tokens.
 pub(super) async fn list(s3: &S3) -> Result<Vec<ListedBucket>, AwsError> {
     let mut out = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = s3
-            .layer
-            .call("ListBuckets", || {
-                s3.client.list_buckets().set_continuation_token(token.clone()).send()
-            })
-            .await?;
+    let send = |token| s3.client.list_buckets().set_continuation_token(token).send();
+    let each = |page: ListBucketsOutput| {
         out.extend(page.buckets().iter().filter_map(|b| {
             Some(ListedBucket {
                 name: b.name()?.to_owned(),
@@ -31,11 +26,11 @@ pub(super) async fn list(s3: &S3) -> Result<Vec<ListedBucket>, AwsError> {
                 created: super::convert::time(b.creation_date()),
             })
         }));
-        token = page.continuation_token().filter(|t| !t.is_empty()).map(str::to_owned);
-        if token.is_none() {
-            return Ok(out);
-        }
-    }
+    };
+    s3.layer
+        .pages("ListBuckets", send, ListBucketsOutput::continuation_token, each)
+        .await?;
+    Ok(out)
 }
 
 /// The Region of a bucket that the list did not say.

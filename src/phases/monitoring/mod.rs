@@ -11,6 +11,7 @@
 pub mod notify;
 pub mod report;
 
+use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -174,29 +175,24 @@ impl Monitoring {
         let cw = &c.cloudwatch;
         let mut states = BTreeMap::new();
         for chunk in names.chunks(MAX_ALARM_NAMES_PER_CALL) {
-            let mut token: Option<String> = None;
-            loop {
-                let page = cw
-                    .layer
-                    .call("DescribeAlarms", || {
-                        cw.client
-                            .describe_alarms()
-                            .set_alarm_names(Some(chunk.to_vec()))
-                            .set_next_token(token.clone())
-                            .send()
-                    })
-                    .await?;
+            let send = |token| {
+                cw.client
+                    .describe_alarms()
+                    .set_alarm_names(Some(chunk.to_vec()))
+                    .set_next_token(token)
+                    .send()
+            };
+            let each = |page: DescribeAlarmsOutput| {
                 for alarm in page.metric_alarms() {
                     if let Some(name) = alarm.alarm_name() {
                         let state = alarm.state_value().map_or("unknown", |s| s.as_str());
                         states.insert(name.to_owned(), state.to_owned());
                     }
                 }
-                token = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
-                if token.is_none() {
-                    break;
-                }
-            }
+            };
+            cw.layer
+                .pages("DescribeAlarms", send, DescribeAlarmsOutput::next_token, each)
+                .await?;
         }
         Ok(states)
     }
