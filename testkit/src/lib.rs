@@ -4,12 +4,13 @@
 //!   on free loopback ports and stops them.
 //! - [`proxy`] is a recording, fault-injecting HTTP proxy in front of both, routing CloudWatch's
 //!   CBOR requests to ministack and everything else to moto; [`quota`] is its AWS-like mode
-//!   (AWS's latency and request-rate throttling).
+//!   (AWS's latency and request-rate throttling) and [`ec2_states`] its EC2 state times.
 //! - [`seed`] fills the emulators with a deterministic demo estate; [`workload`] is the demand
 //!   model its metrics come from.
 //! - [`simulator`] publishes the metrics each next period of a changed estate would produce,
 //!   on a simulated clock, as a [`miyabi_aws::CycleHook`].
 
+pub mod ec2_states;
 pub mod local_aws;
 pub mod proxy;
 pub mod quota;

@@ -21,6 +21,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::ec2_states::{incorrect_state, reported_state, InstanceStates, StateChange, StateTimes, Verdict};
 use crate::quota::{AwsLike, Quotas};
 
 /// One request the proxy saw.
@@ -127,6 +128,7 @@ struct State {
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
     aws_like: Mutex<Option<Arc<Quotas>>>,
+    ec2_states: Mutex<Option<Arc<InstanceStates>>>,
 }
 
 /// The proxy; it stops when dropped.
@@ -168,6 +170,7 @@ impl FaultProxy {
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
             aws_like: Mutex::new(None),
+            ec2_states: Mutex::new(None),
         });
         let st = state.clone();
         let task = tokio::spawn(async move {
@@ -199,6 +202,23 @@ impl FaultProxy {
     /// Switches the AWS-like mode on with `config` (fresh, full buckets), or off with `None`.
     pub fn set_aws_like(&self, config: Option<AwsLike>) {
         *self.state.aws_like.lock().expect("aws-like lock") = config.map(|c| Arc::new(Quotas::new(c)));
+    }
+
+    /// Switches EC2's instance state times on (see [`crate::ec2_states`]), or off with `None`.
+    pub fn set_ec2_state_times(&self, times: Option<StateTimes>) {
+        *self.state.ec2_states.lock().expect("states lock") = times.map(|t| Arc::new(InstanceStates::new(t)));
+    }
+
+    /// The instance state changes seen since the state times were switched on.
+    #[must_use]
+    pub fn state_log(&self) -> Vec<StateChange> {
+        self.state
+            .ec2_states
+            .lock()
+            .expect("states lock")
+            .as_ref()
+            .map(|s| s.log())
+            .unwrap_or_default()
     }
 
     /// Resizes the AWS-like mode's bucket of `action` in `region` to `factor` of its configured
@@ -457,7 +477,7 @@ async fn forward(st: &State, req: Request<Incoming>, started: Instant) -> Result
     let op = operation(&service, &parts.method, &path, &query, &body);
     let quotas = st.aws_like.lock().expect("aws-like lock").clone();
     let mut over_quota = false;
-    let text = String::from_utf8_lossy(&body);
+    let text = String::from_utf8_lossy(&body).into_owned();
     let category = quotas.as_ref().map_or_else(
         || documented().category(&service, &op, &text),
         |q| q.config().category(&service, &op, &text),
@@ -470,6 +490,24 @@ async fn forward(st: &State, req: Request<Incoming>, started: Instant) -> Result
         Some(Fault::Throttle)
     } else {
         take_fault(st, &service, &op, &region)
+    };
+    let states = if service == "ec2" {
+        st.ec2_states.lock().expect("states lock").clone()
+    } else {
+        None
+    };
+    let refusal = match (&states, fault) {
+        (Some(states), None) => match states.before(&op, &text) {
+            Verdict::Forward => None,
+            Verdict::Refuse(message) => Some(message),
+            Verdict::ForwardIfStopped(id) => match moto_state(st, &parts.headers, &id).await {
+                Some(state) if state != "stopped" => Some(format!(
+                    "The instance '{id}' is not in the 'stopped' state (it is {state})."
+                )),
+                _ => None,
+            },
+        },
+        _ => None,
     };
     let record = |status: u16| Recorded {
         service: service.clone(),
@@ -488,6 +526,10 @@ async fn forward(st: &State, req: Request<Incoming>, started: Instant) -> Result
             return Err(Dropped);
         }
         Some(f) => fault_response(&service, f),
+        None if refusal.is_some() => xml(
+            StatusCode::BAD_REQUEST,
+            incorrect_state(refusal.as_deref().unwrap_or_default()),
+        ),
         None => {
             let upstream = if service == "cloudwatch" {
                 &st.cloudwatch
@@ -504,12 +546,18 @@ async fn forward(st: &State, req: Request<Incoming>, started: Instant) -> Result
             };
             match st.client.request(out).await {
                 Ok(resp) => {
-                    let (p, b) = resp.into_parts();
-                    let bytes = b
+                    let (mut p, b) = resp.into_parts();
+                    let mut bytes = b
                         .collect()
                         .await
                         .map(http_body_util::Collected::to_bytes)
                         .unwrap_or_default();
+                    if let Some(states) = states.filter(|_| p.status.is_success()) {
+                        if let Some(shown) = states.after(&op, &text, &String::from_utf8_lossy(&bytes)) {
+                            bytes = Bytes::from(shown);
+                            p.headers.remove(hyper::header::CONTENT_LENGTH);
+                        }
+                    }
                     Response::from_parts(p, Full::new(bytes))
                 }
                 Err(_) => {
@@ -524,6 +572,26 @@ async fn forward(st: &State, req: Request<Incoming>, started: Instant) -> Result
         .expect("log lock")
         .push(record(response.status().as_u16()));
     Ok(response)
+}
+
+/// The state moto has for instance `id`, asked with the credentials of the request at hand
+/// (moto keeps one estate per Region, named by the credential scope).
+async fn moto_state(st: &State, headers: &hyper::HeaderMap, id: &str) -> Option<String> {
+    let mut req = Request::post(format!("{}/", st.moto))
+        .header("content-type", "application/x-www-form-urlencoded; charset=utf-8");
+    for name in ["authorization", "x-amz-date", "x-amz-security-token"] {
+        if let Some(v) = headers.get(name) {
+            req = req.header(name, v);
+        }
+    }
+    let body = format!("Action=DescribeInstances&Version=2016-11-15&InstanceId.1={id}");
+    let resp = st
+        .client
+        .request(req.body(Full::new(Bytes::from(body))).ok()?)
+        .await
+        .ok()?;
+    let bytes = resp.into_body().collect().await.ok()?.to_bytes();
+    reported_state(&String::from_utf8_lossy(&bytes)).map(str::to_owned)
 }
 
 /// Gaps between consecutive requests of one list, for asserting backoff delays.

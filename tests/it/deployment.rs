@@ -16,6 +16,7 @@ use miyabi_aws::phases::deployment::{
 use miyabi_aws::plan::execution::{allocate, ExecutionPlan};
 use miyabi_aws::plan::{Action, Change, ResourceRef, Risk};
 use miyabi_aws::world::Ec2Instance;
+use miyabi_aws_testkit::ec2_states::StateTimes;
 use miyabi_aws_testkit::proxy::{Fault, FaultRule};
 use serde_json::json;
 
@@ -70,6 +71,18 @@ pub(super) fn resize_to_large(region: &str, id: String) -> Change {
         "test".into(),
         Risk::High,
     )
+}
+
+/// `plan` with every step in its first wave, so that the steps run at once (θ3 would make the
+/// first resize of a family a canary wave of its own).
+fn one_wave(mut plan: ExecutionPlan) -> ExecutionPlan {
+    for step in &mut plan.steps {
+        step.wave = 0;
+    }
+    plan.waves.truncate(1);
+    plan.waves[0].steps = plan.steps.iter().map(|s| s.id.clone()).collect();
+    plan.validate().expect("a valid plan");
+    plan
 }
 
 /// The instances as discovery sees them, without tags (θ4 adds `MiyabiManaged`).
@@ -278,7 +291,12 @@ async fn a_failure_at_any_step_rolls_its_wave_back_to_the_estate_before_it() {
     assert_eq!(plan.waves.len(), 1);
     let before = instances(&h, &ids).await;
     assert!(before.values().all(|i| !i.imds_v2_required));
-    let config = DeploymentConfig::applying(Approval::All);
+    // One step at a time, so that the k-th request is the k-th step's (the concurrent case is
+    // a_fault_in_a_concurrent_wave_rolls_back_every_step_in_flight_too).
+    let config = DeploymentConfig {
+        max_in_flight: 1,
+        ..DeploymentConfig::applying(Approval::All)
+    };
     for k in 1..=plan.steps.len() {
         h.proxy.clear_faults();
         h.proxy.inject(
@@ -411,12 +429,12 @@ async fn apply_child() {
 async fn a_process_killed_mid_apply_is_rolled_back_by_the_next_run() {
     let h = harness("ap-south-2").await;
     let dir = super::support::tmp_dir("killed-apply");
-    // Kill while the resize waits to modify (the instance is stopped), and while it waits to
-    // start again (stopped, and already of the new type).
+    // Kill while three resizes of one wave are in flight, waiting to modify (the instances are
+    // stopped), and while they wait to start again (stopped, and already of the new type).
     for (k, throttled) in ["ModifyInstanceAttribute", "StartInstances"].into_iter().enumerate() {
-        let ids = h.launch(InstanceType::M52xlarge, 1).await;
-        let change = resize_to_large(h.region, ids[0].clone());
-        let plan = allocate(vec![change], &Guardrails::default(), |_| None);
+        let ids = h.launch(InstanceType::M52xlarge, 3).await;
+        let changes = ids.iter().map(|id| resize_to_large(h.region, id.clone())).collect();
+        let plan = one_wave(allocate(changes, &Guardrails::default(), |_| None));
         let plan_file = dir.join(format!("plan-{k}.json"));
         std::fs::write(&plan_file, serde_json::to_vec(&plan).unwrap()).unwrap();
         let journal = dir.join(format!("journal-{k}.json"));
@@ -427,7 +445,7 @@ async fn a_process_killed_mid_apply_is_rolled_back_by_the_next_run() {
             FaultRule::new("ec2", Fault::Throttle)
                 .operation(throttled)
                 .region(h.region)
-                .times(3),
+                .times(9),
         );
         let spec = json!({"plan": plan_file, "proxy": h.proxy.url, "region": h.region, "journal": journal});
         let mut child = std::process::Command::new(std::env::current_exe().unwrap())
@@ -438,7 +456,7 @@ async fn a_process_killed_mid_apply_is_rolled_back_by_the_next_run() {
             .spawn()
             .unwrap();
         let started = std::time::Instant::now();
-        while h.proxy.calls("ec2", throttled).is_empty() {
+        while h.proxy.calls("ec2", throttled).len() < ids.len() {
             assert!(
                 started.elapsed() < Duration::from_secs(60),
                 "the child never reached {throttled}"
@@ -450,9 +468,9 @@ async fn a_process_killed_mid_apply_is_rolled_back_by_the_next_run() {
         h.proxy.clear_faults();
 
         let stopped = instances(&h, &ids).await;
-        assert_eq!(
-            stopped[&ids[0]].state, "stopped",
-            "{throttled}: the kill left the instance stopped"
+        assert!(
+            stopped.values().all(|i| i.state == "stopped"),
+            "{throttled}: the kill left the three instances stopped: {stopped:#?}"
         );
         assert!(journal.exists(), "{throttled}: the journal outlives the killed process");
 
@@ -467,20 +485,119 @@ async fn a_process_killed_mid_apply_is_rolled_back_by_the_next_run() {
             &config,
         )
         .await;
-        assert_eq!(report.recovered.len(), 1, "{throttled}: {report:#?}");
+        assert_eq!(report.recovered.len(), 3, "{throttled}: {report:#?}");
         assert!(
-            matches!(report.recovered[0].outcome, StepOutcome::RolledBack { .. }),
+            report
+                .recovered
+                .iter()
+                .all(|r| matches!(r.outcome, StepOutcome::RolledBack { .. })),
             "{throttled}: {report:#?}"
         );
-        let after = instances(&h, &ids).await;
-        assert_eq!(
-            after[&ids[0]].state, "running",
-            "{throttled}: no instance is left stopped"
-        );
-        assert_eq!(
-            after[&ids[0]].instance_type, "m5.2xlarge",
-            "{throttled}: rolled back to its type"
-        );
+        for (id, after) in instances(&h, &ids).await {
+            assert_eq!(after.state, "running", "{throttled}: {id} is not left stopped");
+            assert_eq!(
+                after.instance_type, "m5.2xlarge",
+                "{throttled}: {id} rolled back to its type"
+            );
+        }
         assert!(!journal.exists(), "{throttled}: a recovered journal is removed");
     }
+}
+
+/// Three resizes of one wave with EC2's state times at the proxy (1 s to stop, 1 s to start).
+async fn state_timed_resizes(h: &Harness) -> (Vec<String>, ExecutionPlan) {
+    h.proxy.set_ec2_state_times(Some(StateTimes {
+        stopping: Duration::from_secs(1),
+        pending: Duration::from_secs(1),
+    }));
+    let ids = h.launch(InstanceType::M52xlarge, 3).await;
+    let changes = ids.iter().map(|id| resize_to_large(h.region, id.clone())).collect();
+    (ids, one_wave(allocate(changes, &Guardrails::default(), |_| None)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wave_of_resizes_runs_at_once_and_each_waits_for_ec2s_state_times() {
+    let h = harness("ap-southeast-4").await;
+    let (ids, plan) = state_timed_resizes(&h).await;
+    h.proxy.reset_log();
+    let config = DeploymentConfig::applying(Approval::All);
+    let report = deploy(
+        &plan,
+        &executor(&h, Guardrails::default(), Approval::All).await,
+        &config,
+    )
+    .await;
+    assert!(
+        report.steps.iter().all(|s| s.outcome == StepOutcome::Applied),
+        "{report:#?}"
+    );
+    // The proxy refuses a type change of an instance that is not stopped and a start of one
+    // still stopping (IncorrectInstanceState): none was refused, so each resize waited.
+    let requests = h.proxy.requests();
+    for op in ["StopInstances", "ModifyInstanceAttribute", "StartInstances"] {
+        let calls: Vec<_> = requests.iter().filter(|r| r.operation == op).collect();
+        assert_eq!(calls.len(), 3, "{op}");
+        assert!(calls.iter().all(|r| r.status == 200), "{op}: {calls:?}");
+    }
+    // The three were stopping at overlapping times, and each went stop → stopped → start → running.
+    let log = h.proxy.state_log();
+    let when = |id: &str, state: &str| {
+        log.iter()
+            .find(|c| c.instance == id && c.state == state)
+            .unwrap_or_else(|| panic!("{id} never {state}: {log:?}"))
+            .at
+    };
+    let latest_stop = ids.iter().map(|id| when(id, "stopping")).max().unwrap();
+    let earliest_stopped = ids.iter().map(|id| when(id, "stopped")).min().unwrap();
+    assert!(latest_stop < earliest_stopped, "the stops overlapped: {log:?}");
+    for id in &ids {
+        assert!(when(id, "stopped") <= when(id, "pending") && when(id, "pending") < when(id, "running"));
+    }
+    for (id, now) in instances(&h, &ids).await {
+        assert_eq!(
+            (now.instance_type.as_str(), now.state.as_str()),
+            ("m5.large", "running"),
+            "{id}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fault_in_a_concurrent_wave_rolls_back_every_step_in_flight_too() {
+    let h = harness("ap-southeast-5").await;
+    let (ids, plan) = state_timed_resizes(&h).await;
+    // A stop and start gives an instance a new auto-assigned public IP, on EC2 as on moto.
+    let without_ip = |mut m: BTreeMap<String, Ec2Instance>| {
+        m.values_mut().for_each(|i| i.public_ip = None);
+        m
+    };
+    let before = without_ip(instances(&h, &ids).await);
+    // The second type change fails; the other two are in flight by then (all three stop at once).
+    h.proxy.inject(
+        FaultRule::new("ec2", Fault::AuthError)
+            .operation("ModifyInstanceAttribute")
+            .region(h.region)
+            .after(1)
+            .times(1),
+    );
+    let config = DeploymentConfig::applying(Approval::All);
+    let report = deploy(
+        &plan,
+        &executor(&h, Guardrails::default(), Approval::All).await,
+        &config,
+    )
+    .await;
+    h.proxy.clear_faults();
+    assert_eq!(report.failed_wave, Some(0), "{report:#?}");
+    assert_eq!(report.count("failed"), 1, "{report:#?}");
+    assert_eq!(
+        report.count("rolled_back"),
+        2,
+        "the steps in flight finished, then were reverted: {report:#?}"
+    );
+    assert_eq!(
+        without_ip(instances(&h, &ids).await),
+        before,
+        "the estate equals its state before the wave"
+    );
 }

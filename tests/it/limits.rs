@@ -219,11 +219,8 @@ async fn when_aws_halves_a_bucket_the_throttles_stop_after_a_few_and_the_rate_re
     };
     let per_second: Vec<usize> = (0..8).map(|s| throttles_at(s, s + 1)).collect();
     let (early, late) = (throttles_at(0, 3), throttles_at(5, 8));
-    assert!(early > 0, "the halving was felt");
-    assert!(
-        late <= early / 2,
-        "throttles died down: {early} in the first 3 s, {late} in the last 3 s"
-    );
+    assert!(early > 0, "the halving was felt: {per_second:?} throttles a second");
+    assert!(late <= early / 2, "throttles died down: {per_second:?} a second");
     let factor = aws.limiter().factor("ec2", h.region, "DescribeInstances");
     assert!(factor < 0.9, "the engine runs below its configured rate: {factor}");
     // AWS restores the bucket: the rate climbs back to the configured one.

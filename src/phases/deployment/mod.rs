@@ -3,8 +3,10 @@
 //! Dry-run by default: a dry run only reads (each step's precondition) and says what it would
 //! do. An apply checks each step's precondition (a step whose resource drifted is refused),
 //! takes its backup, acts, tags the resource `MiyabiManaged=true`, and validates by reading
-//! back. When a step fails, the steps already applied in its wave are reverted in reverse order
-//! and no later wave runs.
+//! back. The independent steps of a wave run at the same time (up to
+//! [`DeploymentConfig::max_in_flight`], never two on one resource). When a step fails, no
+//! further step starts, the steps in flight finish, then every step applied in the wave is
+//! reverted, newest first, and no later wave runs.
 //!
 //! The guardrails are enforced again here, whatever the plan says, by [`Guarded`]: a decorator
 //! around the executor that refuses a deny-listed operation before any request is sent and a
@@ -147,8 +149,13 @@ impl Approval {
     }
 }
 
+/// Steps of one wave in flight at once, by default. A wave's steps are independent (θ3 puts
+/// dependent ones in later waves); the session's limiter still paces their requests to the
+/// mutating buckets, and resizes spend most of their time waiting for EC2's state times.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 8;
+
 /// Settings of θ4.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct DeploymentConfig {
     /// Dry-run (default) or apply.
     pub mode: Mode,
@@ -161,6 +168,22 @@ pub struct DeploymentConfig {
     /// Where the apply journal is kept. An apply writes it before each step; the next apply
     /// finding it rolls the interrupted wave back first. `None` keeps none.
     pub journal: Option<PathBuf>,
+    /// Steps of a wave in flight at once (at least 1). Steps on one resource always run one
+    /// after another.
+    pub max_in_flight: usize,
+}
+
+impl Default for DeploymentConfig {
+    fn default() -> Self {
+        Self {
+            mode: Mode::default(),
+            approval: Approval::default(),
+            guardrails: Guardrails::default(),
+            regions: None,
+            journal: None,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+        }
+    }
 }
 
 impl DeploymentConfig {
@@ -314,13 +337,13 @@ pub async fn deploy(plan: &ExecutionPlan, executor: &dyn StepExecutor, config: &
             Ok(recovered) => recovered,
             // Without knowing what the last run left half done, nothing new is started.
             Err(e) => {
-                let reason = format!("the apply journal cannot be read, so nothing is applied: {e}");
+                let reason = format!("the last apply is not resolved, so nothing is applied: {e}");
                 return refuse_all(plan, config.mode, &reason);
             }
         },
         None => Vec::new(),
     };
-    let mut journal = Journal::default();
+    let journal = std::sync::Mutex::new(Journal::default());
     let mut records: Vec<StepRecord> = plan
         .steps
         .iter()
@@ -334,6 +357,8 @@ pub async fn deploy(plan: &ExecutionPlan, executor: &dyn StepExecutor, config: &
         })
         .collect();
     let mut failed_wave = None;
+    // A rollback that failed: the journal stays for the next run to finish it.
+    let mut unresolved = false;
     for wave in &plan.waves {
         if let Some(failed) = failed_wave {
             for (record, _) in records
@@ -347,11 +372,12 @@ pub async fn deploy(plan: &ExecutionPlan, executor: &dyn StepExecutor, config: &
             }
             continue;
         }
-        // (index into the plan, backup) of the steps applied in this wave, in order.
+        let done = run_wave(plan, wave.index, executor, config, journal_path.map(|p| (&journal, p))).await;
+        // Applied steps in the order they finished, and the steps that failed.
         let mut applied: Vec<(usize, Option<Backup>)> = Vec::new();
-        for (k, step) in plan.steps.iter().enumerate().filter(|(_, s)| s.wave == wave.index) {
-            let outcome = run_step(step, executor, config, journal_path.map(|p| (&mut journal, p))).await;
-            match outcome {
+        let mut failed: Vec<(usize, DeployError, Option<Backup>)> = Vec::new();
+        for (k, result) in done {
+            match result {
                 Ok((outcome, backup)) => {
                     if outcome == StepOutcome::Applied {
                         applied.push((k, backup.clone()));
@@ -359,37 +385,20 @@ pub async fn deploy(plan: &ExecutionPlan, executor: &dyn StepExecutor, config: &
                     records[k].outcome = outcome;
                     records[k].backup = backup;
                 }
-                Err((error, backup)) => {
-                    tracing::warn!(step = %step.id, %error, "step failed; rolling back its wave");
-                    records[k].outcome = StepOutcome::Failed {
-                        error: error.to_string(),
-                    };
-                    records[k].backup.clone_from(&backup);
-                    // The failed step may have acted before failing (a resize stopped the
-                    // instance): it is reverted first, then the others, newest first.
-                    let reason = format!("step {} of wave {} failed: {error}", step.id, wave.index);
-                    if let Err(e) = executor.revert(step, backup.as_ref()).await {
-                        tracing::warn!(step = %step.id, error = %e, "could not revert the failed step");
-                    }
-                    journal.mark(&step.id, Progress::Reverted, None);
-                    for (j, backup) in applied.iter().rev() {
-                        records[*j].outcome = match executor.revert(&plan.steps[*j], backup.as_ref()).await {
-                            Ok(()) => StepOutcome::RolledBack { reason: reason.clone() },
-                            Err(e) => StepOutcome::Failed {
-                                error: format!("rollback after {reason} failed: {e}"),
-                            },
-                        };
-                        journal.mark(&plan.steps[*j].id, Progress::Reverted, None);
-                    }
-                    save(&mut journal, journal_path);
-                    failed_wave = Some(wave.index);
-                    break;
-                }
+                Err((error, backup)) => failed.push((k, error, backup)),
             }
         }
+        if failed.is_empty() {
+            continue;
+        }
+        unresolved |= roll_back(plan, wave.index, executor, &journal, &mut records, &applied, &failed).await;
+        save(&mut lock(&journal), journal_path);
+        failed_wave = Some(wave.index);
     }
-    // The run ended: nothing is left half done.
-    if let Some(path) = journal_path.filter(|p| p.exists()) {
+    // The run ended: nothing is left half done, unless a rollback failed.
+    if unresolved {
+        tracing::warn!("a rollback failed; the apply journal stays for the next run to revert it");
+    } else if let Some(path) = journal_path.filter(|p| p.exists()) {
         if let Err(e) = std::fs::remove_file(path) {
             tracing::warn!(path = %path.display(), error = %e, "could not remove the apply journal");
         }
@@ -403,6 +412,108 @@ pub async fn deploy(plan: &ExecutionPlan, executor: &dyn StepExecutor, config: &
     }
 }
 
+/// Rolls wave `wave` back after `failed` steps failed: the failed ones first (they may have
+/// acted in part: a resize stopped the instance), then the `applied` ones, newest first.
+/// Returns true when a revert failed: that step stays `Started` in the journal, for the next
+/// run to revert, and is reported failed, never reverted.
+async fn roll_back(
+    plan: &ExecutionPlan,
+    wave: usize,
+    executor: &dyn StepExecutor,
+    journal: &std::sync::Mutex<Journal>,
+    records: &mut [StepRecord],
+    applied: &[(usize, Option<Backup>)],
+    failed: &[(usize, DeployError, Option<Backup>)],
+) -> bool {
+    let mut unresolved = false;
+    let Some((first, first_error, _)) = failed.first() else {
+        return false;
+    };
+    let reason = format!("step {} of wave {wave} failed: {first_error}", plan.steps[*first].id);
+    for (k, error, backup) in failed {
+        let step = &plan.steps[*k];
+        tracing::warn!(step = %step.id, %error, "step failed; rolling back its wave");
+        records[*k].outcome = StepOutcome::Failed {
+            error: error.to_string(),
+        };
+        records[*k].backup.clone_from(backup);
+        match executor.revert(step, backup.as_ref()).await {
+            Ok(()) => lock(journal).mark(&step.id, Progress::Reverted, None),
+            Err(e) => {
+                tracing::warn!(step = %step.id, error = %e, "could not revert the failed step");
+                unresolved = true;
+            }
+        }
+    }
+    for (j, backup) in applied.iter().rev() {
+        let step = &plan.steps[*j];
+        records[*j].outcome = match executor.revert(step, backup.as_ref()).await {
+            Ok(()) => {
+                lock(journal).mark(&step.id, Progress::Reverted, None);
+                StepOutcome::RolledBack { reason: reason.clone() }
+            }
+            Err(e) => {
+                lock(journal).mark(&step.id, Progress::Started, backup.as_ref());
+                unresolved = true;
+                StepOutcome::Failed {
+                    error: format!("rollback after {reason} failed: {e}"),
+                }
+            }
+        };
+    }
+    unresolved
+}
+
+type SharedJournal<'a> = (&'a std::sync::Mutex<Journal>, &'a std::path::Path);
+
+fn lock(journal: &std::sync::Mutex<Journal>) -> std::sync::MutexGuard<'_, Journal> {
+    journal.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Runs the steps of wave `wave`, up to `config.max_in_flight` at a time; the steps on one
+/// resource run one after another, in plan order, so that no resource is touched by two steps
+/// at once. After a step fails no further step starts; those in flight finish. Returns each
+/// step that ran with its result, in the order they finished.
+async fn run_wave(
+    plan: &ExecutionPlan,
+    wave: usize,
+    executor: &dyn StepExecutor,
+    config: &DeploymentConfig,
+    journal: Option<SharedJournal<'_>>,
+) -> Vec<(usize, StepResult)> {
+    use futures::StreamExt;
+    let mut lanes: Vec<(&ResourceRef, Vec<usize>)> = Vec::new();
+    for (k, step) in plan.steps.iter().enumerate().filter(|(_, s)| s.wave == wave) {
+        let resource = &step.change.resource;
+        match lanes.iter_mut().find(|(r, _)| *r == resource) {
+            Some((_, lane)) => lane.push(k),
+            None => lanes.push((resource, vec![k])),
+        }
+    }
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let done = std::sync::Mutex::new(Vec::new());
+    futures::stream::iter(lanes)
+        .for_each_concurrent(config.max_in_flight.max(1), |(_, lane)| {
+            let (stop, done) = (&stop, &done);
+            async move {
+                for k in lane {
+                    if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        return;
+                    }
+                    let result = run_step(&plan.steps[k], executor, config, journal).await;
+                    if result.is_err() {
+                        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    done.lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push((k, result));
+                }
+            }
+        })
+        .await;
+    done.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Writes the journal; a journal that cannot be written is logged, not fatal: the apply goes on
 /// with the guarantees of a run without one.
 fn save(journal: &mut Journal, path: Option<&std::path::Path>) {
@@ -414,11 +525,26 @@ fn save(journal: &mut Journal, path: Option<&std::path::Path>) {
 }
 
 /// Reverts what an interrupted apply left in the journal at `path`, then removes the journal.
-async fn recover_from(path: &std::path::Path, executor: &dyn StepExecutor) -> Result<Vec<StepRecord>> {
-    let Some(interrupted) = Journal::load(path)? else {
+/// Fails, keeping the journal, when it cannot be read or a step of it cannot be reverted.
+async fn recover_from(
+    path: &std::path::Path,
+    executor: &dyn StepExecutor,
+) -> std::result::Result<Vec<StepRecord>, String> {
+    let Some(interrupted) = Journal::load(path).map_err(|e| e.to_string())? else {
         return Ok(Vec::new());
     };
     let recovered = recover(&interrupted, executor).await;
+    // A step that could not be reverted stays journaled, and nothing new starts over it.
+    if let Some(failed) = recovered
+        .iter()
+        .find(|r| matches!(r.outcome, StepOutcome::Failed { .. }))
+    {
+        return Err(format!(
+            "step {} of an interrupted apply could not be reverted; the journal {} is kept for the next run",
+            failed.id,
+            path.display()
+        ));
+    }
     if let Err(e) = std::fs::remove_file(path) {
         tracing::warn!(path = %path.display(), error = %e, "could not remove the recovered journal");
     }
@@ -479,7 +605,7 @@ async fn run_step(
     step: &Step,
     executor: &dyn StepExecutor,
     config: &DeploymentConfig,
-    mut journal: Option<(&mut Journal, &std::path::Path)>,
+    journal: Option<SharedJournal<'_>>,
 ) -> StepResult {
     if let Some(reason) = config.skip_reason(step) {
         return Ok((StepOutcome::Skipped { reason }, None));
@@ -506,17 +632,19 @@ async fn run_step(
         return Ok((StepOutcome::WouldApply, None));
     }
     // On disk before anything changes, so that a kill from here on is recovered.
-    if let Some((journal, path)) = journal.as_mut() {
+    if let Some((journal, path)) = journal {
+        let mut journal = lock(journal);
         journal.start(step);
-        save(journal, Some(path));
+        save(&mut journal, Some(path));
     }
     let backup = match executor.backup(step).await {
         Ok(b) => b,
         // The guardrails refuse before any request: a refusal is not a failure of the wave.
         Err(DeployError::Refused { reason, .. }) => {
-            if let Some((journal, path)) = journal.as_mut() {
+            if let Some((journal, path)) = journal {
+                let mut journal = lock(journal);
                 journal.mark(&step.id, Progress::Reverted, None); // nothing was sent
-                save(journal, Some(path));
+                save(&mut journal, Some(path));
             }
             return Ok((StepOutcome::Refused { reason }, None));
         }
@@ -540,14 +668,15 @@ async fn run_step(
         }
     };
     let result = acted.await;
-    if let Some((journal, path)) = journal.as_mut() {
+    if let Some((journal, path)) = journal {
         let progress = if result.is_ok() {
             Progress::Applied
         } else {
             Progress::Started
         };
+        let mut journal = lock(journal);
         journal.mark(&step.id, progress, backup.as_ref());
-        save(journal, Some(path));
+        save(&mut journal, Some(path));
     }
     match result {
         Ok(()) => Ok((StepOutcome::Applied, backup)),
