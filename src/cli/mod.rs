@@ -23,7 +23,7 @@ use crate::cycle::stop::IterationLimit;
 use crate::guardrails::Environment;
 use crate::knowledge::KnowledgeBase;
 use crate::output::Format;
-use crate::phases::deployment::{Approval, Deployment, DeploymentConfig, Mode, TerraformMode};
+use crate::phases::deployment::{Approval, Deployment, DeploymentConfig, Mode, TerraformMode, DEFAULT_MAX_IN_FLIGHT};
 use crate::phases::monitoring::WebhookSink;
 use crate::phases::{Discovery, DiscoveryConfig, Learning, LearningConfig, Monitoring, MonitoringConfig};
 use crate::phases::{Optimization, OptimizationConfig, Planning};
@@ -163,6 +163,9 @@ struct DeployArgs {
     /// How θ4 changes AWS.
     #[arg(long, value_enum, default_value_t = Backend::Sdk)]
     backend: Backend,
+    /// Steps of a wave in flight at once (never two on one resource).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_IN_FLIGHT, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    max_in_flight: u16,
 }
 
 #[derive(Args, Debug)]
@@ -182,6 +185,9 @@ struct CycleArgs {
     /// How θ4 changes AWS.
     #[arg(long, value_enum, default_value_t = Backend::Sdk)]
     backend: Backend,
+    /// Steps of a wave in flight at once (never two on one resource).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_IN_FLIGHT, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    max_in_flight: u16,
     /// Deploy this reviewed `execution_plan.json` instead of θ3's.
     #[arg(long, value_name = "FILE")]
     plan: Option<PathBuf>,
@@ -301,7 +307,14 @@ async fn execute(cli: Cli) -> Result<u8, Error> {
         Command::Apply(args) => {
             let plan = ExecutionPlan::load(&args.plan)?;
             let d = &args.deploy;
-            let deployment = deployment_phase(g, !d.dry_run, d.approve.as_deref(), d.backend, Some(plan));
+            let deployment = deployment_phase(
+                g,
+                !d.dry_run,
+                d.approve.as_deref(),
+                d.backend,
+                d.max_in_flight,
+                Some(plan),
+            );
             let cycle = one_pass().with_phase(Arc::new(deployment));
             run_cycle(&cycle, ctx, !d.dry_run).await
         }
@@ -392,7 +405,14 @@ fn limits(g: &Global) -> Result<LimitOptions, Error> {
 fn full_cycle(g: &Global, args: &CycleArgs, ctx: CycleContext) -> Result<(Cycle, CycleContext), Error> {
     let discovery = discovery_phase(g, args.discovery, args.lookback_days, ctx.progress.clone())?;
     let reviewed = args.plan.as_ref().map(ExecutionPlan::load).transpose()?;
-    let deployment = deployment_phase(g, args.apply, args.approve.as_deref(), args.backend, reviewed);
+    let deployment = deployment_phase(
+        g,
+        args.apply,
+        args.approve.as_deref(),
+        args.backend,
+        args.max_in_flight,
+        reviewed,
+    );
     let mut monitoring = Monitoring::new(MonitoringConfig::default());
     if let Some(url) = &args.webhook {
         monitoring = monitoring.with_sink(Arc::new(WebhookSink::new(url)));
@@ -486,6 +506,7 @@ fn deployment_phase(
     apply: bool,
     approve: Option<&str>,
     backend: Backend,
+    max_in_flight: u16,
     reviewed: Option<ExecutionPlan>,
 ) -> Deployment {
     let approval = match approve {
@@ -501,6 +522,7 @@ fn deployment_phase(
     let config = DeploymentConfig {
         mode: if apply { Mode::Apply } else { Mode::DryRun },
         approval,
+        max_in_flight: max_in_flight.into(),
         ..DeploymentConfig::default()
     };
     let mut phase = Deployment::new(g.regions.clone()).with_config(config);
@@ -557,6 +579,7 @@ mod tests {
         assert_eq!(code(&["miyabi-aws", "plan"]), 2, "plan needs --world");
         assert_eq!(code(&["miyabi-aws", "--help"]), 0);
         assert_eq!(code(&["miyabi-aws", "--api-share", "0", "discover"]), 2);
+        assert_eq!(code(&["miyabi-aws", "cycle", "--max-in-flight", "0"]), 2);
         assert_eq!(code(&["miyabi-aws", "--api-share", "ec2.mutatin=0.2", "discover"]), 2);
     }
 

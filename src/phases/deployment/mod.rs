@@ -152,7 +152,7 @@ impl Approval {
 /// Steps of one wave in flight at once, by default. A wave's steps are independent (θ3 puts
 /// dependent ones in later waves); the session's limiter still paces their requests to the
 /// mutating buckets, and resizes spend most of their time waiting for EC2's state times.
-pub const DEFAULT_MAX_IN_FLIGHT: usize = 8;
+pub const DEFAULT_MAX_IN_FLIGHT: u16 = 8;
 
 /// Settings of θ4.
 #[derive(Debug, Clone)]
@@ -181,7 +181,7 @@ impl Default for DeploymentConfig {
             guardrails: Guardrails::default(),
             regions: None,
             journal: None,
-            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            max_in_flight: usize::from(DEFAULT_MAX_IN_FLIGHT),
         }
     }
 }
