@@ -11,6 +11,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use miyabi_aws::artefact::Artefacts;
+use miyabi_aws::aws::{AwsOptions, AwsSession};
 use miyabi_aws::clock::Clock;
 use miyabi_aws::cycle::stop::{Convergence, IterationLimit, NothingApplied, StopRule};
 use miyabi_aws::cycle::{IterationRecord, StopReason};
@@ -316,9 +317,11 @@ impl PyCycle {
     /// `endpoint_url` if given), from `world` if given. `knowledge_base` is the file θ3 and θ6
     /// share; `clock` a callable returning "now"; `hooks` callables run after every phase as
     /// `hook(theta, outcome, context)`; `stop_rules` replace the default rules (convergence,
-    /// nothing applied), while `max_iterations` always holds. Raises the failing phase's
-    /// error (a Python phase's own exception unchanged); otherwise returns the report.
-    #[pyo3(signature = (*, out_dir=None, world=None, catalog=None, endpoint_url=None, profile=None, knowledge_base=None, clock=None, hooks=None, stop_rules=None))]
+    /// nothing applied), while `max_iterations` always holds. `api_share` (default 0.5) and
+    /// `quota_file` set the request limits as `--api-share` and `--quota-file` do (a bad value
+    /// raises `ValueError`). Raises the failing phase's error (a Python phase's own exception
+    /// unchanged); otherwise returns the report.
+    #[pyo3(signature = (*, out_dir=None, world=None, catalog=None, endpoint_url=None, profile=None, knowledge_base=None, clock=None, hooks=None, stop_rules=None, api_share=None, quota_file=None))]
     #[allow(clippy::too_many_arguments)] // keyword arguments of one Python method
     fn run(
         &self,
@@ -332,8 +335,15 @@ impl PyCycle {
         clock: Option<Bound<'_, PyAny>>,
         hooks: Option<Vec<Bound<'_, PyAny>>>,
         stop_rules: Option<Vec<Bound<'_, PyAny>>>,
+        api_share: Option<f64>,
+        quota_file: Option<PathBuf>,
     ) -> PyResult<PyCycleReport> {
-        let aws = Arc::new(crate::phases::session(profile, endpoint_url));
+        let aws = Arc::new(AwsSession::new(AwsOptions {
+            profile,
+            endpoint_url,
+            limits: crate::phases::limits(api_share, quota_file.as_deref())?,
+            ..AwsOptions::default()
+        }));
         let mut ctx = CycleContext::new(aws).with_catalog(Arc::new(load_catalog(catalog)?));
         if let Some(dir) = out_dir {
             ctx = ctx.with_out_dir(dir);

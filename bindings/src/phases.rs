@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use miyabi_aws::aws::{AwsOptions, AwsSession};
+use miyabi_aws::aws::{AwsOptions, AwsSession, LimitOptions};
 use miyabi_aws::guardrails::Environment;
 use miyabi_aws::phases::deployment::{self, Approval, Deployment, DeploymentConfig, Mode};
 use miyabi_aws::phases::discovery::{Discovery, DiscoveryConfig};
@@ -49,6 +49,24 @@ pub(crate) fn session(profile: Option<String>, endpoint_url: Option<String>) -> 
         endpoint_url,
         ..AwsOptions::default()
     })
+}
+
+/// The request limits of `api_share` (the share of every bucket) over `quota_file`, checked
+/// as the CLI checks `--api-share` and `--quota-file`.
+pub(crate) fn limits(api_share: Option<f64>, quota_file: Option<&std::path::Path>) -> PyResult<LimitOptions> {
+    let mut limits = LimitOptions::default();
+    if let Some(path) = quota_file {
+        limits = limits
+            .with_quota_file(path)
+            .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+    }
+    if let Some(share) = api_share {
+        limits.share = share;
+    }
+    limits
+        .validate()
+        .map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("api_share: {e}")))?;
+    Ok(limits)
 }
 
 /// Reads `until` as a `datetime` (anything with `timestamp()`) or Unix seconds.

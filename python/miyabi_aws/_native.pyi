@@ -422,6 +422,8 @@ class Cycle:
         clock: Optional[Callable[[], Union[datetime, float]]] = None,
         hooks: Optional[Sequence[_Hook]] = None,
         stop_rules: Optional[Sequence[Union[StopRule, PythonStopRule]]] = None,
+        api_share: Optional[float] = None,
+        quota_file: Optional[_Path] = None,
     ) -> CycleReport: ...
 
 def run_cli(argv: Sequence[str]) -> int: ...

@@ -334,3 +334,24 @@ def test_the_python_phase_example_runs_and_skips_the_tagged_instance(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "skipped 1 tagged resource(s)" in out.stdout, out.stdout
     assert (tmp_path / "execution_plan.json").exists()
+
+
+def test_request_limits_are_checked_like_the_cli_flags(world, tmp_path):
+    class Nothing:
+        name = "planning"
+
+        def run(self, context):
+            return None
+
+    cycle = miyabi_aws.Cycle([Nothing()])
+    report = cycle.run(world=world, api_share=0.25)
+    assert len(report.iterations) >= 1
+    for share in (0.0, 1.5):
+        with pytest.raises(ValueError, match="not in"):
+            cycle.run(world=world, api_share=share)
+    quotas = tmp_path / "quotas.json"
+    quotas.write_text('{"shares": {"ec2.mutatin": 0.2}}')
+    with pytest.raises(ValueError, match="unknown quota category"):
+        cycle.run(world=world, quota_file=quotas)
+    quotas.write_text('{"share": 0.3, "quotas": {"cloudwatch.GetMetricData": {"capacity": 500, "refill_per_second": 500}}}')
+    assert len(cycle.run(world=world, quota_file=quotas).iterations) >= 1
