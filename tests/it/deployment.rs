@@ -11,7 +11,8 @@ use miyabi_aws::aws::{AwsOptions, AwsSession};
 use miyabi_aws::catalog::PriceCatalog;
 use miyabi_aws::guardrails::Guardrails;
 use miyabi_aws::phases::deployment::{
-    deploy, Approval, DeploymentConfig, Guarded, Mode, SdkExecutor, StepOutcome, WaitPolicy, MANAGED_TAG,
+    deploy, Approval, DeploymentConfig, DeploymentReport, Guarded, Mode, SdkExecutor, StepOutcome, WaitPolicy,
+    MANAGED_TAG,
 };
 use miyabi_aws::plan::execution::{allocate, ExecutionPlan};
 use miyabi_aws::plan::{Action, Change, ResourceRef, Risk};
@@ -71,6 +72,11 @@ pub(super) fn resize_to_large(region: &str, id: String) -> Change {
         "test".into(),
         Risk::High,
     )
+}
+
+/// Deploys `plan` through a guarded executor that approves every step.
+async fn apply_all(h: &Harness, plan: &ExecutionPlan, config: &DeploymentConfig) -> DeploymentReport {
+    deploy(plan, &executor(h, Guardrails::default(), Approval::All).await, config).await
 }
 
 /// `plan` with every step in its first wave, so that the steps run at once (θ3 would make the
@@ -306,12 +312,7 @@ async fn a_failure_at_any_step_rolls_its_wave_back_to_the_estate_before_it() {
                 .after(u32::try_from(k - 1).unwrap())
                 .times(1),
         );
-        let report = deploy(
-            &plan,
-            &executor(&h, Guardrails::default(), Approval::All).await,
-            &config,
-        )
-        .await;
+        let report = apply_all(&h, &plan, &config).await;
         assert_eq!(report.failed_wave, Some(0), "k = {k}: {report:#?}");
         assert!(
             matches!(report.steps[k - 1].outcome, StepOutcome::Failed { .. }),
@@ -361,12 +362,7 @@ async fn a_reviewed_plan_file_is_applied_and_a_drifted_step_is_refused() {
         .await
         .unwrap();
     let config = DeploymentConfig::applying(Approval::All);
-    let report = deploy(
-        &reviewed,
-        &executor(&h, Guardrails::default(), Approval::All).await,
-        &config,
-    )
-    .await;
+    let report = apply_all(&h, &reviewed, &config).await;
     let outcome = |id: &str| {
         report
             .steps
@@ -521,12 +517,7 @@ async fn a_wave_of_resizes_runs_at_once_and_each_waits_for_ec2s_state_times() {
     let (ids, plan) = state_timed_resizes(&h).await;
     h.proxy.reset_log();
     let config = DeploymentConfig::applying(Approval::All);
-    let report = deploy(
-        &plan,
-        &executor(&h, Guardrails::default(), Approval::All).await,
-        &config,
-    )
-    .await;
+    let report = apply_all(&h, &plan, &config).await;
     assert!(
         report.steps.iter().all(|s| s.outcome == StepOutcome::Applied),
         "{report:#?}"
@@ -581,12 +572,7 @@ async fn a_fault_in_a_concurrent_wave_rolls_back_every_step_in_flight_too() {
             .times(1),
     );
     let config = DeploymentConfig::applying(Approval::All);
-    let report = deploy(
-        &plan,
-        &executor(&h, Guardrails::default(), Approval::All).await,
-        &config,
-    )
-    .await;
+    let report = apply_all(&h, &plan, &config).await;
     h.proxy.clear_faults();
     assert_eq!(report.failed_wave, Some(0), "{report:#?}");
     assert_eq!(report.count("failed"), 1, "{report:#?}");
