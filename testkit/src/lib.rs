@@ -4,7 +4,8 @@
 //!   on free loopback ports and stops them.
 //! - [`proxy`] is a recording, fault-injecting HTTP proxy in front of both, routing CloudWatch's
 //!   CBOR requests to ministack and everything else to moto; [`quota`] is its AWS-like mode
-//!   (AWS's latency and request-rate throttling) and [`ec2_states`] its EC2 state times.
+//!   (AWS's latency and request-rate throttling) and [`ec2_states`] its EC2 state times;
+//!   [`metric_request`] reads what a `GetMetricData` request asked for.
 //! - [`seed`] fills the emulators with a deterministic demo estate; [`workload`] is the demand
 //!   model its metrics come from.
 //! - [`simulator`] publishes the metrics each next period of a changed estate would produce,
@@ -12,6 +13,7 @@
 
 pub mod ec2_states;
 pub mod local_aws;
+pub mod metric_request;
 pub mod proxy;
 pub mod quota;
 pub mod seed;

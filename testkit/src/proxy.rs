@@ -22,6 +22,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::ec2_states::{incorrect_state, reported_state, InstanceStates, StateChange, StateTimes, Verdict};
+use crate::metric_request::MetricDataRequest;
 use crate::quota::{AwsLike, Quotas};
 
 /// One request the proxy saw.
@@ -46,6 +47,11 @@ pub struct Recorded {
     /// The quota category of its request bucket (AWS's documented table, the body read as
     /// AWS reads it), when the service throttles that operation.
     pub category: Option<String>,
+    /// For a `GetMetricData` request, its time range and series.
+    pub metric_request: Option<Arc<MetricDataRequest>>,
+    /// When the emulator behind worked on it (from sending it upstream to the end of the
+    /// answer), when it was forwarded: what the emulator, not the proxy's AWS-like delays, cost.
+    pub upstream: Option<(Instant, Instant)>,
 }
 
 /// What to do to a matching request.
@@ -53,8 +59,12 @@ pub struct Recorded {
 pub enum Fault {
     /// The service's own throttling error in its wire format.
     Throttle,
-    /// The service's own auth error.
+    /// The service's own error for credentials it refuses (invalid, expired): nothing the
+    /// account holds can be read with them.
     AuthError,
+    /// The service's own error for a permission the (valid) credentials lack, as an IAM or a
+    /// bucket policy denies one operation or resource.
+    Denied,
     /// Close the connection without an answer, as a dying endpoint does.
     Drop,
 }
@@ -65,6 +75,7 @@ pub struct FaultRule {
     service: Option<String>,
     operation: Option<String>,
     region: Option<String>,
+    resource: Option<String>,
     fault: Fault,
     skip: u32,
     times: Option<u32>,
@@ -78,6 +89,7 @@ impl FaultRule {
             service: (service != "*").then(|| service.to_owned()),
             operation: None,
             region: None,
+            resource: None,
             fault,
             skip: 0,
             times: None,
@@ -98,6 +110,14 @@ impl FaultRule {
         self
     }
 
+    /// Only requests about `name`: an S3 bucket (the first segment of the path), or any
+    /// request whose body names it (an instance id, say).
+    #[must_use]
+    pub fn resource(mut self, name: &str) -> Self {
+        self.resource = Some(name.to_owned());
+        self
+    }
+
     /// Lets the first `n` matching requests through untouched.
     #[must_use]
     pub fn after(mut self, n: u32) -> Self {
@@ -112,11 +132,23 @@ impl FaultRule {
         self
     }
 
-    fn matches(&self, service: &str, operation: &str, region: &str) -> bool {
-        self.service.as_deref().is_none_or(|s| s == service)
-            && self.operation.as_deref().is_none_or(|o| o == operation)
-            && self.region.as_deref().is_none_or(|r| r == region)
+    fn matches(&self, req: &RequestKey<'_>) -> bool {
+        self.service.as_deref().is_none_or(|s| s == req.service)
+            && self.operation.as_deref().is_none_or(|o| o == req.operation)
+            && self.region.as_deref().is_none_or(|r| r == req.region)
+            && self.resource.as_deref().is_none_or(|name| {
+                req.path.trim_start_matches('/').split('/').next() == Some(name) || req.body.contains(name)
+            })
     }
+}
+
+/// What a fault rule looks at in a request.
+struct RequestKey<'a> {
+    service: &'a str,
+    operation: &'a str,
+    region: &'a str,
+    path: &'a str,
+    body: &'a str,
 }
 
 struct State {
@@ -335,7 +367,7 @@ fn xml(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     r
 }
 
-fn cbor_error(code: &str, message: &str) -> Response<Full<Bytes>> {
+fn cbor_error(status: StatusCode, code: &str, message: &str) -> Response<Full<Bytes>> {
     let mut body = Vec::new();
     let value = ciborium::Value::Map(vec![
         (
@@ -349,7 +381,7 @@ fn cbor_error(code: &str, message: &str) -> Response<Full<Bytes>> {
     ]);
     ciborium::into_writer(&value, &mut body).expect("CBOR into a Vec");
     let mut r = Response::new(Full::new(Bytes::from(body)));
-    *r.status_mut() = StatusCode::BAD_REQUEST;
+    *r.status_mut() = status;
     let h = r.headers_mut();
     h.insert("content-type", "application/cbor".parse().expect("static header"));
     h.insert("smithy-protocol", "rpc-v2-cbor".parse().expect("static header"));
@@ -362,63 +394,50 @@ fn cbor_error(code: &str, message: &str) -> Response<Full<Bytes>> {
 
 /// The service's own error for `fault`, in its own wire format.
 fn fault_response(service: &str, fault: Fault) -> Response<Full<Bytes>> {
-    let throttle = fault == Fault::Throttle;
+    // (HTTP status, code, message) per service, as each answers.
+    let (status, code, msg) = match (service, fault) {
+        (_, Fault::Drop) => unreachable!("a dropped request gets no answer"),
+        ("ec2", Fault::Throttle) => (503, "RequestLimitExceeded", "Request limit exceeded."),
+        ("ec2", Fault::AuthError) => (
+            401,
+            "AuthFailure",
+            "AWS was not able to validate the provided access credentials",
+        ),
+        ("ec2", Fault::Denied) => (
+            403,
+            "UnauthorizedOperation",
+            "You are not authorized to perform this operation.",
+        ),
+        ("s3", Fault::Throttle) => (503, "SlowDown", "Please reduce your request rate."),
+        ("s3", Fault::AuthError) => (
+            403,
+            "InvalidAccessKeyId",
+            "The AWS Access Key Id you provided does not exist in our records.",
+        ),
+        ("s3", Fault::Denied) => (403, "AccessDenied", "Access Denied"),
+        ("cloudwatch", Fault::Throttle) => (400, "ThrottlingException", "Rate exceeded"),
+        (_, Fault::Throttle) => (400, "Throttling", "Rate exceeded"),
+        (_, Fault::AuthError) => (
+            403,
+            "InvalidClientTokenId",
+            "The security token included in the request is invalid.",
+        ),
+        (_, Fault::Denied) => (403, "AccessDenied", "User is not authorized to perform this action"),
+    };
+    let status = StatusCode::from_u16(status).expect("a valid status");
     match service {
-        "ec2" => {
-            let (status, code, msg) = if throttle {
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "RequestLimitExceeded",
-                    "Request limit exceeded.",
-                )
-            } else {
-                (
-                    StatusCode::UNAUTHORIZED,
-                    "AuthFailure",
-                    "AWS was not able to validate the provided access credentials",
-                )
-            };
-            xml(status, format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>{code}</Code><Message>{msg}</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>"))
-        }
-        "s3" => {
-            let (status, code, msg) = if throttle {
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "SlowDown",
-                    "Please reduce your request rate.",
-                )
-            } else {
-                (StatusCode::FORBIDDEN, "AccessDenied", "Access Denied")
-            };
-            xml(status, format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{msg}</Message><RequestId>fault-proxy</RequestId></Error>"))
-        }
-        "cloudwatch" => {
-            if throttle {
-                cbor_error("ThrottlingException", "Rate exceeded")
-            } else {
-                cbor_error("AccessDeniedException", "User is not authorized")
-            }
-        }
-        _ => {
-            let (status, code, msg) = if throttle {
-                (StatusCode::BAD_REQUEST, "Throttling", "Rate exceeded")
-            } else {
-                (
-                    StatusCode::FORBIDDEN,
-                    "InvalidClientTokenId",
-                    "The security token included in the request is invalid.",
-                )
-            };
-            xml(status, format!("<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{msg}</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>"))
-        }
+        "ec2" => xml(status, format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>{code}</Code><Message>{msg}</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>")),
+        "s3" => xml(status, format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{msg}</Message><RequestId>fault-proxy</RequestId></Error>")),
+        "cloudwatch" => cbor_error(status, code, msg),
+        _ => xml(status, format!("<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{msg}</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>")),
     }
 }
 
 /// Finds the first rule that hits this request, consuming one of its uses.
-fn take_fault(st: &State, service: &str, op: &str, region: &str) -> Option<Fault> {
+fn take_fault(st: &State, req: &RequestKey<'_>) -> Option<Fault> {
     let mut rules = st.rules.lock().expect("rules lock");
     for rule in rules.iter_mut() {
-        if !rule.matches(service, op, region) {
+        if !rule.matches(req) {
             continue;
         }
         if rule.skip > 0 {
@@ -489,7 +508,16 @@ async fn forward(st: &State, req: Request<Incoming>, started: Instant) -> Result
     let fault = if over_quota {
         Some(Fault::Throttle)
     } else {
-        take_fault(st, &service, &op, &region)
+        take_fault(
+            st,
+            &RequestKey {
+                service: &service,
+                operation: &op,
+                region: &region,
+                path: &path,
+                body: &text,
+            },
+        )
     };
     let states = if service == "ec2" {
         st.ec2_states.lock().expect("states lock").clone()
@@ -509,7 +537,12 @@ async fn forward(st: &State, req: Request<Incoming>, started: Instant) -> Result
         },
         _ => None,
     };
-    let record = |status: u16| Recorded {
+    let metric_request = (op == "GetMetricData")
+        .then(|| crate::metric_request::parse(&body))
+        .flatten()
+        .map(Arc::new);
+    let mut upstream = None;
+    let record = |status: u16, upstream| Recorded {
         service: service.clone(),
         operation: op.clone(),
         region: region.clone(),
@@ -519,10 +552,12 @@ async fn forward(st: &State, req: Request<Incoming>, started: Instant) -> Result
         fault,
         over_quota,
         category: category.clone(),
+        metric_request: metric_request.clone(),
+        upstream,
     };
     let response = match fault {
         Some(Fault::Drop) => {
-            st.log.lock().expect("log lock").push(record(0));
+            st.log.lock().expect("log lock").push(record(0, None));
             return Err(Dropped);
         }
         Some(f) => fault_response(&service, f),
@@ -531,12 +566,12 @@ async fn forward(st: &State, req: Request<Incoming>, started: Instant) -> Result
             incorrect_state(refusal.as_deref().unwrap_or_default()),
         ),
         None => {
-            let upstream = if service == "cloudwatch" {
+            let emulator = if service == "cloudwatch" {
                 &st.cloudwatch
             } else {
                 &st.moto
             };
-            let uri = format!("{upstream}{}", parts.uri.path_and_query().map_or("/", |p| p.as_str()));
+            let uri = format!("{emulator}{}", parts.uri.path_and_query().map_or("/", |p| p.as_str()));
             let mut out = Request::builder().method(parts.method.clone()).uri(uri);
             for (k, v) in &parts.headers {
                 out = out.header(k, v);
@@ -544,6 +579,7 @@ async fn forward(st: &State, req: Request<Incoming>, started: Instant) -> Result
             let Ok(out) = out.body(Full::new(body)) else {
                 return Err(Dropped);
             };
+            let sent = Instant::now();
             match st.client.request(out).await {
                 Ok(resp) => {
                     let (mut p, b) = resp.into_parts();
@@ -552,6 +588,7 @@ async fn forward(st: &State, req: Request<Incoming>, started: Instant) -> Result
                         .await
                         .map(http_body_util::Collected::to_bytes)
                         .unwrap_or_default();
+                    upstream = Some((sent, Instant::now()));
                     if let Some(states) = states.filter(|_| p.status.is_success()) {
                         if let Some(shown) = states.after(&op, &text, &String::from_utf8_lossy(&bytes)) {
                             bytes = Bytes::from(shown);
@@ -561,7 +598,10 @@ async fn forward(st: &State, req: Request<Incoming>, started: Instant) -> Result
                     Response::from_parts(p, Full::new(bytes))
                 }
                 Err(_) => {
-                    st.log.lock().expect("log lock").push(record(0));
+                    st.log
+                        .lock()
+                        .expect("log lock")
+                        .push(record(0, Some((sent, Instant::now()))));
                     return Err(Dropped);
                 }
             }
@@ -570,7 +610,7 @@ async fn forward(st: &State, req: Request<Incoming>, started: Instant) -> Result
     st.log
         .lock()
         .expect("log lock")
-        .push(record(response.status().as_u16()));
+        .push(record(response.status().as_u16(), upstream));
     Ok(response)
 }
 
@@ -592,6 +632,27 @@ async fn moto_state(st: &State, headers: &hyper::HeaderMap, id: &str) -> Option<
         .ok()?;
     let bytes = resp.into_body().collect().await.ok()?.to_bytes();
     reported_state(&String::from_utf8_lossy(&bytes)).map(str::to_owned)
+}
+
+/// The wall time during which the emulators were working on at least one of `requests` (the
+/// union of their upstream intervals): what the emulators, not AWS's quotas, cost a run.
+#[must_use]
+pub fn upstream_busy(requests: &[Recorded]) -> Duration {
+    let mut spans: Vec<(Instant, Instant)> = requests.iter().filter_map(|r| r.upstream).collect();
+    spans.sort_by_key(|s| s.0);
+    let mut busy = Duration::ZERO;
+    let mut current: Option<(Instant, Instant)> = None;
+    for (start, end) in spans {
+        current = match current {
+            Some((s, e)) if start <= e => Some((s, e.max(end))),
+            Some((s, e)) => {
+                busy += e - s;
+                Some((start, end))
+            }
+            None => Some((start, end)),
+        };
+    }
+    busy + current.map_or(Duration::ZERO, |(s, e)| e - s)
 }
 
 /// Gaps between consecutive requests of one list, for asserting backoff delays.
