@@ -145,6 +145,7 @@ fn world(instances: usize, catalog: &PriceCatalog) -> WorldState {
             regions: REGIONS.map(str::to_owned).to_vec(),
             captured_at: DateTime::<Utc>::from_timestamp(END + 3600, 0).unwrap_or_default(),
             lookback_hours: u32::try_from(HOURS).unwrap_or(u32::MAX),
+            metrics_until: DateTime::<Utc>::from_timestamp(END + 3600, 0),
             completeness: Completeness::Complete,
         },
         inventory,

@@ -44,13 +44,6 @@ pub enum Error {
         /// Why.
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// A capture finished with gaps; the partial world state is in the cycle context and on disk,
-    /// marked partial.
-    #[error("discovery captured a partial world state: {} scan(s) failed, first: {}", .gaps.len(), .gaps.first().map_or("-", |g| g.error.as_str()))]
-    PartialCapture {
-        /// What could not be scanned.
-        gaps: Vec<crate::world::ScanGap>,
-    },
     /// A phase needs an artefact an earlier phase should have produced.
     #[error(transparent)]
     MissingInput(#[from] crate::artefact::MissingInput),

@@ -284,6 +284,8 @@ artefact_class!(
         security: security,
         /// `[finding, what to do]` pairs that no change can carry out.
         manual: manual,
+        /// Changes held back because their resource's capture is partial, as dicts.
+        held: held,
     }
 );
 
@@ -296,7 +298,7 @@ artefact_class!(
         steps: steps,
         /// The waves, as dicts.
         waves: waves,
-        /// Changes the deny-list or the max-changes limit kept out, as dicts.
+        /// Changes the deny-list, the max-changes limit or a partial capture kept out, as dicts.
         excluded: excluded,
         /// Estimated monthly saving of all steps, USD.
         monthly_saving_usd: monthly_saving_usd,

@@ -379,11 +379,13 @@ impl PyCycle {
         }
         block_on(py, async move {
             let report = cycle.run(&mut ctx).await;
+            let partial = report.partial();
             match report.stop {
                 StopReason::PhaseFailed { error, .. } | StopReason::HookFailed { error, .. } => {
                     Err(PyMiyabiError(error).into())
                 }
                 stop => Ok(PyCycleReport {
+                    partial,
                     iterations: report.iterations,
                     converged: matches!(stop, StopReason::Converged { .. }),
                     stop: stop.to_string(),
@@ -407,6 +409,10 @@ pub(crate) struct PyCycleReport {
     /// True when the convergence rule ended the loop.
     #[pyo3(get)]
     converged: bool,
+    /// True when the latest world state was captured in part (what its gaps name was left
+    /// alone).
+    #[pyo3(get)]
+    partial: bool,
     /// Why the loop stopped, in words.
     #[pyo3(get)]
     stop: String,

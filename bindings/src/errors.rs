@@ -27,12 +27,6 @@ create_exception!(
 );
 create_exception!(
     miyabi_aws,
-    PartialCaptureError,
-    MiyabiError,
-    "Discovery finished with scans missing."
-);
-create_exception!(
-    miyabi_aws,
     BridgeError,
     MiyabiError,
     "A legacy Python phase could not be run or answered wrongly."
@@ -73,7 +67,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("AwsError", py.get_type::<AwsError>())?;
     m.add("WorldStateError", py.get_type::<WorldStateError>())?;
     m.add("CatalogError", py.get_type::<CatalogError>())?;
-    m.add("PartialCaptureError", py.get_type::<PartialCaptureError>())?;
     m.add("BridgeError", py.get_type::<BridgeError>())?;
     m.add("ConfigError", py.get_type::<ConfigError>())?;
     m.add("PhaseInputError", py.get_type::<PhaseInputError>())?;
@@ -166,7 +159,6 @@ fn exception(error: Error) -> PyErr {
         | Error::WorldState(miyabi_aws::world::WorldStateError::Write { .. }) => StorageError::new_err(message),
         Error::WorldState(_) => WorldStateError::new_err(message),
         Error::Catalog(_) => CatalogError::new_err(message),
-        Error::PartialCapture { .. } => PartialCaptureError::new_err(message),
         Error::Bridge(_) => BridgeError::new_err(message),
         Error::Config(_) => ConfigError::new_err(message),
         Error::MissingInput(_) | Error::PlanFile { .. } => PhaseInputError::new_err(message),

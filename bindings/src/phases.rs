@@ -100,9 +100,12 @@ fn config(
 }
 
 /// θ1 in Rust: scans the estate and returns its assessed world state. A capture with failed
-/// scans is returned marked partial (`is_partial`, `gaps`); auth errors raise `AwsError`.
+/// reads is returned marked partial (`is_partial`, `gaps`); refused credentials raise
+/// `AwsError`. With `previous` (an earlier `WorldState`), CloudWatch is asked only for the
+/// datapoints it does not hold yet.
 #[pyfunction]
-#[pyo3(signature = (regions=None, *, endpoint_url=None, profile=None, lookback_hours=336, until=None, catalog=None))]
+#[pyo3(signature = (regions=None, *, endpoint_url=None, profile=None, lookback_hours=336, until=None, catalog=None, previous=None))]
+#[allow(clippy::too_many_arguments)] // Python keyword arguments
 fn discover(
     py: Python<'_>,
     regions: Option<Vec<String>>,
@@ -111,8 +114,9 @@ fn discover(
     lookback_hours: u32,
     until: Option<&Bound<'_, PyAny>>,
     catalog: Option<PathBuf>,
+    previous: Option<PyRef<'_, PyWorldState>>,
 ) -> PyResult<PyWorldState> {
-    let discovery = Discovery::new(config(regions, lookback_hours, until)?);
+    let discovery = building_on(Discovery::new(config(regions, lookback_hours, until)?), previous);
     let catalog = load_catalog(catalog)?;
     let aws = session(profile, endpoint_url);
     block_on(py, async move {
@@ -121,9 +125,18 @@ fn discover(
     })
 }
 
+/// The discovery built on `previous`, when given.
+fn building_on(discovery: Discovery, previous: Option<PyRef<'_, PyWorldState>>) -> Discovery {
+    match previous {
+        Some(world) => discovery.with_previous(world.inner.clone()),
+        None => discovery,
+    }
+}
+
 /// `discover` as a coroutine on the shared tokio runtime.
 #[pyfunction]
-#[pyo3(signature = (regions=None, *, endpoint_url=None, profile=None, lookback_hours=336, until=None, catalog=None))]
+#[pyo3(signature = (regions=None, *, endpoint_url=None, profile=None, lookback_hours=336, until=None, catalog=None, previous=None))]
+#[allow(clippy::too_many_arguments)] // Python keyword arguments
 fn discover_async<'py>(
     py: Python<'py>,
     regions: Option<Vec<String>>,
@@ -132,8 +145,9 @@ fn discover_async<'py>(
     lookback_hours: u32,
     until: Option<&Bound<'py, PyAny>>,
     catalog: Option<PathBuf>,
+    previous: Option<PyRef<'py, PyWorldState>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let discovery = Discovery::new(config(regions, lookback_hours, until)?);
+    let discovery = building_on(Discovery::new(config(regions, lookback_hours, until)?), previous);
     let catalog = load_catalog(catalog)?;
     let aws = session(profile, endpoint_url);
     pyo3_async_runtimes::tokio::future_into_py(py, async move {

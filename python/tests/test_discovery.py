@@ -2,8 +2,10 @@ import asyncio
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 
 import miyabi_aws
+import pytest
 
 
 def _without_capture_time(world):
@@ -77,3 +79,15 @@ def test_two_threads_calling_at_once_get_the_same_estate(world, regions):
         results = list(pool.map(lambda _: miyabi_aws.discover(regions), range(2)))
     for result in results:
         assert _without_capture_time(result) == _without_capture_time(world)
+
+
+def test_a_rescan_built_on_the_previous_world_equals_a_full_one(regions):
+    # One fixed end of the window, so that both scans see the same hours; nothing was published
+    # in between, so the series asked again from their last point end as they were.
+    until = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    base = miyabi_aws.discover(regions, until=until)
+    again = miyabi_aws.discover(regions, until=until, previous=base)
+    assert again.to_dict()["inventory"] == base.to_dict()["inventory"]
+    assert len(base.to_dict()["inventory"]["metrics"]) > 0
+    with pytest.raises(TypeError):
+        miyabi_aws.discover(regions, previous={"not": "a world"})

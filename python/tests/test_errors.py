@@ -7,21 +7,23 @@ import pytest
 
 import miyabi_aws
 
-DENIED = (b'<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>UnauthorizedOperation</Code>'
-          b'<Message>You are not authorized to perform this operation.</Message></Error></Errors>'
-          b'<RequestID>7a62c49f-347e-4fc4-9331-6e8eEXAMPLE</RequestID></Response>')
+def ec2_error(code, message):
+    return (f'<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>{code}</Code>'
+            f'<Message>{message}</Message></Error></Errors>'
+            '<RequestID>7a62c49f-347e-4fc4-9331-6e8eEXAMPLE</RequestID></Response>').encode()
 
 
-class Denying(BaseHTTPRequestHandler):
-    """An endpoint that answers every call as EC2 answers one the caller may not make."""
+class Refusing(BaseHTTPRequestHandler):
+    """An endpoint that answers every call with the EC2 error its server holds."""
 
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.send_response(403)
+        status, body = self.server.answer
+        self.send_response(status)
         self.send_header("Content-Type", "text/xml;charset=UTF-8")
-        self.send_header("Content-Length", str(len(DENIED)))
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(DENIED)
+        self.wfile.write(body)
 
     do_GET = do_POST
 
@@ -29,22 +31,44 @@ class Denying(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def denying_endpoint():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Denying)
+def serve(status, body):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
+    server.answer = (status, body)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+@pytest.fixture
+def refusing_credentials():
+    server, url = serve(401, ec2_error("AuthFailure", "AWS was not able to validate the provided access credentials"))
+    yield url
     server.shutdown()
 
 
-def test_an_aws_error_names_the_call_the_region_the_code_and_whether_to_retry(denying_endpoint):
+@pytest.fixture
+def denying_every_read():
+    server, url = serve(403, ec2_error("UnauthorizedOperation", "You are not authorized to perform this operation."))
+    yield url
+    server.shutdown()
+
+
+def test_an_aws_error_names_the_call_the_region_the_code_and_whether_to_retry(refusing_credentials):
     with pytest.raises(miyabi_aws.AwsError) as raised:
-        miyabi_aws.discover(["eu-west-3"], endpoint_url=denying_endpoint)
+        miyabi_aws.discover(["eu-west-3"], endpoint_url=refusing_credentials)
     e = raised.value
-    assert (e.service, e.region, e.code, e.retryable) == ("ec2", "eu-west-3", "UnauthorizedOperation", False)
+    assert (e.service, e.region, e.code, e.retryable) == ("ec2", "eu-west-3", "AuthFailure", False)
     assert e.operation and e.operation.startswith("Describe")
     assert e.operation in str(e) and "eu-west-3" in str(e)
+
+
+def test_a_denied_read_is_a_gap_of_a_partial_world_not_an_exception(denying_every_read):
+    world = miyabi_aws.discover(["eu-west-3"], endpoint_url=denying_every_read)
+    assert world.is_partial
+    denied = [g for g in world.gaps if g["service"] == "ec2"]
+    assert denied, world.gaps
+    assert all(g["region"] == "eu-west-3" and "UnauthorizedOperation" in g["error"] for g in denied)
+    assert {g["operation"] for g in denied} >= {"DescribeInstances", "DescribeVolumes"}
 
 
 def test_errors_without_an_aws_call_carry_none():

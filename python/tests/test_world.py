@@ -11,7 +11,7 @@ def test_import_exposes_the_api_and_one_exception_hierarchy():
     for name in miyabi_aws.__all__:
         assert hasattr(miyabi_aws, name), name
     errors = [miyabi_aws.AwsError, miyabi_aws.WorldStateError, miyabi_aws.CatalogError,
-              miyabi_aws.PartialCaptureError, miyabi_aws.BridgeError, miyabi_aws.ConfigError,
+              miyabi_aws.BridgeError, miyabi_aws.ConfigError,
               miyabi_aws.PhaseInputError, miyabi_aws.StorageError]
     assert all(issubclass(e, miyabi_aws.MiyabiError) for e in errors)
     assert issubclass(miyabi_aws.MiyabiError, Exception)

@@ -120,11 +120,9 @@ const THROTTLE_CODES: &[&str] = &[
     "EC2ThrottledException",
 ];
 
-const AUTH_CODES: &[&str] = &[
+/// The credentials themselves were refused: no read of the account can succeed.
+const CREDENTIAL_CODES: &[&str] = &[
     "AuthFailure",
-    "UnauthorizedOperation",
-    "AccessDenied",
-    "AccessDeniedException",
     "InvalidClientTokenId",
     "SignatureDoesNotMatch",
     "ExpiredToken",
@@ -132,6 +130,14 @@ const AUTH_CODES: &[&str] = &[
     "InvalidAccessKeyId",
     "UnrecognizedClientException",
     "MissingAuthenticationToken",
+];
+
+/// The credentials are valid but lack a permission (an IAM or bucket policy, an SCP), or the
+/// Region is not enabled: other reads of the account may still succeed.
+const PERMISSION_CODES: &[&str] = &[
+    "UnauthorizedOperation",
+    "AccessDenied",
+    "AccessDeniedException",
     "OptInRequired",
     "AllAccessDisabled",
 ];
@@ -159,7 +165,11 @@ impl Fault {
                     ServiceFault::Throttled {
                         code: code_or_status(&code),
                     }
-                } else if AUTH_CODES.contains(&code.as_str()) || status == 401 || status == 403 {
+                } else if CREDENTIAL_CODES.contains(&code.as_str())
+                    || PERMISSION_CODES.contains(&code.as_str())
+                    || status == 401
+                    || status == 403
+                {
                     ServiceFault::AccessDenied {
                         code: code_or_status(&code),
                         message,
@@ -227,6 +237,15 @@ impl AwsError {
     #[must_use]
     pub fn is_access_denied(&self) -> bool {
         matches!(self.fault, Fault::Service(ServiceFault::AccessDenied { .. }))
+    }
+
+    /// True when AWS refused the credentials themselves (invalid, expired, badly signed), so
+    /// that no other read of the account can succeed either; false for a permission that one
+    /// operation or resource lacks (`AccessDenied`, `UnauthorizedOperation`). Discovery stops
+    /// at once on the first and records the second as a gap.
+    #[must_use]
+    pub fn refuses_credentials(&self) -> bool {
+        matches!(&self.fault, Fault::Service(ServiceFault::AccessDenied { code, .. }) if CREDENTIAL_CODES.contains(&code.as_str()) || code == "HTTP401")
     }
 }
 

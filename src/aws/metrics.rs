@@ -54,7 +54,7 @@ impl SeriesRequest {
     }
 
     /// The most datapoints the series can return.
-    fn max_points(&self) -> u64 {
+    pub(crate) fn max_points(&self) -> u64 {
         let span = u64::try_from(self.window.1 - self.window.0).unwrap_or(0);
         span.div_ceil(u64::from(self.period_seconds.max(1)))
     }

@@ -137,6 +137,7 @@ impl PythonBridge {
                         region: data.region.unwrap_or_else(|| config.aws_region.clone()),
                         service: data.service.unwrap_or_else(|| "unknown".into()),
                         operation: data.operation.unwrap_or_else(|| "unknown".into()),
+                        resources: Vec::new(),
                         error: error.to_string(),
                     });
                 }
@@ -150,7 +151,7 @@ impl PythonBridge {
             inventory,
             account,
             self.regions.clone(),
-            self.lookback_hours,
+            (self.lookback_hours, until - until.rem_euclid(3600)),
             gaps,
             catalog,
         );
@@ -161,6 +162,7 @@ impl PythonBridge {
         Ok(DiscoveryOutput {
             world,
             calls_per_service: calls,
+            metrics: None,
         })
     }
 }
@@ -185,8 +187,8 @@ impl Phase for PythonBridge {
         format!("discovery (python, {})", self.transport.kind())
     }
 
-    /// Like the Rust discovery: writes `world_state_N.json` and `discovery_report.md`, and fails
-    /// with [`Error::PartialCapture`] after saving a partial state.
+    /// Like the Rust discovery: writes `world_state_N.json` and `discovery_report.md`; a failed
+    /// Region is a gap of the world state, not a failure of the phase.
     async fn run(&self, ctx: &mut CycleContext) -> Result<PhaseOutcome> {
         let out = if self.until.is_some() {
             self.discover(&ctx.aws, &ctx.catalog).await?

@@ -1,8 +1,8 @@
 //! The `miyabi-aws` command line: `discover`, `plan`, `apply` and `cycle`, the same from
 //! `cargo install` and from the wheel's console script.
 //!
-//! Exit codes: 0 success, 1 failure, 2 a usage error, 3 a partial capture (the partial world
-//! state is saved).
+//! Exit codes: 0 success, 1 failure, 2 a usage error, 3 the run finished but its latest capture
+//! was partial (the world state names its gaps; what they cover was left alone).
 
 mod hooks;
 mod progress;
@@ -115,12 +115,26 @@ enum Command {
 
 #[derive(Args, Debug)]
 struct DiscoverArgs {
+    #[command(flatten)]
+    scan: ScanArgs,
+}
+
+/// How θ1 scans, for `discover` and `cycle`.
+#[derive(Args, Debug)]
+struct ScanArgs {
     /// Metric lookback in days (14, 32 or 93 are the usual values).
     #[arg(long, default_value_t = 14)]
     lookback_days: u32,
     /// Which θ1 implementation runs.
     #[arg(long, value_enum, default_value_t = DiscoveryImpl::Rust)]
     discovery: DiscoveryImpl,
+    /// A world state of an earlier run (`world_state_N.json`): CloudWatch is asked only for the
+    /// datapoints it does not hold yet. Within a cycle, each iteration builds on the one before.
+    #[arg(long, value_name = "FILE")]
+    previous_world: Option<PathBuf>,
+    /// Ask CloudWatch for the whole lookback every iteration, building on nothing.
+    #[arg(long, conflicts_with = "previous_world")]
+    full_scan: bool,
 }
 
 #[derive(Args, Debug)]
@@ -170,12 +184,8 @@ struct DeployArgs {
 
 #[derive(Args, Debug)]
 struct CycleArgs {
-    /// Metric lookback in days.
-    #[arg(long, default_value_t = 14)]
-    lookback_days: u32,
-    /// Which θ1 implementation runs.
-    #[arg(long, value_enum, default_value_t = DiscoveryImpl::Rust)]
-    discovery: DiscoveryImpl,
+    #[command(flatten)]
+    scan: ScanArgs,
     /// Apply the plan; without it θ4 is a dry run and the loop stops after one iteration.
     #[arg(long)]
     apply: bool,
@@ -282,7 +292,7 @@ async fn execute(cli: Cli) -> Result<u8, Error> {
     let ctx = context(g)?;
     match &cli.command {
         Command::Discover(args) => {
-            let discovery = discovery_phase(g, args.discovery, args.lookback_days, ctx.progress.clone())?;
+            let discovery = discovery_phase(g, &args.scan, ctx.progress.clone())?;
             let cycle = one_pass().with_phase(discovery);
             run_cycle(&cycle, ctx, false).await
         }
@@ -403,7 +413,7 @@ fn limits(g: &Global) -> Result<LimitOptions, Error> {
 }
 
 fn full_cycle(g: &Global, args: &CycleArgs, ctx: CycleContext) -> Result<(Cycle, CycleContext), Error> {
-    let discovery = discovery_phase(g, args.discovery, args.lookback_days, ctx.progress.clone())?;
+    let discovery = discovery_phase(g, &args.scan, ctx.progress.clone())?;
     let reviewed = args.plan.as_ref().map(ExecutionPlan::load).transpose()?;
     let deployment = deployment_phase(
         g,
@@ -447,11 +457,8 @@ async fn run_cycle(cycle: &Cycle, mut ctx: CycleContext, applying: bool) -> Resu
     summary::print(&ctx, &report, applying);
     println!("{} in {:.1}s", report.stop, started.elapsed().as_secs_f64());
     Ok(match &report.stop {
-        StopReason::PhaseFailed {
-            error: Error::PartialCapture { .. },
-            ..
-        } => EXIT_PARTIAL,
         StopReason::PhaseFailed { .. } | StopReason::HookFailed { .. } => 1,
+        _ if report.partial() => EXIT_PARTIAL,
         _ => 0,
     })
 }
@@ -465,25 +472,30 @@ fn legacy_dir() -> PathBuf {
     )
 }
 
-fn discovery_phase(
-    g: &Global,
-    which: DiscoveryImpl,
-    lookback_days: u32,
-    progress: SharedProgress,
-) -> Result<Arc<dyn Phase>, Error> {
-    let lookback_hours = lookback_days.saturating_mul(24);
+fn discovery_phase(g: &Global, scan: &ScanArgs, progress: SharedProgress) -> Result<Arc<dyn Phase>, Error> {
+    let lookback_hours = scan.lookback_days.saturating_mul(24);
+    if scan.previous_world.is_some() && scan.discovery != DiscoveryImpl::Rust {
+        return Err(Error::Config(
+            "--previous-world needs the Rust discovery (the legacy scripts always scan in full)".into(),
+        ));
+    }
     let bridge = |transport: Arc<dyn PhaseTransport>| -> Arc<dyn Phase> {
         Arc::new(PythonBridge::new(transport, g.regions.clone()).with_lookback_hours(lookback_hours))
     };
-    Ok(match which {
+    Ok(match scan.discovery {
         DiscoveryImpl::Rust => {
             let config = DiscoveryConfig {
                 regions: g.regions.clone(),
                 lookback_hours,
+                incremental: !scan.full_scan,
                 ..DiscoveryConfig::default()
             };
             config.validate()?;
-            Arc::new(Discovery::new(config).with_progress(progress))
+            let mut discovery = Discovery::new(config).with_progress(progress);
+            if let Some(file) = &scan.previous_world {
+                discovery = discovery.with_previous(Arc::new(WorldState::load(file)?));
+            }
+            Arc::new(discovery)
         }
         DiscoveryImpl::Python => bridge(Arc::new(
             SubprocessTransport::from_env(Script::legacy_rpc())?.with_python_path([legacy_dir()]),

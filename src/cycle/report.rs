@@ -71,6 +71,8 @@ pub struct WorldSummary {
     pub security_score: f64,
     /// Mean CPU of running instances, weighted by vCPU, percent.
     pub utilisation_percent: Option<f64>,
+    /// Reads that failed in its capture (0 when it is whole).
+    pub gaps: usize,
 }
 
 impl WorldSummary {
@@ -81,6 +83,10 @@ impl WorldSummary {
             monthly_cost_usd: world.assessment.monthly_total_usd,
             security_score: world.assessment.security_score,
             utilisation_percent: world.assessment.utilisation_percent,
+            gaps: match &world.scope.completeness {
+                crate::world::Completeness::Complete => 0,
+                crate::world::Completeness::Partial { gaps } => gaps.len(),
+            },
         }
     }
 }
@@ -187,5 +193,16 @@ impl CycleReport {
     #[must_use]
     pub fn converged(&self) -> bool {
         matches!(self.stop, StopReason::Converged { .. })
+    }
+
+    /// True when the latest world state was captured in part: what its gaps name was left
+    /// alone, so the estate may not be where the loop would have taken it.
+    #[must_use]
+    pub fn partial(&self) -> bool {
+        self.iterations
+            .iter()
+            .rev()
+            .find_map(|it| it.world)
+            .is_some_and(|w| w.gaps > 0)
     }
 }

@@ -110,13 +110,14 @@ pub struct Wave {
     pub steps: Vec<String>,
 }
 
-/// A change the guardrails kept out of the plan.
+/// A change kept out of the plan: by the guardrails, or because its resource's capture is
+/// partial.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Excluded {
     /// The change's id.
     pub id: String,
-    /// Why: a deny-listed operation, or over the max-changes limit.
+    /// Why: a deny-listed operation, over the max-changes limit, or a partial capture.
     pub reason: String,
     /// The change.
     pub change: Change,
@@ -151,7 +152,7 @@ pub struct ExecutionPlan {
     pub steps: Vec<Step>,
     /// The waves.
     pub waves: Vec<Wave>,
-    /// Changes kept out by the deny-list or the max-changes limit.
+    /// Changes kept out by the deny-list, the max-changes limit or a partial capture.
     pub excluded: Vec<Excluded>,
     /// Estimated monthly saving of all steps, USD.
     pub monthly_saving_usd: f64,
@@ -367,6 +368,34 @@ fn backup_of(change: &Change) -> Option<String> {
     }
 }
 
+/// Splits `changes` into those on resources read whole and those held back, as exclusions,
+/// because `coverage` says their resource's capture is partial: nothing is planned or changed on
+/// what was not read whole.
+#[must_use]
+pub fn hold_partial(changes: Vec<Change>, coverage: &crate::world::Coverage) -> (Vec<Change>, Vec<Excluded>) {
+    if coverage.is_whole() {
+        return (changes, Vec::new());
+    }
+    let mut held = Vec::new();
+    let kept = changes
+        .into_iter()
+        .filter_map(
+            |change| match coverage.gap(&change.resource.region, &change.resource.id) {
+                Some(why) => {
+                    held.push(Excluded {
+                        id: change.id.clone(),
+                        reason: format!("the capture of {} is partial ({why})", change.resource.id),
+                        change,
+                    });
+                    None
+                }
+                None => Some(change),
+            },
+        )
+        .collect();
+    (kept, held)
+}
+
 /// Allocates changes into an execution plan under `guardrails`: the deny-list first (a change
 /// calling a denied operation never enters the plan), then priorities, the max-changes limit,
 /// approvals, and the waves: canary resizes, configuration, capacity, destructive.
@@ -493,5 +522,56 @@ mod tests {
         let plan = allocate(vec![revoke(), revoke()], &Guardrails::default(), |_| None);
         assert_eq!(plan.steps.len(), 1);
         assert!(plan.validate().is_ok());
+    }
+
+    fn imds(id: &str, region: &str) -> Change {
+        Change::new(
+            Action::RequireImdsV2,
+            ResourceRef {
+                kind: ResourceKind::Ec2Instance,
+                id: id.into(),
+                region: region.into(),
+            },
+            "http_tokens",
+            serde_json::json!("optional"),
+            serde_json::json!("required"),
+            "ec2_instance_imdsv2_enabled",
+            "IMDSv2 is not required".into(),
+            Risk::Low,
+        )
+    }
+
+    #[test]
+    fn changes_on_partial_resources_are_held_with_the_gap_that_names_them() {
+        use crate::world::{Completeness, Coverage, ScanGap};
+        let gap = |region: &str, resources: &[&str], operation: &str| ScanGap {
+            region: region.into(),
+            service: "ec2".into(),
+            operation: operation.into(),
+            resources: resources.iter().map(|r| (*r).to_owned()).collect(),
+            error: "denied".into(),
+        };
+        let coverage = Coverage::of(&Completeness::Partial {
+            gaps: vec![
+                gap("us-east-1", &["i-named"], "GetMetricData"),
+                gap("eu-west-1", &[], "DescribeVolumes"),
+            ],
+        });
+        let changes = vec![
+            imds("i-named", "us-east-1"),
+            imds("i-whole", "us-east-1"),
+            imds("i-in-held-region", "eu-west-1"),
+        ];
+        let (kept, held) = hold_partial(changes.clone(), &coverage);
+        assert_eq!(
+            kept.iter().map(|c| c.resource.id.as_str()).collect::<Vec<_>>(),
+            ["i-whole"]
+        );
+        assert_eq!(held.len(), 2);
+        assert!(held[0].reason.contains("i-named") && held[0].reason.contains("GetMetricData"));
+        assert!(held[1].reason.contains("DescribeVolumes"), "{}", held[1].reason);
+        // A whole capture holds nothing.
+        let (kept, held) = hold_partial(changes, &Coverage::of(&Completeness::Complete));
+        assert_eq!((kept.len(), held.len()), (3, 0));
     }
 }

@@ -376,6 +376,10 @@ pub struct Plan {
     pub security: Vec<Change>,
     /// Failing checks with no safe automatic fix, for a human: `(check id, resource id)`.
     pub manual: Vec<(String, String)>,
+    /// Changes held back because their resource's capture is partial, with why; θ3 lists them
+    /// among its plan's exclusions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<execution::Excluded>,
 }
 
 impl crate::artefact::Artefact for Plan {

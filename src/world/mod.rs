@@ -52,18 +52,23 @@ pub struct Scope {
     pub captured_at: DateTime<Utc>,
     /// The metric lookback, in hours.
     pub lookback_hours: u32,
+    /// The end of the metric window (exclusive): the series hold what CloudWatch had before it,
+    /// at the time of the capture. A later capture builds on them from there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_until: Option<DateTime<Utc>>,
     /// Whether every scan succeeded.
     pub completeness: Completeness,
 }
 
 /// Whether a capture is whole. A partial capture lists what is missing, so nothing is lost
-/// silently.
+/// silently; [`Coverage`] says which resources and Regions that leaves unfit for a change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "status", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Completeness {
     /// Every scan succeeded.
     Complete,
-    /// Some scans failed; their resources are missing from the inventory.
+    /// Some reads failed: what a gap names is missing from the inventory, or present without all
+    /// of its data.
     Partial {
         /// The scans that failed.
         gaps: Vec<ScanGap>,
@@ -78,7 +83,8 @@ impl Completeness {
     }
 }
 
-/// A scan that failed: which service, operation and Region, and why.
+/// A read that failed: which service, operation and Region, which resources it leaves partial,
+/// and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScanGap {
@@ -88,8 +94,59 @@ pub struct ScanGap {
     pub service: String,
     /// The API operation, for example `DescribeInstances`.
     pub operation: String,
+    /// The resources the failed read was about (a bucket's name, the instances of a metric
+    /// batch). Empty when it was a listing of the whole Region: then every resource of the
+    /// Region counts as partial, since what is missing may be what another resource refers to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
     /// The error, as text.
     pub error: String,
+}
+
+/// Which resources a capture did not read whole, so that θ2–θ4 leave them alone: a resource is
+/// partial when a gap names it, or when a gap without names covers its Region.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Coverage {
+    /// Region → the first gap that covers it whole.
+    regions: BTreeMap<String, String>,
+    /// Resource id → the first gap that names it.
+    resources: BTreeMap<String, String>,
+}
+
+impl Coverage {
+    /// What `completeness` leaves partial.
+    #[must_use]
+    pub fn of(completeness: &Completeness) -> Self {
+        let mut coverage = Self::default();
+        if let Completeness::Partial { gaps } = completeness {
+            for gap in gaps {
+                let why = format!("{}.{} failed: {}", gap.service, gap.operation, gap.error);
+                if gap.resources.is_empty() {
+                    coverage.regions.entry(gap.region.clone()).or_insert(why);
+                } else {
+                    for id in &gap.resources {
+                        coverage.resources.entry(id.clone()).or_insert_with(|| why.clone());
+                    }
+                }
+            }
+        }
+        coverage
+    }
+
+    /// True when nothing is partial.
+    #[must_use]
+    pub fn is_whole(&self) -> bool {
+        self.regions.is_empty() && self.resources.is_empty()
+    }
+
+    /// Why resource `id` of `region` was not read whole, or `None` when it was.
+    #[must_use]
+    pub fn gap(&self, region: &str, id: &str) -> Option<&str> {
+        self.resources
+            .get(id)
+            .or_else(|| self.regions.get(region))
+            .map(String::as_str)
+    }
 }
 
 /// Everything discovered: resources and metric series.
@@ -273,6 +330,12 @@ pub enum WorldStateError {
 }
 
 impl WorldState {
+    /// Which resources this capture did not read whole.
+    #[must_use]
+    pub fn coverage(&self) -> Coverage {
+        Coverage::of(&self.scope.completeness)
+    }
+
     /// The world with each changed resource's series cut to its datapoints since the change;
     /// see [`Inventory::since_changes`].
     #[must_use]

@@ -156,11 +156,15 @@ pub fn fixture_world() -> WorldState {
             regions: vec!["us-east-1".into()],
             captured_at: t,
             lookback_hours: 336,
+            metrics_until: None,
             completeness: Completeness::Partial {
+                // A gap naming a resource of its own, so that what the fixture holds stays
+                // whole for the rules that plan on it.
                 gaps: vec![ScanGap {
                     region: "us-east-1".into(),
-                    service: "rds".into(),
-                    operation: "DescribeDBInstances".into(),
+                    service: "cloudwatch".into(),
+                    operation: "GetMetricData".into(),
+                    resources: vec!["i-unread".into()],
                     error: "timed out".into(),
                 }],
             },

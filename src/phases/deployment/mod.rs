@@ -36,6 +36,7 @@ use crate::cycle::{CycleContext, Phase, PhaseId, PhaseOutcome};
 use crate::guardrails::Guardrails;
 use crate::plan::execution::{ExecutionPlan, Step};
 use crate::plan::{Action, ResourceRef};
+use crate::world::Coverage;
 use crate::Result;
 
 /// Why a step could not be carried out.
@@ -171,6 +172,9 @@ pub struct DeploymentConfig {
     /// Steps of a wave in flight at once (at least 1). Steps on one resource always run one
     /// after another.
     pub max_in_flight: usize,
+    /// What the latest capture did not read whole: steps on those resources are skipped, so
+    /// that nothing is changed on a guess (a reviewed plan may predate the gap).
+    pub partial: Coverage,
 }
 
 impl Default for DeploymentConfig {
@@ -182,6 +186,7 @@ impl Default for DeploymentConfig {
             regions: None,
             journal: None,
             max_in_flight: usize::from(DEFAULT_MAX_IN_FLIGHT),
+            partial: Coverage::default(),
         }
     }
 }
@@ -209,7 +214,10 @@ impl DeploymentConfig {
         } else if step.needs_approval && !self.approval.approves(&step.id) {
             Some(format!("needs approval: {}", step.approval_reasons.join("; ")))
         } else {
-            None
+            let id = &step.change.resource.id;
+            self.partial
+                .gap(region, id)
+                .map(|why| format!("the capture of {id} is partial ({why})"))
         }
     }
 }
@@ -808,26 +816,32 @@ impl Phase for Deployment {
             None => ctx.artefacts.require::<ExecutionPlan>("deployment")?,
         };
         let applied_at = ctx.clock.now();
-        let mut report = match (&self.terraform, &self.config.journal, ctx.output.dir()) {
+        let mut this = std::borrow::Cow::Borrowed(self);
+        if let Some(world) = ctx.artefacts.get::<crate::world::WorldState>() {
+            let partial = world.coverage();
+            if !partial.is_whole() {
+                this.to_mut().config.partial = partial;
+            }
+        }
+        let mut report = match (&this.terraform, &this.config.journal, ctx.output.dir()) {
             (Some(mode), _, dir) => {
                 let world = ctx.artefacts.require::<crate::world::WorldState>("deployment")?;
                 let dir = dir.map_or_else(std::env::temp_dir, std::path::Path::to_path_buf);
-                self.deploy_with_terraform(&ctx.aws, world, plan, mode, &dir.join("terraform-deploy"))
+                this.deploy_with_terraform(&ctx.aws, world, plan, mode, &dir.join("terraform-deploy"))
                     .await
             }
             (None, None, Some(dir)) => {
-                let mut with_journal = self.clone();
-                with_journal.config.journal = Some(journal::default_path(dir));
-                with_journal.deploy(&ctx.aws, plan).await
+                this.to_mut().config.journal = Some(journal::default_path(dir));
+                this.deploy(&ctx.aws, plan).await
             }
-            _ => self.deploy(&ctx.aws, plan).await,
+            _ => this.deploy(&ctx.aws, plan).await,
         };
         if report.mode == Mode::Apply {
             report.applied_at = Some(applied_at);
         }
         // The convergence rule counts what may run under this approval: a step waiting for an
         // approval that was not given does not keep the loop going.
-        let config = self.effective_config();
+        let config = this.effective_config();
         let applicable = plan.steps.iter().filter(|s| config.skip_reason(s).is_none()).count();
         let outcome = PhaseOutcome::deployed(applicable, report.applied());
         let resized: Vec<String> = report
@@ -846,4 +860,49 @@ impl Phase for Deployment {
 
 impl crate::artefact::Artefact for DeploymentReport {
     const WHAT: &'static str = "a deployment report (θ4)";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assessment::ResourceKind;
+    use crate::plan::execution::allocate;
+    use crate::plan::{Change, Risk};
+    use crate::world::{Completeness, ScanGap};
+
+    #[test]
+    fn a_step_on_a_resource_the_latest_capture_read_in_part_is_skipped() {
+        let change = Change::new(
+            Action::EnableVersioning,
+            ResourceRef {
+                kind: ResourceKind::S3Bucket,
+                id: "logs".into(),
+                region: "us-east-1".into(),
+            },
+            "versioning",
+            serde_json::json!("off"),
+            serde_json::json!("enabled"),
+            "s3_bucket_object_versioning",
+            "versioning is off".into(),
+            Risk::Low,
+        );
+        let plan = allocate(vec![change], &crate::guardrails::Guardrails::default(), |_| None);
+        let step = &plan.steps[0];
+        let mut config = DeploymentConfig::applying(Approval::All);
+        assert_eq!(config.skip_reason(step), None);
+        config.partial = Coverage::of(&Completeness::Partial {
+            gaps: vec![ScanGap {
+                region: "us-east-1".into(),
+                service: "s3".into(),
+                operation: "GetBucketAcl".into(),
+                resources: vec!["logs".into()],
+                error: "AccessDenied".into(),
+            }],
+        });
+        let reason = config.skip_reason(step).expect("skipped");
+        assert!(
+            reason.contains("partial") && reason.contains("GetBucketAcl"),
+            "{reason}"
+        );
+    }
 }

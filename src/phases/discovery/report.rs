@@ -9,9 +9,14 @@ use crate::world::{Completeness, WorldState};
 /// How many failing findings the report lists.
 const TOP_FINDINGS: usize = 15;
 
-/// Renders the discovery report of a world state. `calls_per_service` is the API calls made.
+/// Renders the discovery report of a world state. `calls_per_service` is the API calls made,
+/// `metrics` what was asked of CloudWatch.
 #[must_use]
-pub fn render(world: &WorldState, calls_per_service: &BTreeMap<String, u64>) -> String {
+pub fn render(
+    world: &WorldState,
+    calls_per_service: &BTreeMap<String, u64>,
+    metrics: Option<&super::MetricScan>,
+) -> String {
     let inv = &world.inventory;
     let a = &world.assessment;
     let mut md = String::new();
@@ -31,11 +36,20 @@ pub fn render(world: &WorldState, calls_per_service: &BTreeMap<String, u64>) -> 
         Completeness::Partial { gaps } => {
             let _ = writeln!(
                 md,
-                "- Capture: **PARTIAL**: {} scan(s) failed; their resources are missing:",
+                "- Capture: **PARTIAL**: {} read(s) failed; what each names is left alone by planning and deployment:",
                 gaps.len()
             );
             for g in gaps {
-                let _ = writeln!(md, "  - {} {} in {}: {}", g.service, g.operation, g.region, g.error);
+                let scope = if g.resources.is_empty() {
+                    format!("every resource of {}", g.region)
+                } else {
+                    g.resources.join(", ")
+                };
+                let _ = writeln!(
+                    md,
+                    "  - {} {} in {} ({scope}): {}",
+                    g.service, g.operation, g.region, g.error
+                );
             }
         }
     }
@@ -92,7 +106,29 @@ pub fn render(world: &WorldState, calls_per_service: &BTreeMap<String, u64>) -> 
             let _ = writeln!(md, "| {service} | {n} |");
         }
     }
+    if let Some(m) = metrics {
+        metric_scan_section(&mut md, m);
+    }
     md
+}
+
+/// What the scan asked CloudWatch for, and what that costs.
+fn metric_scan_section(md: &mut String, m: &super::MetricScan) {
+    let mode = if m.incremental {
+        "incremental (each series from its last datapoint held)"
+    } else {
+        "full lookback"
+    };
+    let _ = writeln!(
+        md,
+        "\n## Metric scan\n\n- Mode: {mode}\n- GetMetricData batches: {}\n- Metrics requested: {} (estimated cost ${:.4} at ${} per 1,000)\n- Datapoints requested: {}; returned: {}",
+        m.batches,
+        m.series_requested,
+        m.estimated_cost_usd(),
+        super::MetricScan::USD_PER_1000_METRICS,
+        m.datapoints_requested,
+        m.datapoints_returned
+    );
 }
 
 /// The score, failing resources per check, and the worst findings first.

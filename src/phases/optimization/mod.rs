@@ -19,7 +19,7 @@ use crate::catalog::PriceCatalog;
 use crate::cycle::{CycleContext, Phase, PhaseId, PhaseOutcome};
 use crate::guardrails::Guardrails;
 use crate::knowledge::{ChangeTimes, LearnedHeadroom};
-use crate::plan::execution::{allocate, ExecutionPlan};
+use crate::plan::execution::{allocate, hold_partial, ExecutionPlan};
 use crate::plan::{Action, Change, InventoryIndex, Plan, ResourceRef, Risk};
 use crate::world::{Ec2Instance, SeriesIndex, WorldState};
 use crate::Result;
@@ -143,7 +143,10 @@ pub fn optimize(
         .collect();
     let severity = |check: &str| severities.get(check).copied();
     let all: Vec<Change> = plan.changes().cloned().chain(changes.iter().cloned()).collect();
-    let execution_plan = allocate(all, &config.guardrails, severity);
+    // θ2 may be another implementation than ours: the hold is checked on every change here.
+    let (all, held) = hold_partial(all, &world.coverage());
+    let mut execution_plan = allocate(all, &config.guardrails, severity);
+    execution_plan.excluded.extend(plan.held.iter().cloned().chain(held));
     OptimizationOutput {
         recommendations,
         changes,

@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 use crate::assessment::{FindingStatus, ResourceKind};
 use crate::catalog::PriceCatalog;
 use crate::cycle::{CycleContext, Phase, PhaseId, PhaseOutcome};
+use crate::plan::execution::hold_partial;
 use crate::plan::{Action, Change, InventoryIndex, Plan, ResourceRef, Risk};
 use crate::world::{Inventory, VersioningStatus, WorldState};
 use crate::Result;
@@ -49,18 +50,29 @@ fn resource(kind: ResourceKind, id: &str, region: &str) -> ResourceRef {
     }
 }
 
-/// θ2 over a world state.
+/// θ2 over a world state. Resources whose capture is partial get no change (see
+/// [`crate::world::Coverage`]).
 #[must_use]
 pub fn plan(world: &WorldState, catalog: &PriceCatalog, config: &PlanningConfig) -> Plan {
     let inv = &world.inventory;
     let index = inv.index();
+    let coverage = world.coverage();
+    let (cost, mut held) = hold_partial(
+        cost_changes(inv, &index, catalog, config, world.scope.captured_at),
+        &coverage,
+    );
+    let (security, held_security) = hold_partial(security_changes(inv, &index, config), &coverage);
+    held.extend(held_security);
     let mut plan = Plan {
-        cost: cost_changes(inv, &index, catalog, config, world.scope.captured_at),
-        security: security_changes(inv, &index, config),
+        cost,
+        security,
         manual: Vec::new(),
+        held,
     };
+    // A held change still has a fix: its finding waits for a whole capture, not for a human.
     let fixed: std::collections::HashSet<(&str, &str), foldhash::fast::RandomState> = plan
         .changes()
+        .chain(plan.held.iter().map(|h| &h.change))
         .flat_map(|c| c.removes_findings.iter().map(|f| (f.as_str(), c.resource.id.as_str())))
         .collect();
     plan.manual = world

@@ -104,6 +104,19 @@ pub fn render_security(world: &WorldState, plan: &Plan, catalog: &PriceCatalog) 
             let _ = writeln!(md, "- `{check}` on {resource}");
         }
     }
+    if !plan.held.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n## Held: capture partial\n\nThese changes wait for a capture that reads their resource whole.\n"
+        );
+        for held in &plan.held {
+            let _ = writeln!(
+                md,
+                "- {:?} on {}: {}",
+                held.change.action, held.change.resource.id, held.reason
+            );
+        }
+    }
     md
 }
 
