@@ -3,10 +3,17 @@
 //!
 //! ```text
 //! cargo bench --bench cycle -- --instances 200 --instances 2000
+//! cargo bench --bench cycle -- --instances 2000 --aws-like --state-times 30,20 --max-in-flight 1,64
 //! ```
 //!
 //! Each size gets fresh emulators, a demo estate in 2 Regions (14 days of hourly metrics), and
-//! the loop with `--apply --approve all` until it converges. Each phase's start and end are
+//! the loop with `--apply --approve all` until it converges. With `--aws-like`, every call goes
+//! through the test kit's proxy in its AWS-like mode (50 ms a call, AWS's documented buckets),
+//! with EC2's stop and start times (`--state-times STOP,START` seconds; 30,20 by default), once
+//! per `--max-in-flight` value (steps of a wave at once; 1 is one step after another), and the
+//! deployment's floor is printed beside θ4's time: each resize's stop and start times plus the
+//! time AWS's buckets need to let its starts, stops and type changes through at the limiter's
+//! share. Each phase's start and end are
 //! logged on stderr as it goes; the tables are printed on stdout. On the emulators the server
 //! side dominates: ministack walks every stored series for each `GetMetricData` query, so
 //! θ1's metric reads grow with the store, not with this crate.
@@ -14,15 +21,19 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use miyabi_aws::aws::{AwsOptions, AwsSession};
-use miyabi_aws::phases::deployment::{Approval, WaitPolicy};
+use miyabi_aws::aws::{AwsOptions, AwsSession, QuotaTable};
+use miyabi_aws::phases::deployment::{Approval, DeploymentReport, StepOutcome, WaitPolicy, DEFAULT_MAX_IN_FLIGHT};
 use miyabi_aws::phases::learning::KnowledgeBase;
 use miyabi_aws::phases::{
     Deployment, DeploymentConfig, Discovery, DiscoveryConfig, Learning, LearningConfig, Monitoring, MonitoringConfig,
     Optimization, Planning,
 };
-use miyabi_aws::{Cycle, CycleContext, CycleReport, PhaseId};
+use miyabi_aws::plan::Action;
+use miyabi_aws::{Cycle, CycleContext, CycleHook, CycleReport, PhaseId, PhaseOutcome};
+use miyabi_aws_testkit::ec2_states::StateTimes;
 use miyabi_aws_testkit::local_aws::LocalAws;
+use miyabi_aws_testkit::proxy::FaultProxy;
+use miyabi_aws_testkit::quota::AwsLike;
 use miyabi_aws_testkit::seed::{seed_demo, DemoSpec};
 use miyabi_aws_testkit::simulator::WorkloadSimulator;
 
@@ -40,8 +51,68 @@ fn sizes() -> Vec<usize> {
     }
 }
 
-/// Seeds `instances`, runs the loop to convergence, and returns the seeding time and the report.
-async fn run(instances: usize) -> anyhow::Result<(Duration, Duration, CycleReport)> {
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
+/// How the calls reach the emulators.
+#[derive(Clone, Copy)]
+struct Mode {
+    /// Through the proxy in its AWS-like mode, with these EC2 stop and start times.
+    aws_like: Option<StateTimes>,
+    /// θ4's steps in flight at once.
+    max_in_flight: usize,
+}
+
+/// The time AWS's buckets and EC2's state times set for θ4 to apply `report`'s steps at
+/// `share`: the slowest of the buckets its applied starts, stops and type changes spend,
+/// plus one stop and one start (a resize waits for both; its neighbours wait alongside).
+fn deployment_floor(report: &DeploymentReport, share: f64, times: StateTimes) -> f64 {
+    let table = QuotaTable::documented();
+    let resizes = report
+        .steps
+        .iter()
+        .filter(|s| s.outcome == StepOutcome::Applied && s.action == Action::ResizeInstance)
+        .count() as f64;
+    if resizes == 0.0 {
+        return 0.0;
+    }
+    let drain = |category: &str| {
+        table.get(category).map_or(0.0, |q| {
+            let q = q.scaled(share);
+            ((resizes - q.capacity) / q.refill_per_second).max(0.0)
+        })
+    };
+    let buckets = ["ec2.StartInstances", "ec2.StopInstances", "ec2.mutating"]
+        .iter()
+        .map(|c| drain(c))
+        .fold(0.0, f64::max);
+    buckets + times.stopping.as_secs_f64() + times.pending.as_secs_f64()
+}
+
+/// Keeps each iteration's deployment report, for the floors.
+#[derive(Default)]
+struct Deployments(std::sync::Mutex<Vec<DeploymentReport>>);
+
+#[async_trait::async_trait]
+impl CycleHook for Deployments {
+    async fn after(&self, phase: PhaseId, _: &PhaseOutcome, ctx: &mut CycleContext) -> miyabi_aws::Result<()> {
+        if phase == PhaseId::Deployment {
+            if let Some(report) = ctx.artefacts.get::<DeploymentReport>() {
+                self.0.lock().expect("deployments lock").push(report.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Seeds `instances`, runs the loop to convergence, and returns the seeding time, the cycle's
+/// time, its report and each iteration's deployment report.
+async fn run(instances: usize, mode: Mode) -> anyhow::Result<(Duration, Duration, CycleReport, Vec<DeploymentReport>)> {
     let spec = DemoSpec {
         instances,
         ..DemoSpec::default()
@@ -66,14 +137,22 @@ async fn run(instances: usize) -> anyhow::Result<(Duration, Duration, CycleRepor
     let kb = Arc::new(KnowledgeBase::open(out.join("knowledge.redb"))?);
     // ministack serves one request at a time and walks every stored series for each query: a
     // GetMetricData batch takes minutes once millions of points are stored.
+    let endpoints = local.endpoints();
+    let proxy = FaultProxy::start(&endpoints.moto, &endpoints.cloudwatch).await?;
+    if let Some(times) = mode.aws_like {
+        proxy.set_aws_like(Some(AwsLike::default()));
+        proxy.set_ec2_state_times(Some(times));
+    }
     let aws = Arc::new(AwsSession::new(AwsOptions {
         attempt_timeout: Duration::from_secs(1800),
+        endpoint_url: mode.aws_like.map(|_| proxy.url.clone()),
         ..AwsOptions::default()
     }));
     let mut ctx = CycleContext::new(aws)
         .with_out_dir(&out)
         .with_clock(simulator.clock())
         .with_knowledge_base(kb)?;
+    let deployments = Arc::new(Deployments::default());
     let cycle = Cycle::new()
         .with_phase(Arc::new(Discovery::new(DiscoveryConfig {
             regions: spec.regions.clone(),
@@ -83,25 +162,38 @@ async fn run(instances: usize) -> anyhow::Result<(Duration, Duration, CycleRepor
         .with_phase(Arc::new(Optimization::default()))
         .with_phase(Arc::new(
             Deployment::new(spec.regions.clone())
-                .with_config(DeploymentConfig::applying(Approval::All))
+                .with_config(DeploymentConfig {
+                    max_in_flight: mode.max_in_flight,
+                    ..DeploymentConfig::applying(Approval::All)
+                })
                 .with_wait(WaitPolicy {
-                    poll: Duration::from_millis(100),
-                    timeout: Duration::from_secs(120),
+                    poll: Duration::from_millis(if mode.aws_like.is_some() { 2000 } else { 100 }),
+                    timeout: Duration::from_secs(600),
                 }),
         ))
         .with_phase(Arc::new(Monitoring::new(MonitoringConfig::default())))
         .with_phase(Arc::new(Learning::new(LearningConfig::default())))
         .with_hook(simulator)
+        .with_hook(deployments.clone())
         .with_max_iterations(10);
     let started = Instant::now();
     let report = cycle.run(&mut ctx).await;
     let cycle_in = started.elapsed();
     let _ = std::fs::remove_dir_all(&out);
-    Ok((seeded_in, cycle_in, report))
+    let deployed = std::mem::take(&mut *deployments.0.lock().expect("deployments lock"));
+    Ok((seeded_in, cycle_in, report, deployed))
 }
 
-fn print(instances: usize, seeded_in: Duration, cycle_in: Duration, report: &CycleReport) {
-    println!("\n## {instances} instances (2 Regions)\n");
+fn print(instances: usize, mode: Mode, seeded_in: Duration, cycle_in: Duration, report: &CycleReport) {
+    match mode.aws_like {
+        Some(t) => println!(
+            "\n## {instances} instances (2 Regions), AWS-like: 50 ms a call, AWS's buckets at share 0.5, stop {} s / start {} s, {} step(s) in flight\n",
+            t.stopping.as_secs(),
+            t.pending.as_secs(),
+            mode.max_in_flight
+        ),
+        None => println!("\n## {instances} instances (2 Regions)\n"),
+    }
     println!(
         "seeding {:.1} s; cycle {:.1} s over {} iteration(s); {}\n",
         seeded_in.as_secs_f64(),
@@ -157,6 +249,27 @@ fn print(instances: usize, seeded_in: Duration, cycle_in: Duration, report: &Cyc
     println!("\nshare of the cycle's wall time: {}", shares.join(", "));
 }
 
+/// θ4's wall time per iteration beside its floor.
+fn print_deployment_floors(report: &CycleReport, floors: &[f64]) {
+    println!("\n| iteration | θ4 s | θ4 floor s | ratio |\n|---|---:|---:|---:|");
+    for (it, floor) in report.iterations.iter().zip(floors) {
+        let theta4 = it
+            .phases
+            .iter()
+            .find(|p| p.id == PhaseId::Deployment)
+            .map_or(0.0, |p| p.duration.as_secs_f64());
+        println!(
+            "| {} | {theta4:.1} | {floor:.1} | {} |",
+            it.index,
+            if *floor > 0.0 {
+                format!("{:.2}", theta4 / floor)
+            } else {
+                "-".into()
+            }
+        );
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // Progress on stderr: each phase's start and end (RUST_LOG overrides), so that a run of an
@@ -170,10 +283,34 @@ async fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     miyabi_aws_testkit::init_test_env();
+    let aws_like = std::env::args().any(|a| a == "--aws-like");
+    let state_times = arg("--state-times").map_or(Ok(StateTimes::default()), |v| {
+        let parts: Vec<u64> = v.split(',').map(str::parse).collect::<Result<_, _>>()?;
+        anyhow::ensure!(parts.len() == 2, "--state-times takes STOP,START seconds");
+        Ok::<_, anyhow::Error>(StateTimes {
+            stopping: Duration::from_secs(parts[0]),
+            pending: Duration::from_secs(parts[1]),
+        })
+    })?;
+    let in_flight: Vec<usize> = arg("--max-in-flight")
+        .unwrap_or_else(|| DEFAULT_MAX_IN_FLIGHT.to_string())
+        .split(',')
+        .map(str::parse)
+        .collect::<Result<_, _>>()?;
     for instances in sizes() {
-        let (seeded_in, cycle_in, report) = run(instances).await?;
-        print(instances, seeded_in, cycle_in, &report);
-        anyhow::ensure!(report.converged(), "{instances} instances: {}", report.stop);
+        for &max_in_flight in &in_flight {
+            let mode = Mode {
+                aws_like: aws_like.then_some(state_times),
+                max_in_flight,
+            };
+            let (seeded_in, cycle_in, report, deployed) = run(instances, mode).await?;
+            print(instances, mode, seeded_in, cycle_in, &report);
+            if let Some(times) = mode.aws_like {
+                let floors: Vec<f64> = deployed.iter().map(|d| deployment_floor(d, 0.5, times)).collect();
+                print_deployment_floors(&report, &floors);
+            }
+            anyhow::ensure!(report.converged(), "{instances} instances: {}", report.stop);
+        }
     }
     Ok(())
 }
