@@ -24,7 +24,6 @@ use miyabi_aws::aws::{AwsOptions, AwsSession, LimitOptions, Quota, QuotaTable};
 use miyabi_aws::catalog::PriceCatalog;
 use miyabi_aws::phases::discovery::{DiscoveryOutput, MetricScan};
 use miyabi_aws::phases::{Discovery, DiscoveryConfig};
-use miyabi_aws::progress::{ProgressEvent, ProgressSink};
 use miyabi_aws::world::{Inventory, WorldState};
 use miyabi_aws_testkit::local_aws::LocalAws;
 use miyabi_aws_testkit::proxy::{upstream_busy, FaultProxy};
@@ -32,37 +31,8 @@ use miyabi_aws_testkit::quota::AwsLike;
 use miyabi_aws_testkit::seed::{seed_demo, DemoSpec};
 use miyabi_aws_testkit::simulator::WorkloadSimulator;
 
-/// Progress on stderr, one line per batch of ten.
-struct StderrProgress;
-
-impl ProgressSink for StderrProgress {
-    fn report(&self, e: &ProgressEvent) {
-        if e.done.is_none_or(|d| d % 10 == 0 || Some(d) == e.total) {
-            eprintln!("  [{}] {} {}", e.phase, e.scope, e.message);
-        }
-    }
-}
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-}
-
-/// CPU seconds (user + sys) of this process so far.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<f64> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(|v| v.parse().unwrap_or(0.0))
-        .collect();
-    (fields.get(11).copied().unwrap_or(0.0) + fields.get(12).copied().unwrap_or(0.0)) / 100.0
-}
+mod support;
+use support::{arg, usage, StderrProgress};
 
 /// Seconds for `calls` requests through a bucket of `quota` spent at `share`, starting full.
 fn drain(calls: u64, quota: Quota, share: f64) -> f64 {
@@ -152,11 +122,11 @@ async fn run(
         discovery = discovery.with_previous(previous);
     }
     proxy.reset_log();
-    let cpu0 = cpu_seconds();
+    let cpu0 = usage().0;
     let started = Instant::now();
     let out = discovery.discover(&session, PriceCatalog::built_in()).await?;
     let wall = started.elapsed().as_secs_f64();
-    let cpu = cpu_seconds() - cpu0;
+    let cpu = usage().0 - cpu0;
     let log = proxy.requests();
     let scan = out.metrics.unwrap_or_default();
     Ok(Run {
@@ -291,7 +261,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let lookback = f64::from(runs[0].out.world.scope.lookback_hours);
     println!(
-        "incremental: datapoints requested {:.4} of the first scan's (goal ≤ (period + 1 h) / lookback = {:.4}); merged series equal a full re-scan's: {}",
+        "incremental: datapoints requested {:.6} of the first scan's (goal ≤ (period + 1 h) / lookback = {:.6}); merged series equal a full re-scan's: {}",
         inc_scan.datapoints_requested as f64 / first_scan.datapoints_requested.max(1) as f64,
         (f64::from(simulator_period_hours(&period)) + 1.0) / lookback,
         if inc.out.world.inventory.metrics == full.out.world.inventory.metrics {

@@ -37,6 +37,9 @@ use miyabi_aws_testkit::quota::AwsLike;
 use miyabi_aws_testkit::seed::{seed_demo, DemoSpec};
 use miyabi_aws_testkit::simulator::WorkloadSimulator;
 
+mod support;
+use support::arg;
+
 fn sizes() -> Vec<usize> {
     let args: Vec<String> = std::env::args().collect();
     let sizes: Vec<usize> = args
@@ -49,14 +52,6 @@ fn sizes() -> Vec<usize> {
     } else {
         sizes
     }
-}
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
 }
 
 /// How the calls reach the emulators.

@@ -20,54 +20,12 @@ use miyabi_aws::aws::{AwsOptions, AwsSession};
 use miyabi_aws::bridge::{PhaseTransport, PythonBridge, Script, SubprocessTransport};
 use miyabi_aws::catalog::PriceCatalog;
 use miyabi_aws::phases::{Discovery, DiscoveryConfig};
-use miyabi_aws::progress::{ProgressEvent, ProgressSink};
 use miyabi_aws::world::Inventory;
 use miyabi_aws_testkit::local_aws::LocalAws;
 use miyabi_aws_testkit::seed::{seed_demo, DemoSpec};
 
-/// CPU seconds (user + sys) of this process and of its reaped children so far, and this
-/// process's peak RSS in MiB, from /proc.
-fn usage() -> (f64, f64, f64) {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let fields: Vec<f64> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(|v| v.parse().unwrap_or(0.0))
-        .collect();
-    let ticks = 100.0; // USER_HZ on Linux
-    let field = |i: usize| fields.get(i).copied().unwrap_or(0.0) / ticks;
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let hwm_kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .unwrap_or(0.0);
-    (field(11) + field(12), field(13) + field(14), hwm_kib / 1024.0)
-}
-
-/// Progress lines on stderr.
-struct StderrProgress;
-
-impl ProgressSink for StderrProgress {
-    fn report(&self, e: &ProgressEvent) {
-        eprintln!("  [{}] {} {}", e.phase, e.scope, e.message);
-    }
-}
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-}
-
-fn number(name: &str, default: u64) -> u64 {
-    arg(name).and_then(|v| v.parse().ok()).unwrap_or(default)
-}
+mod support;
+use support::{arg, number, usage, StderrProgress};
 
 /// One implementation's run.
 struct Measured {

@@ -31,6 +31,9 @@ use miyabi_aws::plan::execution::ExecutionPlan;
 use miyabi_aws::world::{Completeness, Ec2Instance, Inventory, MetricSeries, Scope, WorldState, SCHEMA_VERSION};
 use serde_json::json;
 
+mod support;
+use support::arg;
+
 const HOURS: usize = 14 * 24;
 const METRICS: [&str; 3] = ["CPUUtilization", "NetworkIn", "NetworkOut"];
 const TYPES: [&str; 8] = [
@@ -46,14 +49,6 @@ const TYPES: [&str; 8] = [
 const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "eu-central-1"];
 /// The last hour of every series (2026-09-21T12:00:00Z).
 const END: i64 = 1_790_000_000 - 1_790_000_000 % 3600;
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-}
 
 /// SplitMix64: a fixed, seedable stream that needs no crate.
 fn splitmix64(mut z: u64) -> u64 {

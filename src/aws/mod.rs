@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod quota;
 mod retry;
 mod session;
+pub mod wait;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +29,7 @@ pub use quota::{Quota, QuotaTable};
 use retry::SessionShared;
 pub use retry::{CallLayer, CallStats, RetryPolicy};
 pub use session::AwsSession;
+pub use wait::WaitPolicy;
 
 /// How to reach AWS.
 #[derive(Debug, Clone)]

@@ -593,6 +593,46 @@ mod tests {
         assert_eq!(code(&["miyabi-aws", "--api-share", "0", "discover"]), 2);
         assert_eq!(code(&["miyabi-aws", "cycle", "--max-in-flight", "0"]), 2);
         assert_eq!(code(&["miyabi-aws", "--api-share", "ec2.mutatin=0.2", "discover"]), 2);
+        assert_eq!(
+            code(&["miyabi-aws", "discover", "--full-scan", "--previous-world", "w.json"]),
+            2,
+            "a full scan builds on nothing"
+        );
+    }
+
+    #[test]
+    fn a_previous_world_is_read_for_the_rust_discovery_only() {
+        let global = |args: &[&str]| Cli::try_parse_from(args).unwrap();
+        let cli = global(&[
+            "miyabi-aws",
+            "discover",
+            "--previous-world",
+            "/nonexistent/world_state_3.json",
+        ]);
+        let Command::Discover(args) = &cli.command else {
+            panic!()
+        };
+        let progress: SharedProgress = Arc::new(crate::progress::TracingProgress);
+        let Err(err) = discovery_phase(&cli.global, &args.scan, progress.clone()) else {
+            panic!("a missing world file is an error")
+        };
+        assert!(err.to_string().contains("world_state_3.json"), "{err}");
+        let cli = global(&[
+            "miyabi-aws",
+            "cycle",
+            "--discovery",
+            "python",
+            "--previous-world",
+            "world_state_3.json",
+        ]);
+        let Command::Cycle(args) = &cli.command else { panic!() };
+        let Err(err) = discovery_phase(&cli.global, &args.scan, progress) else {
+            panic!("the legacy discovery cannot build on a world")
+        };
+        assert!(
+            err.to_string().contains("--previous-world needs the Rust discovery"),
+            "{err}"
+        );
     }
 
     #[test]

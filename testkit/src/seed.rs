@@ -264,10 +264,22 @@ async fn seed_region(
         .and_then(|v| v.vpc_id())
         .context("default VPC")?
         .to_owned();
-    let subnets = c.ec2.describe_subnets().send().await?;
-    let subnet = subnets.subnets().first().context("default subnet")?;
-    let subnet_id = subnet.subnet_id().unwrap_or_default().to_owned();
-    let az = subnet.availability_zone().unwrap_or_default().to_owned();
+    // The default VPC has one /20 subnet per Availability Zone (4,091 addresses each), as on
+    // AWS: instances are spread over them in turn, so that a Region can hold thousands.
+    let listed = c.ec2.describe_subnets().send().await?;
+    let mut subnets: Vec<(String, String)> = listed
+        .subnets()
+        .iter()
+        .filter(|s| s.vpc_id() == Some(vpc_id.as_str()))
+        .map(|s| {
+            (
+                s.availability_zone().unwrap_or_default().to_owned(),
+                s.subnet_id().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    subnets.sort();
+    let az = subnets.first().context("default subnet")?.0.clone();
 
     // Security groups: one safe, four open to the world, one for the web.
     let mut groups = BTreeMap::new();
@@ -340,7 +352,7 @@ async fn seed_region(
             .network_interfaces(
                 InstanceNetworkInterfaceSpecification::builder()
                     .device_index(0)
-                    .subnet_id(&subnet_id)
+                    .subnet_id(&subnets[k % subnets.len()].1)
                     .associate_public_ip_address(public)
                     .groups(&groups[group])
                     .build(),

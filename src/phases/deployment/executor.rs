@@ -4,7 +4,6 @@
 //! resource, so that a precondition or a validation compares exactly what discovery would see.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{AttributeValue, HttpTokensState, IpPermission, IpRange, Ipv6Range, UserIdGroupPair};
@@ -14,6 +13,7 @@ use serde_json::Value;
 
 use super::DeployError;
 use crate::assessment::ResourceKind;
+use crate::aws::wait::{self, WaitError};
 use crate::aws::{AwsSession, RegionClients};
 use crate::owners::OwnerDirectory;
 use crate::phases::discovery::{ec2, rds, s3};
@@ -74,23 +74,7 @@ pub trait StepExecutor: Send + Sync {
     }
 }
 
-/// How long to wait for an instance to reach a state, and how often to look.
-#[derive(Debug, Clone, Copy)]
-pub struct WaitPolicy {
-    /// Between two reads.
-    pub poll: Duration,
-    /// Give up after.
-    pub timeout: Duration,
-}
-
-impl Default for WaitPolicy {
-    fn default() -> Self {
-        Self {
-            poll: Duration::from_secs(5),
-            timeout: Duration::from_secs(600),
-        }
-    }
-}
+pub use crate::aws::wait::WaitPolicy;
 
 /// [`StepExecutor`] over the AWS SDK clients of the plan's Regions.
 #[derive(Debug, Clone)]
@@ -174,20 +158,14 @@ impl SdkExecutor {
     }
 
     async fn wait_for_state(&self, step: &Step, want: &str) -> Result<(), DeployError> {
-        let started = Instant::now();
-        loop {
-            let state = self.instance_state(step).await?;
-            if state == want {
-                return Ok(());
-            }
-            if started.elapsed() >= self.wait.timeout {
-                return Err(DeployError::Timeout {
-                    step: step.id.clone(),
-                    waiting_for: format!("{} to be {want} (still {state})", step.change.resource.id),
-                    after: started.elapsed(),
-                });
-            }
-            tokio::time::sleep(self.wait.poll).await;
+        match wait::until(self.wait, || self.instance_state(step), |state| state == want).await {
+            Ok(_) => Ok(()),
+            Err(WaitError::Read(e)) => Err(e),
+            Err(WaitError::Timeout { last, after }) => Err(DeployError::Timeout {
+                step: step.id.clone(),
+                waiting_for: format!("{} to be {want} (still {last})", step.change.resource.id),
+                after,
+            }),
         }
     }
 

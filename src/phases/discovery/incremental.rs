@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::aws::metrics::SeriesRequest;
-use crate::world::{Coverage, MetricSeries, WorldState};
+use crate::world::{MetricSeries, WorldState};
 
 /// A series' identity: Region, namespace, metric, dimensions, statistic and period.
 type SeriesKey<'a> = (&'a str, &'a str, &'a str, &'a BTreeMap<String, String>, &'a str, u32);
@@ -63,8 +63,7 @@ impl<'a> HeldSeries<'a> {
         if previous_start.is_some_and(|s| s > window_start) {
             return nothing;
         }
-        let coverage = previous.scope.completeness.is_complete().then(Coverage::default);
-        let coverage = coverage.unwrap_or_else(|| previous.coverage());
+        let coverage = previous.coverage();
         let inv = &previous.inventory;
         let resources = inv
             .instances
