@@ -13,10 +13,9 @@
 //! per `--max-in-flight` value (steps of a wave at once; 1 is one step after another), and the
 //! deployment's floor is printed beside θ4's time: each resize's stop and start times plus the
 //! time AWS's buckets need to let its starts, stops and type changes through at the limiter's
-//! share. Each phase's start and end are
-//! logged on stderr as it goes; the tables are printed on stdout. On the emulators the server
-//! side dominates: ministack walks every stored series for each `GetMetricData` query, so
-//! θ1's metric reads grow with the store, not with this crate.
+//! share. Each phase's start and end are logged on stderr as it goes; the tables are printed on
+//! stdout. On the emulators the server side dominates: ministack serves one request at a time
+//! and builds every answer point by point.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -130,8 +129,7 @@ async fn run(instances: usize, mode: Mode) -> anyhow::Result<(Duration, Duration
     let out = std::env::temp_dir().join(format!("miyabi-bench-cycle-{instances}-{}", std::process::id()));
     std::fs::create_dir_all(&out)?;
     let kb = Arc::new(KnowledgeBase::open(out.join("knowledge.redb"))?);
-    // ministack serves one request at a time and walks every stored series for each query: a
-    // GetMetricData batch takes minutes once millions of points are stored.
+    // ministack serves one request at a time: under load a GetMetricData batch takes seconds.
     let endpoints = local.endpoints();
     let proxy = FaultProxy::start(&endpoints.moto, &endpoints.cloudwatch).await?;
     if let Some(times) = mode.aws_like {

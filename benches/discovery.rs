@@ -95,8 +95,8 @@ async fn main() -> anyhow::Result<()> {
     let local = LocalAws::start()?;
     // Every implementation finds the emulators through the standard endpoint variables (set
     // before the embedded interpreter starts, which copies the environment once). ministack
-    // serves one request at a time and walks every stored series for each query: a batch can take
-    // minutes once millions of points are stored, hence the long timeouts.
+    // serves one request at a time, and the legacy script's boto3 waits on it: hence the long
+    // timeouts.
     let seeding = Instant::now();
     let estate = seed_demo(&local.endpoints(), &spec).await?;
     eprintln!(
