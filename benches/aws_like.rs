@@ -171,47 +171,29 @@ async fn main() -> anyhow::Result<()> {
     let clock = simulator.clock();
     let until = |hour: i64| chrono::DateTime::from_timestamp(hour * 3600, 0).unwrap_or_default();
 
-    let mut runs = Vec::new();
-    for &share in &shares {
-        let r = run(
-            format!("full scan, share {share}"),
+    let scan = |label: String, share: f64, previous: Option<Arc<WorldState>>| {
+        run(
+            label,
             &proxy,
             share,
             until(clock.hour()),
             &spec.regions,
-            None,
+            previous,
             latency,
         )
-        .await?;
-        runs.push(r);
+    };
+    let mut runs = Vec::new();
+    for &share in &shares {
+        runs.push(scan(format!("full scan, share {share}"), share, None).await?);
     }
-    // One simulator period later, built on the first full scan.
+    // One simulator period later: built on the first full scan, then in full to compare.
     let previous = Arc::new(runs[0].out.world.clone());
     let period = simulator.advance().await?;
     eprintln!("published one period: {period:?}");
     let share = shares[0];
-    let incremental = run(
-        format!("incremental, share {share}"),
-        &proxy,
-        share,
-        until(clock.hour()),
-        &spec.regions,
-        Some(previous.clone()),
-        latency,
-    )
-    .await?;
-    let full_again = run(
-        format!("full re-scan, share {share}"),
-        &proxy,
-        share,
-        until(clock.hour()),
-        &spec.regions,
-        None,
-        latency,
-    )
-    .await?;
-    runs.push(incremental);
-    runs.push(full_again);
+    for (label, base) in [("incremental", Some(previous)), ("full re-scan", None)] {
+        runs.push(scan(format!("{label}, share {share}"), share, base).await?);
+    }
 
     let base = &runs[0].out.world.inventory;
     let resources = base.resource_count();
