@@ -62,30 +62,81 @@ struct Mode {
     max_in_flight: usize,
 }
 
-/// The time AWS's buckets and EC2's state times set for θ4 to apply `report`'s steps at
-/// `share`: the slowest of the buckets its applied starts, stops and type changes spend,
-/// plus one stop and one start (a resize waits for both; its neighbours wait alongside).
-fn deployment_floor(report: &DeploymentReport, share: f64, times: StateTimes) -> f64 {
-    let table = QuotaTable::documented();
-    let resizes = report
-        .steps
-        .iter()
-        .filter(|s| s.outcome == StepOutcome::Applied && s.action == Action::ResizeInstance)
-        .count() as f64;
-    if resizes == 0.0 {
-        return 0.0;
+/// The EC2 calls of one applied step that AWS meters: the change, the tag, and the read before
+/// and the read after (θ4's polls are left out: a floor counts the calls no deployment can
+/// avoid). S3 and RDS steps are left out: their buckets are far larger than a wave asks.
+fn metered_calls(action: Action) -> &'static [&'static str] {
+    match action {
+        Action::ResizeInstance => &[
+            "DescribeInstances",
+            "StopInstances",
+            "ModifyInstanceAttribute",
+            "StartInstances",
+            "CreateTags",
+            "DescribeInstances",
+        ],
+        Action::StopInstance => &["DescribeInstances", "StopInstances", "CreateTags", "DescribeInstances"],
+        Action::RequireImdsV2 => &[
+            "DescribeInstances",
+            "ModifyInstanceMetadataOptions",
+            "CreateTags",
+            "DescribeInstances",
+        ],
+        Action::MigrateVolumeToGp3 => &["DescribeVolumes", "ModifyVolume", "CreateTags", "DescribeVolumes"],
+        Action::RevokeIngress => &[
+            "DescribeSecurityGroups",
+            "RevokeSecurityGroupIngress",
+            "CreateTags",
+            "DescribeSecurityGroups",
+        ],
+        Action::ReleaseAddress => &["DescribeAddresses", "ReleaseAddress", "DescribeAddresses"],
+        Action::DeleteVolume => &["DescribeVolumes", "CreateSnapshot", "DeleteVolume", "DescribeVolumes"],
+        Action::TerminateInstance => &[
+            "DescribeInstances",
+            "CreateSnapshot",
+            "TerminateInstances",
+            "DescribeInstances",
+        ],
+        _ => &[],
     }
-    let drain = |category: &str| {
-        table.get(category).map_or(0.0, |q| {
-            let q = q.scaled(share);
-            ((resizes - q.capacity) / q.refill_per_second).max(0.0)
+}
+
+/// The time AWS's buckets and EC2's state times set for θ4 to apply `report`'s steps at
+/// `share`, wave after wave as θ4 runs them. Per wave: the slowest bucket its applied steps'
+/// metered calls spend (each bucket full at the wave's start; buckets are per Region and
+/// action), plus one stop and one start when the wave resizes (the last resize waits for both).
+fn deployment_floor(report: &DeploymentReport, share: f64, times: StateTimes) -> f64 {
+    use std::collections::BTreeMap;
+    let table = QuotaTable::documented().scaled(share);
+    let mut waves: BTreeMap<usize, (BTreeMap<(String, String, String), f64>, f64)> = BTreeMap::new();
+    for step in report.steps.iter().filter(|s| s.outcome == StepOutcome::Applied) {
+        let (spent, state_time) = waves.entry(step.wave).or_default();
+        for call in metered_calls(step.action) {
+            for spend in table.spends("ec2", call, false) {
+                *spent
+                    .entry((step.resource.region.clone(), spend.category, spend.bucket))
+                    .or_default() += 1.0;
+            }
+        }
+        let settles = match step.action {
+            Action::ResizeInstance => times.stopping + times.pending,
+            Action::StopInstance => times.stopping,
+            _ => Duration::ZERO,
+        };
+        *state_time = state_time.max(settles.as_secs_f64());
+    }
+    waves
+        .values()
+        .map(|(spent, state_time)| {
+            let drain = spent
+                .iter()
+                .filter_map(|((_, category, _), n)| {
+                    table.get(category).map(|q| ((n - q.capacity) / q.refill_per_second).max(0.0))
+                })
+                .fold(0.0, f64::max);
+            drain + state_time
         })
-    };
-    let buckets = ["ec2.StartInstances", "ec2.StopInstances", "ec2.mutating"]
-        .iter()
-        .map(|c| drain(c))
-        .fold(0.0, f64::max);
-    buckets + times.stopping.as_secs_f64() + times.pending.as_secs_f64()
+        .sum()
 }
 
 /// Keeps each iteration's deployment report, for the floors.

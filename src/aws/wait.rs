@@ -3,8 +3,15 @@
 //!
 //! The SDK's waiters are not used: they would send their polls around the call layer, past the
 //! limiter and with a retry policy of their own.
+//!
+//! Many waits on resources of one kind share their reads through [`Coalesced`]: 64 resizes in
+//! flight, each polling `DescribeInstances` on its own every 2 s, would ask 32 reads a second of
+//! a bucket that allows EC2 20 (10 at the default share), and every precondition read would
+//! queue behind the polls.
 
+use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// How long to wait for a state, and how often to look.
@@ -70,6 +77,118 @@ where
     }
 }
 
+/// Reads of many resources' states gathered into rounds: a round reads every watched key in one
+/// request, and a waiter takes its answer from the first round that started after it asked. N
+/// waits cost one read per `spacing`, not N per poll.
+pub struct Coalesced<V> {
+    spacing: Duration,
+    watched: Mutex<BTreeMap<String, usize>>,
+    latest: Mutex<Option<Arc<Round<V>>>>,
+    /// Held for a whole round: one round at a time, in the order waiters asked.
+    turn: tokio::sync::Mutex<()>,
+}
+
+struct Round<V> {
+    started: tokio::time::Instant,
+    values: BTreeMap<String, V>,
+}
+
+impl<V> std::fmt::Debug for Coalesced<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Coalesced")
+            .field("spacing", &self.spacing)
+            .field("watched", &self.watched.lock().map_or(0, |w| w.len()))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A key watched by a [`Coalesced`] reader for as long as this lives.
+#[must_use = "the key is watched only while the guard lives"]
+pub struct Watching<'a, V> {
+    reads: &'a Coalesced<V>,
+    key: String,
+}
+
+impl<V> Drop for Watching<'_, V> {
+    fn drop(&mut self) {
+        let mut watched = self.reads.watched.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = watched.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                watched.remove(&self.key);
+            }
+        }
+    }
+}
+
+impl<V: Clone> Coalesced<V> {
+    /// A reader whose rounds start at least `spacing` apart.
+    #[must_use]
+    pub fn new(spacing: Duration) -> Self {
+        Self {
+            spacing,
+            watched: Mutex::new(BTreeMap::new()),
+            latest: Mutex::new(None),
+            turn: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Adds `key` to every round until the guard is dropped.
+    pub fn watch(&self, key: &str) -> Watching<'_, V> {
+        *self
+            .watched
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key.to_owned())
+            .or_default() += 1;
+        Watching {
+            reads: self,
+            key: key.to_owned(),
+        }
+    }
+
+    /// The value of `key` as a round that started after this call found it (`None`: the round's
+    /// read did not return the key). When no such round has started, this call runs one with
+    /// `read`, over every watched key and `key`.
+    ///
+    /// # Errors
+    /// The error of the round this call ran. Waiters that were waiting on a failed round run
+    /// their own, in turn.
+    pub async fn get<E, Fut>(
+        &self,
+        key: &str,
+        read: impl FnOnce(Vec<String>) -> Fut,
+    ) -> Result<Option<V>, E>
+    where
+        Fut: Future<Output = Result<BTreeMap<String, V>, E>>,
+    {
+        let asked = tokio::time::Instant::now();
+        let _turn = self.turn.lock().await;
+        let latest = self.latest.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        if let Some(round) = &latest {
+            if round.started >= asked {
+                return Ok(round.values.get(key).cloned());
+            }
+            tokio::time::sleep_until(round.started + self.spacing).await;
+        }
+        let mut keys: Vec<String> = self
+            .watched
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect();
+        if let Err(at) = keys.binary_search_by(|k| k.as_str().cmp(key)) {
+            keys.insert(at, key.to_owned());
+        }
+        let started = tokio::time::Instant::now();
+        let values = read(keys).await?;
+        let found = values.get(key).cloned();
+        *self.latest.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(Round { started, values }));
+        Ok(found)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,5 +227,50 @@ mod tests {
             }
             other => panic!("expected a timeout, got {other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn many_waits_share_each_round_and_rounds_keep_their_spacing() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let reads = Coalesced::<u32>::new(Duration::from_millis(100));
+        let rounds = AtomicUsize::new(0);
+        let widest = AtomicUsize::new(0);
+        let read = |keys: Vec<String>| {
+            rounds.fetch_add(1, Ordering::SeqCst);
+            widest.fetch_max(keys.len(), Ordering::SeqCst);
+            async move {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                Ok::<_, ()>(keys.iter().filter(|k| *k != "gone").map(|k| (k.clone(), 7)).collect())
+            }
+        };
+        let guards: Vec<_> = (0..64).map(|i| reads.watch(&format!("i-{i}"))).collect();
+        let started = tokio::time::Instant::now();
+        let answers = futures::future::join_all((0..64).map(|i| {
+            let key = format!("i-{i}");
+            let reads = &reads;
+            async move { reads.get(&key, read).await }
+        }))
+        .await;
+        assert!(answers.iter().all(|a| *a == Ok(Some(7))));
+        // The first waiter's round starts before the others ask; they share the next one.
+        assert_eq!(rounds.load(Ordering::SeqCst), 2, "64 waiters asking at once cost two rounds");
+        assert_eq!(widest.load(Ordering::SeqCst), 64, "a round reads every watched key");
+        assert!(started.elapsed() >= Duration::from_millis(100), "rounds keep their spacing");
+        // A key the read does not return is None.
+        assert_eq!(reads.get("gone", read).await, Ok(None));
+        assert_eq!(rounds.load(Ordering::SeqCst), 3);
+        drop(guards);
+        assert!(reads.watched.lock().unwrap().is_empty(), "dropped guards unwatch their keys");
+    }
+
+    #[tokio::test]
+    async fn a_failed_round_goes_to_its_runner_and_the_next_waiter_reads_again() {
+        let reads = Coalesced::<u32>::new(Duration::from_millis(10));
+        let failed = reads.get("i-1", |_| async { Err::<BTreeMap<String, u32>, _>("throttled") }).await;
+        assert_eq!(failed, Err("throttled"));
+        let next = reads
+            .get("i-1", |keys| async move { Ok::<_, &str>(keys.into_iter().map(|k| (k, 1)).collect()) })
+            .await;
+        assert_eq!(next, Ok(Some(1)));
     }
 }

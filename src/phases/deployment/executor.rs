@@ -4,6 +4,7 @@
 //! resource, so that a precondition or a validation compares exactly what discovery would see.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{AttributeValue, HttpTokensState, IpPermission, IpRange, Ipv6Range, UserIdGroupPair};
@@ -13,7 +14,7 @@ use serde_json::Value;
 
 use super::DeployError;
 use crate::assessment::ResourceKind;
-use crate::aws::wait::{self, WaitError};
+use crate::aws::wait::{self, Coalesced, WaitError};
 use crate::aws::{AwsSession, RegionClients};
 use crate::owners::OwnerDirectory;
 use crate::phases::discovery::{ec2, rds, s3};
@@ -82,6 +83,8 @@ pub struct SdkExecutor {
     clients: BTreeMap<String, RegionClients>,
     owners: OwnerDirectory,
     wait: WaitPolicy,
+    /// Per Region: the instance states every wait of the Region polls, one read a round.
+    states: Arc<BTreeMap<String, Coalesced<String>>>,
 }
 
 impl SdkExecutor {
@@ -91,10 +94,12 @@ impl SdkExecutor {
         for region in regions {
             clients.insert(region.clone(), aws.clients(region).await);
         }
+        let wait = WaitPolicy::default();
         Self {
+            states: Self::shared_state_reads(&clients, wait),
             clients,
             owners: OwnerDirectory::default(),
-            wait: WaitPolicy::default(),
+            wait,
         }
     }
 
@@ -102,7 +107,21 @@ impl SdkExecutor {
     #[must_use]
     pub fn with_wait(mut self, wait: WaitPolicy) -> Self {
         self.wait = wait;
+        self.states = Self::shared_state_reads(&self.clients, wait);
         self
+    }
+
+    /// A round at most every half poll: each wait's poll finds one started within half a poll.
+    fn shared_state_reads(
+        clients: &BTreeMap<String, RegionClients>,
+        wait: WaitPolicy,
+    ) -> Arc<BTreeMap<String, Coalesced<String>>> {
+        Arc::new(
+            clients
+                .keys()
+                .map(|region| (region.clone(), Coalesced::new(wait.poll / 2)))
+                .collect(),
+        )
     }
 
     fn clients(&self, step: &Step) -> Result<&RegionClients, DeployError> {
@@ -150,14 +169,32 @@ impl SdkExecutor {
         }
     }
 
-    async fn instance_state(&self, step: &Step) -> Result<String, DeployError> {
-        let c = self.clients(step)?;
-        let id = step.change.resource.id.clone();
-        let (found, _) = ec2::instances(&c.ec2, &self.owners, std::slice::from_ref(&id)).await?;
-        Ok(found.first().map_or_else(|| "gone".to_owned(), |i| i.state.clone()))
+    /// The Region's shared reads of instance states.
+    fn state_reads(&self, step: &Step) -> Result<&Coalesced<String>, DeployError> {
+        let region = &step.change.resource.region;
+        self.states.get(region).ok_or_else(|| DeployError::Unsupported {
+            step: step.id.clone(),
+            reason: format!("no client for Region {region}"),
+        })
     }
 
+    /// The state of the step's instance (`gone` when EC2 no longer lists it), from a read that
+    /// started after this call.
+    async fn instance_state(&self, step: &Step) -> Result<String, DeployError> {
+        let c = self.clients(step)?;
+        let found = self
+            .state_reads(step)?
+            .get(&step.change.resource.id, |ids: Vec<String>| async move {
+                ec2::instance_states(&c.ec2, &ids).await
+            })
+            .await?;
+        Ok(found.unwrap_or_else(|| "gone".to_owned()))
+    }
+
+    /// Waits until the step's instance is in state `want`. Every wait in the Region polls
+    /// through one `DescribeInstances` a round.
     async fn wait_for_state(&self, step: &Step, want: &str) -> Result<(), DeployError> {
+        let _watching = self.state_reads(step)?.watch(&step.change.resource.id);
         match wait::until(self.wait, || self.instance_state(step), |state| state == want).await {
             Ok(_) => Ok(()),
             Err(WaitError::Read(e)) => Err(e),

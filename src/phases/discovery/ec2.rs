@@ -3,7 +3,7 @@
 use aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput;
 use aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput;
 use aws_sdk_ec2::operation::describe_volumes::DescribeVolumesOutput;
-use aws_sdk_ec2::types::{HttpTokensState, IpPermission};
+use aws_sdk_ec2::types::{Filter, HttpTokensState, IpPermission};
 
 use super::convert::{stopped_since, tags, time};
 use crate::aws::{AwsError, Layered};
@@ -81,6 +81,40 @@ pub(crate) async fn instances(
         .pages("DescribeInstances", send, DescribeInstancesOutput::next_token, each)
         .await?;
     Ok((out, account))
+}
+
+/// The state of each of `ids` that exists, by id.
+///
+/// A filter on `instance-id`, not an id list: EC2 fails a whole id list when one id is unknown,
+/// and a wait for a terminated instance must not fail the waits it shares a read with. At most
+/// 200 values per filter, as EC2's filters take.
+pub(crate) async fn instance_states(
+    ec2: &Ec2,
+    ids: &[String],
+) -> Result<std::collections::BTreeMap<String, String>, AwsError> {
+    let mut out = std::collections::BTreeMap::new();
+    for chunk in ids.chunks(200) {
+        let filter = Filter::builder().name("instance-id").set_values(Some(chunk.to_vec())).build();
+        let send = |token| {
+            ec2.client
+                .describe_instances()
+                .filters(filter.clone())
+                .max_results(1000)
+                .set_next_token(token)
+                .send()
+        };
+        let each = |page: DescribeInstancesOutput| {
+            for i in page.reservations().iter().flat_map(|r| r.instances()) {
+                if let (Some(id), Some(state)) = (i.instance_id(), i.state().and_then(|s| s.name())) {
+                    out.insert(id.to_owned(), state.as_str().to_owned());
+                }
+            }
+        };
+        ec2.layer
+            .pages("DescribeInstances", send, DescribeInstancesOutput::next_token, each)
+            .await?;
+    }
+    Ok(out)
 }
 
 /// Volumes: all, or those of `ids`.
