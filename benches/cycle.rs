@@ -136,7 +136,8 @@ fn deployment_floor(report: &DeploymentReport, share: f64, times: StateTimes) ->
                 .fold(0.0, f64::max);
             drain + state_time
         })
-        .sum()
+        .sum::<f64>()
+        .max(0.0) // an empty sum is -0.0
 }
 
 /// Keeps each iteration's deployment report, for the floors.
