@@ -498,6 +498,9 @@ async fn run_wave(
             None => lanes.push((resource, vec![k])),
         }
     }
+    let lanes = spread(lanes, |(resource, lane)| {
+        (resource.region.clone(), plan.steps[lane[0]].change.action)
+    });
     let stop = std::sync::atomic::AtomicBool::new(false);
     let done = std::sync::Mutex::new(Vec::new());
     futures::stream::iter(lanes)
@@ -520,6 +523,30 @@ async fn run_wave(
         })
         .await;
     done.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// `items` reordered so that consecutive ones differ in `key` where they can: round-robin over
+/// the groups of equal keys, each group in its own order.
+///
+/// θ4 starts a wave's lanes in this order, keyed by Region and action: AWS meters each Region's
+/// actions in buckets of their own, and lanes started in plan order (by saving, so one Region's
+/// volume migrations first) would keep the steps in flight queued on one bucket while the
+/// others stay full.
+fn spread<T, K: Ord>(items: Vec<T>, key: impl Fn(&T) -> K) -> Vec<T> {
+    use std::collections::{BTreeMap, VecDeque};
+    let total = items.len();
+    let mut groups: BTreeMap<K, VecDeque<T>> = BTreeMap::new();
+    for item in items {
+        groups.entry(key(&item)).or_default().push_back(item);
+    }
+    let mut queues: Vec<VecDeque<T>> = groups.into_values().collect();
+    let mut out = Vec::with_capacity(total);
+    while out.len() < total {
+        for queue in &mut queues {
+            out.extend(queue.pop_front());
+        }
+    }
+    out
 }
 
 /// Writes the journal; a journal that cannot be written is logged, not fatal: the apply goes on
@@ -869,6 +896,14 @@ mod tests {
     use crate::plan::execution::allocate;
     use crate::plan::{Change, Risk};
     use crate::world::{Completeness, ScanGap};
+
+    #[test]
+    fn lanes_start_round_robin_over_region_and_action_each_group_in_plan_order() {
+        let lanes = vec![("a", 1), ("a", 2), ("a", 3), ("b", 4), ("a", 5), ("c", 6)];
+        let order: Vec<i32> = spread(lanes, |(k, _)| *k).into_iter().map(|(_, n)| n).collect();
+        assert_eq!(order, [1, 4, 6, 2, 3, 5]);
+        assert!(spread(Vec::<(u8, u8)>::new(), |(k, _)| *k).is_empty());
+    }
 
     #[test]
     fn a_step_on_a_resource_the_latest_capture_read_in_part_is_skipped() {

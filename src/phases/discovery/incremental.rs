@@ -17,8 +17,13 @@ use crate::world::{MetricSeries, WorldState};
 type SeriesKey<'a> = (&'a str, &'a str, &'a str, &'a BTreeMap<String, String>, &'a str, u32);
 
 fn key_of(s: &MetricSeries) -> SeriesKey<'_> {
+    key_in(&s.region, s)
+}
+
+/// `s`'s identity as a series of `region`.
+fn key_in<'a>(region: &'a str, s: &'a MetricSeries) -> SeriesKey<'a> {
     (
-        &s.region,
+        region,
         &s.namespace,
         &s.metric_name,
         &s.dimensions,
@@ -135,15 +140,7 @@ impl<'a> HeldSeries<'a> {
             .collect();
         let mut answered: Vec<Option<MetricSeries>> = std::iter::repeat_with(|| None).take(requests.len()).collect();
         for s in fetched {
-            let key = (
-                region,
-                &*s.namespace,
-                &*s.metric_name,
-                &s.dimensions,
-                &*s.stat,
-                s.period_seconds,
-            );
-            if let Some(&i) = slot.get(&key) {
+            if let Some(&i) = slot.get(&key_in(region, &s)) {
                 answered[i] = Some(s);
             }
         }

@@ -273,6 +273,32 @@ impl Monitoring {
         Ok(name.clone())
     }
 
+    /// The alarms of one Region's changed `resources`, one after another (CloudWatch allows 3
+    /// `PutMetricAlarm` a second), their states as read back, and the resources' readings.
+    async fn watch_region(
+        &self,
+        c: &RegionClients,
+        resources: &[ResourceRef],
+        now: i64,
+    ) -> std::result::Result<(Vec<AlarmRecord>, Vec<Reading>), AwsError> {
+        let mut names = Vec::with_capacity(resources.len());
+        for resource in resources {
+            names.push(self.put_alarm(c, resource).await?);
+        }
+        let states = Self::alarm_states(c, &names).await?;
+        let alarms = resources
+            .iter()
+            .zip(names)
+            .map(|(resource, name)| AlarmRecord {
+                state: states.get(&name).cloned(),
+                name,
+                resource: resource.clone(),
+                threshold: self.config.cpu_alarm_percent,
+            })
+            .collect();
+        Ok((alarms, self.read_back(c, resources, now).await?))
+    }
+
     /// Alarms, dashboard, read-back and notification for the resources θ4 changed.
     ///
     /// # Errors
@@ -305,22 +331,16 @@ impl Monitoring {
             }
         }
         let now = ctx.clock.now().timestamp();
-        for (region, resources) in by_region {
+        // Each Region's alarms spend that Region's PutMetricAlarm bucket: the Regions go at once.
+        let regions = futures::future::try_join_all(by_region.into_iter().map(|(region, resources)| async move {
             let c = ctx.aws.clients(&region).await;
-            let mut names = Vec::with_capacity(resources.len());
-            for resource in &resources {
-                names.push(self.put_alarm(&c, resource).await?);
-            }
-            let alarm_states = Self::alarm_states(&c, &names).await?;
-            report
-                .alarms
-                .extend(resources.iter().zip(names).map(|(resource, name)| AlarmRecord {
-                    state: alarm_states.get(&name).cloned(),
-                    name,
-                    resource: resource.clone(),
-                    threshold: self.config.cpu_alarm_percent,
-                }));
-            report.readings.extend(self.read_back(&c, &resources, now).await?);
+            let (alarms, readings) = self.watch_region(&c, &resources, now).await?;
+            Ok::<_, AwsError>((region, c, alarms, readings))
+        }))
+        .await?;
+        for (region, c, alarms, readings) in regions {
+            report.alarms.extend(alarms);
+            report.readings.extend(readings);
             clients.insert(region, c);
         }
         let watched: Vec<ResourceRef> = report.alarms.iter().map(|a| a.resource.clone()).collect();
