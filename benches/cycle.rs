@@ -108,7 +108,9 @@ fn metered_calls(action: Action) -> &'static [&'static str] {
 fn deployment_floor(report: &DeploymentReport, share: f64, times: StateTimes) -> f64 {
     use std::collections::BTreeMap;
     let table = QuotaTable::documented().scaled(share);
-    let mut waves: BTreeMap<usize, (BTreeMap<(String, String, String), f64>, f64)> = BTreeMap::new();
+    /// Tokens spent per (Region, category, bucket), and the longest state time, of one wave.
+    type WaveSpend = (BTreeMap<(String, String, String), f64>, f64);
+    let mut waves: BTreeMap<usize, WaveSpend> = BTreeMap::new();
     for step in report.steps.iter().filter(|s| s.outcome == StepOutcome::Applied) {
         let (spent, state_time) = waves.entry(step.wave).or_default();
         for call in metered_calls(step.action) {
@@ -131,7 +133,9 @@ fn deployment_floor(report: &DeploymentReport, share: f64, times: StateTimes) ->
             let drain = spent
                 .iter()
                 .filter_map(|((_, category, _), n)| {
-                    table.get(category).map(|q| ((n - q.capacity) / q.refill_per_second).max(0.0))
+                    table
+                        .get(category)
+                        .map(|q| ((n - q.capacity) / q.refill_per_second).max(0.0))
                 })
                 .fold(0.0, f64::max);
             drain + state_time

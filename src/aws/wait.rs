@@ -154,11 +154,7 @@ impl<V: Clone> Coalesced<V> {
     /// # Errors
     /// The error of the round this call ran. Waiters that were waiting on a failed round run
     /// their own, in turn.
-    pub async fn get<E, Fut>(
-        &self,
-        key: &str,
-        read: impl FnOnce(Vec<String>) -> Fut,
-    ) -> Result<Option<V>, E>
+    pub async fn get<E, Fut>(&self, key: &str, read: impl FnOnce(Vec<String>) -> Fut) -> Result<Option<V>, E>
     where
         Fut: Future<Output = Result<BTreeMap<String, V>, E>>,
     {
@@ -253,23 +249,37 @@ mod tests {
         .await;
         assert!(answers.iter().all(|a| *a == Ok(Some(7))));
         // The first waiter's round starts before the others ask; they share the next one.
-        assert_eq!(rounds.load(Ordering::SeqCst), 2, "64 waiters asking at once cost two rounds");
+        assert_eq!(
+            rounds.load(Ordering::SeqCst),
+            2,
+            "64 waiters asking at once cost two rounds"
+        );
         assert_eq!(widest.load(Ordering::SeqCst), 64, "a round reads every watched key");
-        assert!(started.elapsed() >= Duration::from_millis(100), "rounds keep their spacing");
+        assert!(
+            started.elapsed() >= Duration::from_millis(100),
+            "rounds keep their spacing"
+        );
         // A key the read does not return is None.
         assert_eq!(reads.get("gone", read).await, Ok(None));
         assert_eq!(rounds.load(Ordering::SeqCst), 3);
         drop(guards);
-        assert!(reads.watched.lock().unwrap().is_empty(), "dropped guards unwatch their keys");
+        assert!(
+            reads.watched.lock().unwrap().is_empty(),
+            "dropped guards unwatch their keys"
+        );
     }
 
     #[tokio::test]
     async fn a_failed_round_goes_to_its_runner_and_the_next_waiter_reads_again() {
         let reads = Coalesced::<u32>::new(Duration::from_millis(10));
-        let failed = reads.get("i-1", |_| async { Err::<BTreeMap<String, u32>, _>("throttled") }).await;
+        let failed = reads
+            .get("i-1", |_| async { Err::<BTreeMap<String, u32>, _>("throttled") })
+            .await;
         assert_eq!(failed, Err("throttled"));
         let next = reads
-            .get("i-1", |keys| async move { Ok::<_, &str>(keys.into_iter().map(|k| (k, 1)).collect()) })
+            .get("i-1", |keys| async move {
+                Ok::<_, &str>(keys.into_iter().map(|k| (k, 1)).collect())
+            })
             .await;
         assert_eq!(next, Ok(Some(1)));
     }

@@ -94,7 +94,10 @@ pub(crate) async fn instance_states(
 ) -> Result<std::collections::BTreeMap<String, String>, AwsError> {
     let mut out = std::collections::BTreeMap::new();
     for chunk in ids.chunks(200) {
-        let filter = Filter::builder().name("instance-id").set_values(Some(chunk.to_vec())).build();
+        let filter = Filter::builder()
+            .name("instance-id")
+            .set_values(Some(chunk.to_vec()))
+            .build();
         let send = |token| {
             ec2.client
                 .describe_instances()
@@ -104,7 +107,11 @@ pub(crate) async fn instance_states(
                 .send()
         };
         let each = |page: DescribeInstancesOutput| {
-            for i in page.reservations().iter().flat_map(|r| r.instances()) {
+            for i in page
+                .reservations()
+                .iter()
+                .flat_map(aws_sdk_ec2::types::Reservation::instances)
+            {
                 if let (Some(id), Some(state)) = (i.instance_id(), i.state().and_then(|s| s.name())) {
                     out.insert(id.to_owned(), state.as_str().to_owned());
                 }
