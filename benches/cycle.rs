@@ -17,10 +17,11 @@
 //! stdout. On the emulators the server side dominates: ministack serves one request at a time
 //! and builds every answer point by point.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use miyabi_aws::aws::{AwsOptions, AwsSession, QuotaTable};
+use miyabi_aws::aws::{AwsOptions, AwsSession, LimiterCounts, QuotaTable};
 use miyabi_aws::phases::deployment::{Approval, DeploymentReport, StepOutcome, WaitPolicy, DEFAULT_MAX_IN_FLIGHT};
 use miyabi_aws::phases::learning::KnowledgeBase;
 use miyabi_aws::phases::{
@@ -106,7 +107,6 @@ fn metered_calls(action: Action) -> &'static [&'static str] {
 /// metered calls spend (each bucket full at the wave's start; buckets are per Region and
 /// action), plus one stop and one start when the wave resizes (the last resize waits for both).
 fn deployment_floor(report: &DeploymentReport, share: f64, times: StateTimes) -> f64 {
-    use std::collections::BTreeMap;
     let table = QuotaTable::documented().scaled(share);
     /// Tokens spent per (Region, category, bucket), and the longest state time, of one wave.
     type WaveSpend = (BTreeMap<(String, String, String), f64>, f64);
@@ -160,9 +160,19 @@ impl CycleHook for Deployments {
     }
 }
 
-/// Seeds `instances`, runs the loop to convergence, and returns the seeding time, the cycle's
-/// time, its report and each iteration's deployment report.
-async fn run(instances: usize, mode: Mode) -> anyhow::Result<(Duration, Duration, CycleReport, Vec<DeploymentReport>)> {
+/// What one run of the loop took and did.
+struct Run {
+    seeded_in: Duration,
+    cycle_in: Duration,
+    report: CycleReport,
+    /// Each iteration's deployment report.
+    deployed: Vec<DeploymentReport>,
+    /// The session limiter's counts per quota category, over the whole loop.
+    limits: BTreeMap<String, LimiterCounts>,
+}
+
+/// Seeds `instances` and runs the loop to convergence.
+async fn run(instances: usize, mode: Mode) -> anyhow::Result<Run> {
     let spec = DemoSpec {
         instances,
         ..DemoSpec::default()
@@ -230,7 +240,13 @@ async fn run(instances: usize, mode: Mode) -> anyhow::Result<(Duration, Duration
     let cycle_in = started.elapsed();
     let _ = std::fs::remove_dir_all(&out);
     let deployed = std::mem::take(&mut *deployments.0.lock().expect("deployments lock"));
-    Ok((seeded_in, cycle_in, report, deployed))
+    Ok(Run {
+        seeded_in,
+        cycle_in,
+        report,
+        deployed,
+        limits: ctx.aws.limiter().counts(),
+    })
 }
 
 fn print(instances: usize, mode: Mode, seeded_in: Duration, cycle_in: Duration, report: &CycleReport) {
@@ -319,6 +335,21 @@ fn print_deployment_floors(report: &CycleReport, floors: &[f64]) {
     }
 }
 
+/// Where the loop's requests waited: per quota category, the requests the limiter let through,
+/// the throttles it met, and the time requests spent waiting for tokens (summed over requests,
+/// so concurrent waits add up).
+fn print_limits(limits: &BTreeMap<String, LimiterCounts>) {
+    println!("\n| quota category | requests | throttles | waited s (summed) |\n|---|---:|---:|---:|");
+    for (category, c) in limits {
+        println!(
+            "| {category} | {} | {} | {:.1} |",
+            c.requests,
+            c.throttles,
+            c.waited.as_secs_f64()
+        );
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // Progress on stderr: each phase's start and end (RUST_LOG overrides), so that a run of an
@@ -352,13 +383,14 @@ async fn main() -> anyhow::Result<()> {
                 aws_like: aws_like.then_some(state_times),
                 max_in_flight,
             };
-            let (seeded_in, cycle_in, report, deployed) = run(instances, mode).await?;
-            print(instances, mode, seeded_in, cycle_in, &report);
+            let run = run(instances, mode).await?;
+            print(instances, mode, run.seeded_in, run.cycle_in, &run.report);
             if let Some(times) = mode.aws_like {
-                let floors: Vec<f64> = deployed.iter().map(|d| deployment_floor(d, 0.5, times)).collect();
-                print_deployment_floors(&report, &floors);
+                let floors: Vec<f64> = run.deployed.iter().map(|d| deployment_floor(d, 0.5, times)).collect();
+                print_deployment_floors(&run.report, &floors);
+                print_limits(&run.limits);
             }
-            anyhow::ensure!(report.converged(), "{instances} instances: {}", report.stop);
+            anyhow::ensure!(run.report.converged(), "{instances} instances: {}", run.report.stop);
         }
     }
     Ok(())
