@@ -3,17 +3,16 @@
 //!
 //! ```text
 //! cargo bench --bench cycle -- --instances 200 --instances 2000
-//! cargo bench --bench cycle -- --instances 2000 --aws-like --state-times 30,20 --max-in-flight 1,64
+//! cargo bench --bench cycle -- --instances 2000 --aws-like --state-times 30,20 --max-in-flight 64,128
 //! ```
 //!
 //! Each size gets fresh emulators, a demo estate in 2 Regions (14 days of hourly metrics), and
 //! the loop with `--apply --approve all` until it converges. With `--aws-like`, every call goes
 //! through the test kit's proxy in its AWS-like mode (50 ms a call, AWS's documented buckets),
 //! with EC2's stop and start times (`--state-times STOP,START` seconds; 30,20 by default), once
-//! per `--max-in-flight` value (steps of a wave at once; 1 is one step after another), and the
-//! deployment's floor is printed beside θ4's time: each resize's stop and start times plus the
-//! time AWS's buckets need to let its starts, stops and type changes through at the limiter's
-//! share. Each phase's start and end are logged on stderr as it goes; the tables are printed on
+//! per `--max-in-flight` value (steps of a wave at once; 1 is one step after another). θ4's
+//! floor is printed beside its time (see [`deployment_floor`]), and the limiter's requests,
+//! throttles and waits per quota category after the loop. Each phase's start and end are logged on stderr as it goes; the tables are printed on
 //! stdout. On the emulators the server side dominates: ministack serves one request at a time
 //! and builds every answer point by point.
 
