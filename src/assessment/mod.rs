@@ -4,6 +4,7 @@
 //! implementation (the Rust one, the legacy Python one through the bridge) feeds the same rules.
 
 mod cost;
+pub mod prowler;
 pub mod security;
 
 pub use crate::world::{Assessment, CatalogStamp, Finding, FindingStatus, ResourceCost, ResourceKind, Severity};

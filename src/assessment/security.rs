@@ -1,4 +1,5 @@
-//! Built-in security checks. Check ids follow Prowler's names, so outputs can be compared.
+//! Built-in security checks. A check with a Prowler id has Prowler's severity (see
+//! [`super::prowler`]); a check whose meaning is the engine's own has an id starting `miyabi_`.
 //!
 //! # Score
 //!
@@ -11,8 +12,7 @@ use crate::world::{
     SecurityGroup, SecurityGroupRule, Severity, VersioningStatus,
 };
 
-/// Ports that Trusted Advisor rates red when open to the internet, with the Prowler check that
-/// covers each. 22 and 3389 have checks of their own.
+/// The port-by-port Prowler checks: each check's TCP ports and Prowler's severity.
 const RED_PORT_CHECKS: &[(&str, &[i32], Severity)] = &[
     (
         "ec2_securitygroup_allow_ingress_from_internet_to_tcp_port_22",
@@ -40,16 +40,19 @@ const RED_PORT_CHECKS: &[(&str, &[i32], Severity)] = &[
         Severity::High,
     ),
     (
-        "ec2_securitygroup_allow_ingress_from_internet_to_tcp_ftp_port_20_21",
+        "ec2_securitygroup_allow_ingress_from_internet_to_tcp_port_ftp_20_21",
         &[20, 21],
         Severity::High,
     ),
     (
         "ec2_securitygroup_allow_ingress_from_internet_to_high_risk_tcp_ports",
-        &[4333, 5500],
+        &HIGH_RISK_PORTS,
         Severity::High,
     ),
 ];
+
+/// Prowler's default `ec2_high_risk_ports`.
+const HIGH_RISK_PORTS: [i32; 11] = [25, 110, 135, 143, 445, 3000, 4333, 5000, 5500, 8080, 8088];
 
 /// Ports Trusted Advisor rates green when open to the internet.
 const GREEN_PORTS: &[i32] = &[25, 80, 443, 465];
@@ -114,6 +117,10 @@ pub fn run_checks(inv: &Inventory) -> Vec<Finding> {
 }
 
 fn check_instance(i: &Ec2Instance, findings: &mut Vec<Finding>) {
+    // Prowler judges no terminated instance.
+    if i.state == "terminated" {
+        return;
+    }
     let mut e = Emitter::new(findings, ResourceKind::Ec2Instance, &i.id, &i.region);
     e.check(
         "ec2_instance_imdsv2_enabled",
@@ -135,7 +142,7 @@ fn check_volume(v: &EbsVolume, findings: &mut Vec<Finding>) {
     let mut e = Emitter::new(findings, ResourceKind::EbsVolume, &v.id, &v.region);
     e.check(
         "ec2_ebs_volume_encryption",
-        Severity::Medium,
+        Severity::High,
         !v.encrypted,
         "volume is not encrypted",
         "volume is encrypted",
@@ -211,7 +218,7 @@ fn check_bucket(b: &S3Bucket, findings: &mut Vec<Finding>) {
     );
     e.check(
         "s3_bucket_server_access_logging_enabled",
-        Severity::Low,
+        Severity::Medium,
         !b.logging_enabled,
         "bucket server access logging is off",
         "bucket server access logging is on",
@@ -258,10 +265,11 @@ fn check_db_instance(d: &RdsInstance, findings: &mut Vec<Finding>) {
     let default_admin = d
         .master_username
         .as_deref()
-        .is_some_and(|u| matches!(u, "admin" | "postgres" | "root" | "sa" | "master"));
+        // Prowler's two names, for every engine, matched exactly.
+        .is_some_and(|u| matches!(u, "admin" | "postgres"));
     e.check(
         "rds_instance_default_admin",
-        Severity::Low,
+        Severity::Medium,
         default_admin,
         format!(
             "master user name is the default `{}`",
@@ -274,14 +282,26 @@ fn check_db_instance(d: &RdsInstance, findings: &mut Vec<Finding>) {
 fn check_security_group(sg: &SecurityGroup, findings: &mut Vec<Finding>) {
     let open: Vec<&SecurityGroupRule> = sg.ingress.iter().filter(|r| r.is_world_open()).collect();
     let mut e = Emitter::new(findings, ResourceKind::SecurityGroup, &sg.id, &sg.region);
+    let all_ports = open.iter().any(|r| r.covers_all_ports());
     e.check(
         "ec2_securitygroup_allow_ingress_from_internet_to_all_ports",
         Severity::Critical,
-        open.iter().any(|r| r.covers_all_ports()),
+        all_ports,
         "ingress from the internet to all ports",
         "no ingress from the internet to all ports",
     );
     for (check_id, ports, severity) in RED_PORT_CHECKS {
+        // As Prowler: a group already failed for all ports is not judged port by port.
+        if all_ports {
+            e.check(
+                check_id,
+                *severity,
+                false,
+                "",
+                "not judged port by port: the group is open to the internet on all ports",
+            );
+            continue;
+        }
         let exposed: Vec<i32> = ports
             .iter()
             .copied()
@@ -306,8 +326,10 @@ fn check_security_group(sg: &SecurityGroup, findings: &mut Vec<Finding>) {
                 _ => false,
             }
     });
+    // Not Prowler's `…_to_any_port`, which fails on any port open to the internet: an id of
+    // our own.
     e.check(
-        "ec2_securitygroup_allow_ingress_from_internet_to_any_port",
+        "miyabi_securitygroup_ingress_from_internet_to_unlisted_port",
         Severity::Low,
         yellow,
         "ingress from the internet to a port that is neither well-known web/mail nor high-risk",
@@ -316,7 +338,7 @@ fn check_security_group(sg: &SecurityGroup, findings: &mut Vec<Finding>) {
     if sg.name == "default" {
         e.check(
             "ec2_securitygroup_default_restrict_traffic",
-            Severity::Medium,
+            Severity::High,
             !sg.ingress.is_empty() || !sg.egress.is_empty(),
             format!(
                 "default security group has {} inbound and {} outbound rule(s)",
@@ -339,5 +361,32 @@ pub fn score(findings: &[Finding]) -> f64 {
         100.0
     } else {
         (1000.0 * passed / total).round() / 10.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::world::WorldState;
+
+    /// Every finding of the demo world names a Prowler check with Prowler's severity, or a
+    /// check of the engine's own.
+    #[test]
+    fn prowler_ids_carry_prowlers_severity_and_other_ids_are_the_engines() {
+        let world: WorldState =
+            serde_json::from_str(include_str!("../../fuzz/corpus/world_state/demo.json")).expect("the demo world");
+        let findings = run_checks(&world.inventory);
+        let ids: std::collections::BTreeSet<&str> = findings.iter().map(|f| f.check_id.as_str()).collect();
+        assert!(ids.len() >= 20, "the demo world exercises most checks: {ids:?}");
+        for f in &findings {
+            match super::super::prowler::check(&f.check_id) {
+                Some(prowler) => assert_eq!(f.severity, prowler.severity, "{}", f.check_id),
+                None => assert!(
+                    f.check_id.starts_with("miyabi_"),
+                    "{} is neither Prowler's nor ours",
+                    f.check_id
+                ),
+            }
+        }
     }
 }

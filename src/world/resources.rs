@@ -164,11 +164,11 @@ impl SecurityGroupRule {
         self.ipv4_ranges.iter().any(|r| r == "0.0.0.0/0") || self.ipv6_ranges.iter().any(|r| r == "::/0")
     }
 
-    /// True when the rule covers every port (all protocols, or TCP 0–65535).
+    /// True when the rule covers every port: all protocols, or any protocol's ports 0–65535
+    /// (UDP too), as Prowler's all-ports check reads a rule.
     #[must_use]
     pub fn covers_all_ports(&self) -> bool {
-        self.protocol == "-1"
-            || (self.protocol == "tcp" && self.from_port.unwrap_or(0) <= 0 && self.to_port.unwrap_or(65535) >= 65535)
+        self.protocol == "-1" || (self.from_port == Some(0) && self.to_port == Some(65535))
     }
 
     /// True when the rule lets TCP traffic reach `port`.

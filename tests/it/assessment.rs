@@ -165,13 +165,16 @@ fn security_group_checks_follow_trusted_advisor_colours() {
             ],
         ),
         sg("sg-8080", "app", vec![rule("tcp", 8080, 8080, "0.0.0.0/0", "")]),
+        sg("sg-9999", "odd", vec![rule("tcp", 9999, 9999, "0.0.0.0/0", "")]),
+        sg("sg-udp-all", "udp", vec![rule("udp", 0, 65535, "0.0.0.0/0", "")]),
+        sg("sg-any", "any", vec![rule("-1", 0, 0, "0.0.0.0/0", "")]),
         sg("sg-v6ssh", "ssh6", vec![rule("tcp", 22, 22, "", "::/0")]),
         sg("sg-range", "range", vec![rule("tcp", 1000, 6000, "0.0.0.0/0", "")]),
         sg("sg-private", "private", vec![rule("tcp", 22, 22, "10.0.0.0/8", "")]),
         sg("sg-default-empty", "default", vec![]),
     ];
     let findings = run_checks(&inv);
-    let any = "ec2_securitygroup_allow_ingress_from_internet_to_any_port";
+    let any = "miyabi_securitygroup_ingress_from_internet_to_unlisted_port";
     let ssh = "ec2_securitygroup_allow_ingress_from_internet_to_tcp_port_22";
     let mysql = "ec2_securitygroup_allow_ingress_from_internet_to_tcp_port_mysql_3306";
     assert_eq!(
@@ -179,7 +182,33 @@ fn security_group_checks_follow_trusted_advisor_colours() {
         FindingStatus::Pass,
         "80 and 443 are green"
     );
-    assert_eq!(status(&findings, any, "sg-8080"), FindingStatus::Fail, "8080 is yellow");
+    assert_eq!(
+        status(&findings, any, "sg-9999"),
+        FindingStatus::Fail,
+        "9999 is in no list"
+    );
+    let high_risk = "ec2_securitygroup_allow_ingress_from_internet_to_high_risk_tcp_ports";
+    let all_ports = "ec2_securitygroup_allow_ingress_from_internet_to_all_ports";
+    assert_eq!(
+        status(&findings, high_risk, "sg-8080"),
+        FindingStatus::Fail,
+        "Prowler's list has 8080"
+    );
+    assert_eq!(status(&findings, any, "sg-8080"), FindingStatus::Pass);
+    for g in ["sg-udp-all", "sg-any"] {
+        assert_eq!(
+            status(&findings, all_ports, g),
+            FindingStatus::Fail,
+            "{g}: all ports, any protocol"
+        );
+        for check in [ssh, mysql, high_risk] {
+            assert_eq!(
+                status(&findings, check, g),
+                FindingStatus::Pass,
+                "{g}: {check} is not judged port by port"
+            );
+        }
+    }
     assert_eq!(
         status(&findings, ssh, "sg-v6ssh"),
         FindingStatus::Fail,
@@ -213,7 +242,11 @@ fn rds_default_admin_names_fail() {
     let mut custom = db.clone();
     custom.id = "custom".into();
     custom.master_username = Some("orders_owner".into());
-    inv.db_instances = vec![db, custom];
+    // Prowler's list is `admin` and `postgres` only, matched exactly.
+    let mut root = db.clone();
+    root.id = "root".into();
+    root.master_username = Some("root".into());
+    inv.db_instances = vec![db, custom, root];
     let findings = run_checks(&inv);
     assert_eq!(
         status(&findings, "rds_instance_default_admin", "orders"),
@@ -222,5 +255,28 @@ fn rds_default_admin_names_fail() {
     assert_eq!(
         status(&findings, "rds_instance_default_admin", "custom"),
         FindingStatus::Pass
+    );
+    assert_eq!(
+        status(&findings, "rds_instance_default_admin", "root"),
+        FindingStatus::Pass
+    );
+}
+
+#[test]
+fn terminated_instances_are_not_judged() {
+    let mut inv = base();
+    let mut live = instance("i-live", "t3.micro", "us-east-1", "running");
+    live.imds_v2_required = false;
+    let mut gone = instance("i-gone", "t3.micro", "us-east-1", "terminated");
+    gone.imds_v2_required = false;
+    inv.instances = vec![live, gone];
+    let findings = run_checks(&inv);
+    assert_eq!(
+        status(&findings, "ec2_instance_imdsv2_enabled", "i-live"),
+        FindingStatus::Fail
+    );
+    assert!(
+        findings.iter().all(|f| f.resource_id != "i-gone"),
+        "Prowler's instance checks skip terminated instances"
     );
 }

@@ -140,7 +140,7 @@ async fn ec2_resources_and_checks_fail_and_pass() {
             .build()],
     )
     .await;
-    let yellow = group(&h, &vpc, "yellow", vec![open("tcp", 8080, 8080)]).await;
+    let yellow = group(&h, &vpc, "yellow", vec![open("tcp", 9999, 9999)]).await;
     let web = group(&h, &vpc, "web", vec![open("tcp", 443, 443), open("tcp", 80, 80)]).await;
     let private = group(
         &h,
@@ -253,17 +253,21 @@ async fn ec2_resources_and_checks_fail_and_pass() {
     assert!(inv.security_groups.iter().any(|g| g.name == "default"));
 
     let f = &w.assessment.findings;
-    let check = |name: &str| format!("ec2_securitygroup_allow_ingress_from_internet_to_{name}");
+    let check = |name: &str| match name {
+        "unlisted_port" => "miyabi_securitygroup_ingress_from_internet_to_unlisted_port".to_owned(),
+        _ => format!("ec2_securitygroup_allow_ingress_from_internet_to_{name}"),
+    };
     for (name, failing) in [
-        ("tcp_port_22", vec![&ssh, &all, &v6]),
-        ("tcp_port_3389", vec![&rdp, &all]),
+        // A group open on all ports passes the port-by-port checks, as in Prowler.
+        ("tcp_port_22", vec![&ssh, &v6]),
+        ("tcp_port_3389", vec![&rdp]),
         ("all_ports", vec![&all]),
-        ("tcp_port_mysql_3306", vec![&dbs, &all]),
-        ("tcp_port_postgres_5432", vec![&dbs, &all]),
-        ("tcp_port_sql_server_1433_1434", vec![&dbs, &all]),
-        ("tcp_ftp_port_20_21", vec![&ftp, &all]),
-        ("high_risk_tcp_ports", vec![&ftp, &all]),
-        ("any_port", vec![&yellow]),
+        ("tcp_port_mysql_3306", vec![&dbs]),
+        ("tcp_port_postgres_5432", vec![&dbs]),
+        ("tcp_port_sql_server_1433_1434", vec![&dbs]),
+        ("tcp_port_ftp_20_21", vec![&ftp]),
+        ("high_risk_tcp_ports", vec![&ftp]),
+        ("unlisted_port", vec![&yellow]),
     ] {
         for g in [&ssh, &rdp, &all, &dbs, &ftp, &v6, &yellow, &web, &private] {
             let want = if failing.contains(&g) { Fail } else { Pass };
