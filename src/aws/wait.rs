@@ -79,7 +79,8 @@ where
 
 /// Reads of many resources' states gathered into rounds: a round reads every watched key in one
 /// request, and a waiter takes its answer from the first round that started after it asked. N
-/// waits cost one read per `spacing`, not N per poll.
+/// waits cost one read per `spacing`, not N per poll; a key no round has read yet, or a lone
+/// wait's, is read at once.
 pub struct Coalesced<V> {
     spacing: Duration,
     watched: Mutex<BTreeMap<String, usize>>,
@@ -165,7 +166,13 @@ impl<V: Clone> Coalesced<V> {
             if round.started >= asked {
                 return Ok(round.values.get(key).cloned());
             }
-            tokio::time::sleep_until(round.started + self.spacing).await;
+            // Spacing bounds how often shared rounds read the same keys again. A key the last
+            // round did not read (a wait that just began) is read at once, and so is a lone
+            // wait's key: its own poll spaces its reads.
+            let shared = self.watched.lock().unwrap_or_else(PoisonError::into_inner).len() > 1;
+            if shared && round.values.contains_key(key) {
+                tokio::time::sleep_until(round.started + self.spacing).await;
+            }
         }
         let mut keys: Vec<String> = self
             .watched
