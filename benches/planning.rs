@@ -115,6 +115,12 @@ fn world(instances: usize, catalog: &PriceCatalog) -> WorldState {
             security_group_ids: Vec::new(),
             volume_ids: Vec::new(),
             imds_v2_required: i % 3 != 0,
+            imds_endpoint: Some("enabled".to_owned()),
+            instance_profile_arn: None,
+            monitoring: Some("disabled".to_owned()),
+            virtualization_type: Some("hvm".to_owned()),
+            enclave_enabled: false,
+            network_interface_ids: Vec::new(),
             tags: BTreeMap::new(),
             owner_agent: "Bill Gates".to_owned(),
         });

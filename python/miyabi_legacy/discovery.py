@@ -89,6 +89,12 @@ def discover_ec2(client, region):
                     "security_group_ids": sorted(group_ids),
                     "volume_ids": [b["Ebs"]["VolumeId"] for b in i.get("BlockDeviceMappings", []) if "Ebs" in b],
                     "imds_v2_required": i.get("MetadataOptions", {}).get("HttpTokens") == "required",
+                    "imds_endpoint": i.get("MetadataOptions", {}).get("HttpEndpoint"),
+                    "instance_profile_arn": i.get("IamInstanceProfile", {}).get("Arn"),
+                    "monitoring": i.get("Monitoring", {}).get("State"),
+                    "virtualization_type": i.get("VirtualizationType"),
+                    "enclave_enabled": i.get("EnclaveOptions", {}).get("Enabled", False),
+                    "network_interface_ids": [n["NetworkInterfaceId"] for n in i.get("NetworkInterfaces", []) if "NetworkInterfaceId" in n],
                     "tags": _tags(i.get("Tags")),
                     "owner_agent": OWNERS["ec2"],
                 })
@@ -140,6 +146,87 @@ def discover_ec2(client, region):
                 "owner_agent": OWNERS["ec2"],
             })
     return account, instances, volumes, addresses, groups
+
+
+def discover_posture(client, region):
+    """What only the security checks read: interfaces, network ACLs, subnets, own snapshots and
+    the account's settings in the Region."""
+    ec2 = client("ec2", region)
+    interfaces, acls, subnets, snapshots = [], [], [], []
+    for page in ec2.get_paginator("describe_network_interfaces").paginate(PaginationConfig={"PageSize": 1000}):
+        for n in page["NetworkInterfaces"]:
+            att = n.get("Attachment", {})
+            interfaces.append({
+                "id": n["NetworkInterfaceId"],
+                "region": region,
+                "interface_type": n.get("InterfaceType", "interface"),
+                "status": n.get("Status", "unknown"),
+                "instance_id": att.get("InstanceId"),
+                "instance_owner_id": att.get("InstanceOwnerId"),
+                "group_ids": [g["GroupId"] for g in n.get("Groups", []) if "GroupId" in g],
+                "vpc_id": n.get("VpcId"),
+                "subnet_id": n.get("SubnetId"),
+            })
+    for page in ec2.get_paginator("describe_network_acls").paginate(PaginationConfig={"PageSize": 1000}):
+        for a in page["NetworkAcls"]:
+            acls.append({
+                "id": a["NetworkAclId"],
+                "arn": "",
+                "region": region,
+                "vpc_id": a.get("VpcId"),
+                "is_default": a.get("IsDefault", False),
+                "entries": [{
+                    "rule_number": e.get("RuleNumber", 32767),
+                    "protocol": e.get("Protocol", "-1"),
+                    "action": e.get("RuleAction", "deny"),
+                    "egress": e.get("Egress", False),
+                    "cidr_block": e.get("CidrBlock"),
+                    "ipv6_cidr_block": e.get("Ipv6CidrBlock"),
+                    "from_port": e.get("PortRange", {}).get("From"),
+                    "to_port": e.get("PortRange", {}).get("To"),
+                } for e in a.get("Entries", [])],
+                "subnet_ids": [s["SubnetId"] for s in a.get("Associations", []) if "SubnetId" in s],
+                "tags": _tags(a.get("Tags")),
+            })
+    explicit, main = {}, {}
+    for page in ec2.get_paginator("describe_route_tables").paginate(PaginationConfig={"PageSize": 100}):
+        for t in page["RouteTables"]:
+            to_internet = any(r.get("DestinationCidrBlock") == "0.0.0.0/0" and str(r.get("GatewayId", "")).startswith("igw-")
+                              for r in t.get("Routes", []))
+            for a in t.get("Associations", []):
+                if a.get("Main"):
+                    if t.get("VpcId"):
+                        main[t["VpcId"]] = to_internet
+                elif a.get("SubnetId"):
+                    explicit[a["SubnetId"]] = to_internet
+    for page in ec2.get_paginator("describe_subnets").paginate(PaginationConfig={"PageSize": 1000}):
+        for n in page["Subnets"]:
+            if "SubnetId" in n and "VpcId" in n:
+                public = explicit.get(n["SubnetId"], main.get(n["VpcId"], False))
+                subnets.append({"id": n["SubnetId"], "region": region, "vpc_id": n["VpcId"], "public": public})
+    for page in ec2.get_paginator("describe_snapshots").paginate(OwnerIds=["self"], PaginationConfig={"PageSize": 1000}):
+        for n in page["Snapshots"]:
+            perms = ec2.describe_snapshot_attribute(SnapshotId=n["SnapshotId"], Attribute="createVolumePermission")
+            snapshots.append({
+                "id": n["SnapshotId"],
+                "arn": f"arn:{_partition(region)}:ec2:{region}::snapshot/{n['SnapshotId']}",
+                "region": region,
+                "volume_id": n.get("VolumeId") or None,
+                "size_gib": n.get("VolumeSize", 0),
+                "encrypted": n.get("Encrypted", False),
+                "public": any(p.get("Group") == "all" for p in perms.get("CreateVolumePermissions", [])),
+                "start_time": _time(n.get("StartTime")),
+                "tags": _tags(n.get("Tags")),
+            })
+    settings = {
+        "account_id": "",
+        "region": region,
+        "ebs_encryption_by_default": ec2.get_ebs_encryption_by_default().get("EbsEncryptionByDefault"),
+        "snapshot_block_public_access": ec2.get_snapshot_block_public_access_state().get("State"),
+        "instance_metadata_http_tokens":
+            ec2.get_instance_metadata_defaults().get("AccountLevel", {}).get("HttpTokens", "no-preference"),
+    }
+    return interfaces, acls, subnets, snapshots, [settings]
 
 
 def _absent(call, codes):
@@ -341,13 +428,18 @@ def discover(region, profile=None, lookback_hours=14 * 24, until=None, endpoint_
         "instances": instances, "volumes": volumes, "addresses": addresses, "security_groups": groups,
         "buckets": discover_s3(client, region), "db_instances": discover_rds(client, region), "metrics": [],
     }
+    (inventory["network_interfaces"], inventory["network_acls"], inventory["subnets"], inventory["snapshots"],
+     inventory["region_settings"]) = discover_posture(client, region)
     inventory["metrics"] = discover_metrics(client, region, inventory, window)
     for b in inventory["buckets"]:
         sizes = [m for m in inventory["metrics"] if m["metric_name"] == "BucketSizeBytes" and m["resource_id"] == b["name"]]
         b["size_bytes"] = sizes[0]["values"][-1] if sizes else None
     arn = lambda kind, rid: f"arn:{_partition(region)}:ec2:{region}:{account or ''}:{kind}/{rid}"  # noqa: E731
+    for settings in inventory["region_settings"]:
+        settings["account_id"] = account or ""
     for kind, key, items in (("instance", "id", instances), ("volume", "id", volumes),
-                             ("elastic-ip", "allocation_id", addresses), ("security-group", "id", groups)):
+                             ("elastic-ip", "allocation_id", addresses), ("security-group", "id", groups),
+                             ("network-acl", "id", inventory["network_acls"])):
         for item in items:
             item["arn"] = arn(kind, item[key])
     return inventory, account

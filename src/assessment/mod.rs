@@ -3,6 +3,7 @@
 //! It is computed from an [`Inventory`] by one function, [`assess`], so that every discovery
 //! implementation (the Rust one, the legacy Python one through the bridge) feeds the same rules.
 
+pub mod checks;
 mod cost;
 pub mod prowler;
 pub mod security;

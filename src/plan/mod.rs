@@ -18,7 +18,8 @@ use sha2::{Digest, Sha256};
 use crate::assessment::security::run_checks;
 use crate::assessment::{FindingStatus, ResourceKind};
 use crate::world::{
-    EbsVolume, Ec2Instance, ElasticIp, Inventory, PublicAccessBlock, RdsInstance, S3Bucket, SecurityGroup,
+    EbsVolume, Ec2Instance, ElasticIp, Inventory, NetworkInterface, PublicAccessBlock, RdsInstance, S3Bucket,
+    SecurityGroup, Subnet,
 };
 
 /// What a change does. Each maps to the AWS API operations that carry it out, which the
@@ -414,32 +415,57 @@ pub struct InventoryIndex<'a> {
     security_groups: HashMap<&'a str, &'a SecurityGroup>,
     buckets: HashMap<&'a str, &'a S3Bucket>,
     db_instances: HashMap<&'a str, &'a RdsInstance>,
+    /// What the checks read about a resource besides the resource itself.
+    interfaces_by_group: HashMap<&'a str, Vec<&'a NetworkInterface>>,
+    interfaces_by_instance: HashMap<&'a str, Vec<&'a NetworkInterface>>,
+    subnets: HashMap<&'a str, &'a Subnet>,
 }
 
 impl InventoryIndex<'_> {
-    /// A copy holding only `resource` (and, for an instance, its attached volumes), for judging
-    /// a change on the resource alone.
+    /// A copy holding only `resource` and what the checks read about it: an instance's
+    /// volumes, groups, interfaces and subnet; the interfaces that use a group. For judging a
+    /// change on the resource alone.
     #[must_use]
     pub fn only(&self, resource: &ResourceRef) -> Inventory {
         fn one<T: Clone>(map: &HashMap<&str, &T>, id: &str) -> Vec<T> {
             map.get(id).map(|r| vec![(*r).clone()]).unwrap_or_default()
+        }
+        fn all<T: Clone>(map: &HashMap<&str, Vec<&T>>, id: &str) -> Vec<T> {
+            map.get(id)
+                .map(|rs| rs.iter().map(|r| (*r).clone()).collect())
+                .unwrap_or_default()
         }
         let id = resource.id.as_str();
         let mut alone = Inventory::default();
         match resource.kind {
             ResourceKind::Ec2Instance => {
                 alone.instances = one(&self.instances, id);
-                alone.volumes = self
-                    .volumes_of_instance
-                    .get(id)
-                    .map(|vs| vs.iter().map(|v| (*v).clone()).collect())
-                    .unwrap_or_default();
+                alone.volumes = all(&self.volumes_of_instance, id);
+                alone.network_interfaces = all(&self.interfaces_by_instance, id);
+                for i in &alone.instances {
+                    for g in &i.security_group_ids {
+                        alone.security_groups.extend(one(&self.security_groups, g));
+                    }
+                    if let Some(subnet) = &i.subnet_id {
+                        alone.subnets.extend(one(&self.subnets, subnet));
+                    }
+                }
             }
             ResourceKind::EbsVolume => alone.volumes = one(&self.volumes, id),
             ResourceKind::ElasticIp => alone.addresses = one(&self.addresses, id),
-            ResourceKind::SecurityGroup => alone.security_groups = one(&self.security_groups, id),
+            ResourceKind::SecurityGroup => {
+                alone.security_groups = one(&self.security_groups, id);
+                alone.network_interfaces = all(&self.interfaces_by_group, id);
+            }
             ResourceKind::S3Bucket => alone.buckets = one(&self.buckets, id),
             ResourceKind::RdsInstance => alone.db_instances = one(&self.db_instances, id),
+            // No change is planned on these kinds: nothing of theirs is indexed.
+            ResourceKind::NetworkAcl
+            | ResourceKind::EbsSnapshot
+            | ResourceKind::RdsCluster
+            | ResourceKind::RdsSnapshot
+            | ResourceKind::RdsEventSubscription
+            | ResourceKind::Account => {}
         }
         alone
     }
@@ -455,7 +481,20 @@ impl Inventory {
                 volumes_of_instance.entry(instance.as_str()).or_default().push(v);
             }
         }
+        let mut interfaces_by_group: HashMap<&str, Vec<&NetworkInterface>> = HashMap::new();
+        let mut interfaces_by_instance: HashMap<&str, Vec<&NetworkInterface>> = HashMap::new();
+        for n in &self.network_interfaces {
+            for g in &n.group_ids {
+                interfaces_by_group.entry(g.as_str()).or_default().push(n);
+            }
+            if let Some(instance) = &n.instance_id {
+                interfaces_by_instance.entry(instance.as_str()).or_default().push(n);
+            }
+        }
         InventoryIndex {
+            interfaces_by_group,
+            interfaces_by_instance,
+            subnets: self.subnets.iter().map(|s| (s.id.as_str(), s)).collect(),
             instances: self.instances.iter().map(|i| (i.id.as_str(), i)).collect(),
             volumes: self.volumes.iter().map(|v| (v.id.as_str(), v)).collect(),
             volumes_of_instance,

@@ -50,6 +50,18 @@ pub enum ResourceKind {
     S3Bucket,
     /// RDS DB instance.
     RdsInstance,
+    /// Network ACL.
+    NetworkAcl,
+    /// EBS snapshot.
+    EbsSnapshot,
+    /// RDS DB cluster.
+    RdsCluster,
+    /// RDS DB snapshot or DB cluster snapshot.
+    RdsSnapshot,
+    /// RDS event subscription.
+    RdsEventSubscription,
+    /// The account in one Region: a finding about an account-level setting.
+    Account,
 }
 
 /// Severity of a check, after Prowler.

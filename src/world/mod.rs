@@ -5,6 +5,7 @@
 //! `schema/world_state.schema.json`. A JSON round trip is lossless.
 
 mod assessment;
+mod network;
 mod resources;
 mod validate;
 
@@ -16,6 +17,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use assessment::*;
+pub use network::*;
 pub use resources::*;
 pub use validate::Violation;
 
@@ -167,6 +169,21 @@ pub struct Inventory {
     pub db_instances: Vec<RdsInstance>,
     /// CloudWatch series over the lookback.
     pub metrics: Vec<MetricSeries>,
+    /// Network interfaces: which security groups are in use, and by what.
+    #[serde(default)]
+    pub network_interfaces: Vec<NetworkInterface>,
+    /// Network ACLs.
+    #[serde(default)]
+    pub network_acls: Vec<NetworkAcl>,
+    /// Subnets, and whether each is public.
+    #[serde(default)]
+    pub subnets: Vec<Subnet>,
+    /// EBS snapshots the account owns.
+    #[serde(default)]
+    pub snapshots: Vec<EbsSnapshot>,
+    /// The account's settings, per scanned Region.
+    #[serde(default)]
+    pub region_settings: Vec<RegionSettings>,
 }
 
 impl Inventory {
@@ -203,6 +220,9 @@ impl Inventory {
             buckets: keep(&self.buckets, |r| &r.name, ids),
             db_instances: keep(&self.db_instances, |r| &r.id, ids),
             metrics: Vec::new(),
+            network_acls: keep(&self.network_acls, |r| &r.id, ids),
+            snapshots: keep(&self.snapshots, |r| &r.id, ids),
+            ..Self::default()
         }
     }
 
@@ -215,6 +235,8 @@ impl Inventory {
             + self.security_groups.len()
             + self.buckets.len()
             + self.db_instances.len()
+            + self.network_acls.len()
+            + self.snapshots.len()
     }
 
     /// Appends every list of `other`.
@@ -226,6 +248,11 @@ impl Inventory {
         self.buckets.extend(other.buckets);
         self.db_instances.extend(other.db_instances);
         self.metrics.extend(other.metrics);
+        self.network_interfaces.extend(other.network_interfaces);
+        self.network_acls.extend(other.network_acls);
+        self.subnets.extend(other.subnets);
+        self.snapshots.extend(other.snapshots);
+        self.region_settings.extend(other.region_settings);
     }
 
     /// Puts every list in a canonical order, so that two captures of the same estate compare
@@ -241,6 +268,14 @@ impl Inventory {
         self.buckets.sort_by(|a, b| a.name.cmp(&b.name));
         self.db_instances
             .sort_by(|a, b| (&a.region, &a.id).cmp(&(&b.region, &b.id)));
+        self.network_interfaces
+            .sort_by(|a, b| (&a.region, &a.id).cmp(&(&b.region, &b.id)));
+        self.network_acls
+            .sort_by(|a, b| (&a.region, &a.id).cmp(&(&b.region, &b.id)));
+        self.subnets.sort_by(|a, b| (&a.region, &a.id).cmp(&(&b.region, &b.id)));
+        self.snapshots
+            .sort_by(|a, b| (&a.region, &a.id).cmp(&(&b.region, &b.id)));
+        self.region_settings.sort_by(|a, b| a.region.cmp(&b.region));
         self.metrics.sort_by(|a, b| {
             (&a.region, &a.resource_id, &a.namespace, &a.metric_name).cmp(&(
                 &b.region,

@@ -49,6 +49,25 @@ pub struct Ec2Instance {
     pub volume_ids: Vec<String>,
     /// Whether IMDSv2 (session tokens) is required.
     pub imds_v2_required: bool,
+    /// `MetadataOptions.HttpEndpoint`: `enabled` or `disabled` (absent in documents written
+    /// before it was captured, and when EC2 did not say).
+    #[serde(default)]
+    pub imds_endpoint: Option<String>,
+    /// The IAM instance profile's ARN, when one is attached.
+    #[serde(default)]
+    pub instance_profile_arn: Option<String>,
+    /// `Monitoring.State`: `disabled`, `pending` or `enabled` (detailed monitoring).
+    #[serde(default)]
+    pub monitoring: Option<String>,
+    /// `hvm` or `paravirtual`.
+    #[serde(default)]
+    pub virtualization_type: Option<String>,
+    /// Whether Nitro Enclaves are enabled: the instance hosts a confidential workload.
+    #[serde(default)]
+    pub enclave_enabled: bool,
+    /// Its network interfaces.
+    #[serde(default)]
+    pub network_interface_ids: Vec<String>,
     /// Tags.
     pub tags: Tags,
     /// Owner agent persona, from the service family.

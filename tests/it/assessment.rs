@@ -137,7 +137,7 @@ fn utilisation_is_the_vcpu_weighted_mean_of_running_instances() {
 }
 
 #[test]
-fn security_group_checks_follow_trusted_advisor_colours() {
+fn security_group_checks_follow_prowler_and_trusted_advisor() {
     let sg = |id: &str, name: &str, rules: Vec<SecurityGroupRule>| {
         let mut g = fixture_world().inventory.security_groups.remove(0);
         g.id = id.into();
@@ -172,8 +172,29 @@ fn security_group_checks_follow_trusted_advisor_colours() {
         sg("sg-range", "range", vec![rule("tcp", 1000, 6000, "0.0.0.0/0", "")]),
         sg("sg-private", "private", vec![rule("tcp", 22, 22, "10.0.0.0/8", "")]),
         sg("sg-default-empty", "default", vec![]),
+        sg("sg-unused", "unused", vec![rule("-1", 0, 0, "0.0.0.0/0", "")]),
     ];
+    // Every group but the last is in use: Prowler judges a group only when an interface uses it.
+    let mut eni = fixture_world().inventory.network_interfaces.remove(0);
+    eni.group_ids = inv
+        .security_groups
+        .iter()
+        .map(|g| g.id.clone())
+        .filter(|g| g != "sg-unused")
+        .collect();
+    inv.network_interfaces = vec![eni];
     let findings = run_checks(&inv);
+    assert!(
+        findings
+            .iter()
+            .all(|f| f.resource_id != "sg-unused" || !f.check_id.contains("_allow_ingress_from_internet_")),
+        "a group no interface uses is not judged on its ingress"
+    );
+    assert_eq!(
+        status(&findings, "ec2_securitygroup_from_launch_wizard", "sg-unused"),
+        FindingStatus::Pass,
+        "but every group is judged on its name"
+    );
     let any = "miyabi_securitygroup_ingress_from_internet_to_unlisted_port";
     let ssh = "ec2_securitygroup_allow_ingress_from_internet_to_tcp_port_22";
     let mysql = "ec2_securitygroup_allow_ingress_from_internet_to_tcp_port_mysql_3306";
@@ -263,7 +284,7 @@ fn rds_default_admin_names_fail() {
 }
 
 #[test]
-fn terminated_instances_are_not_judged() {
+fn terminated_instances_are_judged_only_where_prowler_judges_them() {
     let mut inv = base();
     let mut live = instance("i-live", "t3.micro", "us-east-1", "running");
     live.imds_v2_required = false;
@@ -275,8 +296,22 @@ fn terminated_instances_are_not_judged() {
         status(&findings, "ec2_instance_imdsv2_enabled", "i-live"),
         FindingStatus::Fail
     );
-    assert!(
-        findings.iter().all(|f| f.resource_id != "i-gone"),
-        "Prowler's instance checks skip terminated instances"
+    for check in [
+        "ec2_instance_imdsv2_enabled",
+        "ec2_instance_public_ip",
+        "ec2_instance_profile_attached",
+        "ec2_instance_paravirtual_type",
+    ] {
+        assert!(
+            findings
+                .iter()
+                .all(|f| f.resource_id != "i-gone" || f.check_id != check),
+            "{check} skips terminated instances, as Prowler's does"
+        );
+    }
+    // Prowler's monitoring and port checks judge every instance EC2 lists.
+    assert_eq!(
+        status(&findings, "ec2_instance_detailed_monitoring_enabled", "i-gone"),
+        FindingStatus::Fail
     );
 }

@@ -306,6 +306,11 @@ mod in_process {
         assert_eq!(x.security_groups, y.security_groups, "{name}: security groups");
         assert_eq!(x.buckets, y.buckets, "{name}: buckets");
         assert_eq!(x.db_instances, y.db_instances, "{name}: DB instances");
+        assert_eq!(x.network_interfaces, y.network_interfaces, "{name}: network interfaces");
+        assert_eq!(x.network_acls, y.network_acls, "{name}: network ACLs");
+        assert_eq!(x.subnets, y.subnets, "{name}: subnets");
+        assert_eq!(x.snapshots, y.snapshots, "{name}: snapshots");
+        assert_eq!(x.region_settings, y.region_settings, "{name}: Region settings");
         assert_eq!(x.metrics.len(), y.metrics.len(), "{name}: number of series");
         for (m, n) in x.metrics.iter().zip(&y.metrics) {
             assert_eq!(m, n, "{name}: series {} {}", m.resource_id, m.metric_name);

@@ -3,8 +3,8 @@
 //! the files the phase writes.
 
 use aws_sdk_ec2::types::{
-    HttpTokensState, InstanceMetadataOptionsRequest, InstanceNetworkInterfaceSpecification, InstanceType, IpPermission,
-    IpRange, Ipv6Range, VolumeType,
+    Filter, HttpTokensState, InstanceMetadataOptionsRequest, InstanceNetworkInterfaceSpecification, InstanceType,
+    IpPermission, IpRange, Ipv6Range, MetadataDefaultHttpTokensState, OperationType, SnapshotAttributeName, VolumeType,
 };
 use miyabi_aws::assessment::FindingStatus::{Fail, Pass};
 use miyabi_aws::aws::metrics::{MAX_DATAPOINTS_PER_CALL, MAX_QUERIES_PER_CALL};
@@ -154,6 +154,8 @@ async fn ec2_resources_and_checks_fail_and_pass() {
             .build()],
     )
     .await;
+    // One group no interface uses: Prowler does not judge its ingress.
+    let unused = group(&h, &vpc, "unused", vec![open("tcp", 22, 22)]).await;
     let exposed = instance(&h, &subnet, &ssh, false, true).await;
     let hardened = instance(&h, &subnet, &private, true, false).await;
     let plain = h
@@ -204,6 +206,58 @@ async fn ec2_resources_and_checks_fail_and_pass() {
         .associate_address()
         .allocation_id(&used_ip)
         .instance_id(&exposed)
+        .send()
+        .await
+        .unwrap();
+    // The other groups are used by an interface of their own; the default group too.
+    let default_group = h
+        .seed
+        .ec2
+        .describe_security_groups()
+        .filters(Filter::builder().name("group-name").values("default").build())
+        .send()
+        .await
+        .unwrap()
+        .security_groups()[0]
+        .group_id()
+        .unwrap()
+        .to_owned();
+    for g in [&rdp, &all, &dbs, &ftp, &v6, &yellow, &web, &default_group] {
+        h.seed
+            .ec2
+            .create_network_interface()
+            .subnet_id(&subnet)
+            .groups(g)
+            .send()
+            .await
+            .unwrap();
+    }
+    // A public, unencrypted snapshot of the plain volume, and the account's settings.
+    let snapshot = h
+        .seed
+        .ec2
+        .create_snapshot()
+        .volume_id(&plain)
+        .send()
+        .await
+        .unwrap()
+        .snapshot_id()
+        .unwrap()
+        .to_owned();
+    h.seed
+        .ec2
+        .modify_snapshot_attribute()
+        .snapshot_id(&snapshot)
+        .attribute(SnapshotAttributeName::CreateVolumePermission)
+        .operation_type(OperationType::Add)
+        .group_names("all")
+        .send()
+        .await
+        .unwrap();
+    h.seed
+        .ec2
+        .modify_instance_metadata_defaults()
+        .http_tokens(MetadataDefaultHttpTokensState::Required)
         .send()
         .await
         .unwrap();
@@ -273,7 +327,56 @@ async fn ec2_resources_and_checks_fail_and_pass() {
             let want = if failing.contains(&g) { Fail } else { Pass };
             assert_eq!(status(f, &check(name), g), want, "{name} on {g}");
         }
+        assert!(
+            f.iter().all(|x| x.resource_id != unused || x.check_id != check(name)),
+            "{name} does not judge a group no interface uses"
+        );
     }
+    // Prowler's any-port check: any port open to the internet, except where only load
+    // balancers and endpoints use the group; it does not judge a group open on all ports.
+    let any_port = check("any_port");
+    assert_eq!(status(f, &any_port, &web), Fail);
+    assert_eq!(status(f, &any_port, &private), Pass);
+    assert!(f.iter().all(|x| x.resource_id != all || x.check_id != any_port));
+
+    // Interfaces, snapshots, network ACLs, subnets and the account's settings.
+    assert!(inv
+        .network_interfaces
+        .iter()
+        .any(|n| n.instance_id.as_deref() == Some(exposed.as_str()) && n.group_ids == vec![ssh.clone()]));
+    let snap = inv
+        .snapshots
+        .iter()
+        .find(|s| s.id == snapshot)
+        .expect("snapshot discovered");
+    assert_eq!(
+        (snap.volume_id.as_deref(), snap.public, snap.encrypted),
+        (Some(plain.as_str()), true, false)
+    );
+    assert!(
+        inv.snapshots.iter().all(|s| s.id == snapshot),
+        "only the account's own snapshots: {:?}",
+        inv.snapshots
+    );
+    assert_eq!(status(f, "ec2_ebs_public_snapshot", &snapshot), Fail);
+    assert_eq!(status(f, "ec2_ebs_snapshots_encrypted", &snapshot), Fail);
+    assert_eq!(status(f, "ec2_ebs_volume_snapshots_exists", &plain), Pass);
+    assert_eq!(status(f, "ec2_ebs_volume_snapshots_exists", &sealed), Fail);
+    assert!(!inv.network_acls.is_empty() && !inv.subnets.is_empty());
+    let acl = &inv.network_acls[0];
+    assert!(acl.is_default && acl.arn.contains(":network-acl/acl-"));
+    assert_eq!(
+        status(f, "ec2_networkacl_allow_ingress_any_port", &acl.id),
+        Fail,
+        "the default ACL allows all"
+    );
+    let account = w.scope.account_id.clone().unwrap();
+    assert_eq!(status(f, "ec2_instance_account_imdsv2_enabled", &account), Pass);
+    assert_eq!(status(f, "ec2_ebs_default_encryption", &account), Fail);
+    assert_eq!(
+        status(f, "ec2_ebs_snapshot_account_block_public_access", &account),
+        Fail
+    );
     let default = inv.security_groups.iter().find(|g| g.name == "default").unwrap();
     assert_eq!(
         status(f, "ec2_securitygroup_default_restrict_traffic", &default.id),
@@ -309,6 +412,16 @@ async fn rds_resources_and_checks_fail_and_pass() {
         .revoke_security_group_egress()
         .group_id(&default_id)
         .set_ip_permissions(Some(default.ip_permissions_egress().to_vec()))
+        .send()
+        .await
+        .unwrap();
+    // An interface uses it: Prowler judges only groups in use.
+    let (_, subnet, _) = subnet(&h).await;
+    h.seed
+        .ec2
+        .create_network_interface()
+        .subnet_id(&subnet)
+        .groups(&default_id)
         .send()
         .await
         .unwrap();

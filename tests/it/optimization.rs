@@ -245,6 +245,9 @@ pub fn busy_world() -> WorldState {
     world
 }
 
+/// (check, resource) pairs.
+type Findings = BTreeSet<(String, String)>;
+
 #[test]
 fn each_security_remediation_removes_exactly_its_findings() {
     let world = busy_world();
@@ -264,13 +267,30 @@ fn each_security_remediation_removes_exactly_its_findings() {
         let mut after_inventory = world.inventory.clone();
         change.apply_to(&mut after_inventory);
         let after = failing(&after_inventory);
-        let removed: BTreeSet<(String, String)> = before.difference(&after).cloned().collect();
+        let (removed, elsewhere): (Findings, Findings) = before
+            .difference(&after)
+            .cloned()
+            .partition(|(_, resource)| *resource == change.resource.id);
         let claimed: BTreeSet<(String, String)> = change
             .removes_findings
             .iter()
             .map(|c| (c.clone(), change.resource.id.clone()))
             .collect();
         assert_eq!(removed, claimed, "{:?} on {}", change.action, change.resource.id);
+        // A group's fix also fixes the port checks of the instances that use the group.
+        for (check, instance) in &elsewhere {
+            let uses_group = world
+                .inventory
+                .instances
+                .iter()
+                .any(|i| &i.id == instance && i.security_group_ids.contains(&change.resource.id));
+            assert!(
+                check.starts_with("ec2_instance_port_") && uses_group,
+                "{:?} on {} removed {check} on {instance}",
+                change.action,
+                change.resource.id
+            );
+        }
         assert!(after.is_subset(&before), "{:?} added a finding", change.action);
     }
     let score_after = assess(&plan.project(&world.inventory), catalog()).security_score;

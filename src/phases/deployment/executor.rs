@@ -161,6 +161,7 @@ impl SdkExecutor {
                     .map(|b| to_json(&b))
                     .map_err(DeployError::from)
             }
+            other => Err(no_changes_on(step, other)),
         };
         match found {
             // Describing a deleted resource by id is an error in EC2 and RDS: the resource is gone.
@@ -690,8 +691,17 @@ impl StepExecutor for SdkExecutor {
                     })
                     .await?;
             }
+            other => return Err(no_changes_on(step, other)),
         }
         Ok(())
+    }
+}
+
+/// No action of a plan changes a resource of this kind.
+fn no_changes_on(step: &Step, kind: ResourceKind) -> DeployError {
+    DeployError::Unsupported {
+        step: step.id.clone(),
+        reason: format!("no change is applied to a resource of kind {kind:?}"),
     }
 }
 

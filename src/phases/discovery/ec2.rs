@@ -71,6 +71,22 @@ pub(crate) async fn instances(
                         .metadata_options()
                         .and_then(|m| m.http_tokens())
                         .is_some_and(|t| *t == HttpTokensState::Required),
+                    imds_endpoint: i
+                        .metadata_options()
+                        .and_then(|m| m.http_endpoint())
+                        .map(|e| e.as_str().to_owned()),
+                    instance_profile_arn: i.iam_instance_profile().and_then(|p| p.arn()).map(str::to_owned),
+                    monitoring: i.monitoring().and_then(|m| m.state()).map(|s| s.as_str().to_owned()),
+                    virtualization_type: i.virtualization_type().map(|v| v.as_str().to_owned()),
+                    enclave_enabled: i
+                        .enclave_options()
+                        .and_then(aws_sdk_ec2::types::EnclaveOptions::enabled)
+                        .unwrap_or(false),
+                    network_interface_ids: i
+                        .network_interfaces()
+                        .iter()
+                        .filter_map(|n| n.network_interface_id().map(str::to_owned))
+                        .collect(),
                     tags: tags(i.tags().iter().map(|t| (t.key(), t.value()))),
                     owner_agent: owners.persona("ec2").to_owned(),
                 });

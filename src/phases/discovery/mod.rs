@@ -11,6 +11,7 @@
 mod convert;
 pub(crate) mod ec2;
 mod incremental;
+mod posture;
 pub(crate) mod rds;
 pub mod report;
 pub(crate) mod s3;
@@ -312,12 +313,21 @@ impl Discovery {
     async fn scan_region(&self, c: &RegionClients, progress: &dyn ProgressSink) -> Result<RegionScan, AwsError> {
         let owners = &self.config.owners;
         step(progress, &c.region, "scanning EC2 and RDS".into(), None, None);
-        let (instances, volumes, addresses, groups, dbs) = tokio::join!(
+        let (instances, volumes, addresses, groups, dbs, posture) = tokio::join!(
             ec2::instances(&c.ec2, owners, &[]),
             ec2::volumes(&c.ec2, owners, &[]),
             ec2::addresses(&c.ec2, owners),
             ec2::security_groups(&c.ec2, owners, &[]),
             rds::db_instances(&c.rds, owners, None),
+            async {
+                tokio::join!(
+                    posture::network_interfaces(&c.ec2),
+                    posture::network_acls(&c.ec2),
+                    posture::subnets(&c.ec2),
+                    posture::snapshots(&c.ec2),
+                    posture::region_settings(&c.ec2),
+                )
+            },
         );
         let mut scan = RegionScan::default();
         if let Some((instances, account)) = scan.take(instances)? {
@@ -331,6 +341,12 @@ impl Discovery {
             scan.account = scan.account.or(account);
         }
         scan.inventory.db_instances = scan.take(dbs)?.unwrap_or_default();
+        let (interfaces, acls, subnets, snapshots, settings) = posture;
+        scan.inventory.network_interfaces = scan.take(interfaces)?.unwrap_or_default();
+        scan.inventory.network_acls = scan.take(acls)?.unwrap_or_default();
+        scan.inventory.subnets = scan.take(subnets)?.unwrap_or_default();
+        scan.inventory.snapshots = scan.take(snapshots)?.unwrap_or_default();
+        scan.inventory.region_settings = scan.take(settings)?.into_iter().collect();
         let inv = &scan.inventory;
         step(
             progress,
@@ -646,6 +662,21 @@ fn fill_arns(inv: &mut Inventory, account: &str) {
     }
     for g in &mut inv.security_groups {
         g.arn = arn(&g.region, "security-group", &g.id);
+    }
+    for n in &mut inv.network_acls {
+        n.arn = arn(&n.region, "network-acl", &n.id);
+    }
+    for s in &mut inv.region_settings {
+        account.clone_into(&mut s.account_id);
+    }
+    for s in &mut inv.snapshots {
+        // Snapshot ARNs carry no account: `arn:aws:ec2:<region>::snapshot/<id>`.
+        s.arn = format!(
+            "arn:{}:ec2:{}::snapshot/{}",
+            convert::partition(&s.region),
+            s.region,
+            s.id
+        );
     }
 }
 
