@@ -238,6 +238,16 @@ def _absent(call, codes):
         raise
 
 
+def _policy_document(answer):
+    """The bucket policy as JSON, or its text when it is not JSON; None without a policy."""
+    if answer is None or "Policy" not in answer:
+        return None
+    try:
+        return json.loads(answer["Policy"])
+    except ValueError:
+        return answer["Policy"]
+
+
 def discover_s3(client, region):
     """Every bucket of the account (S3 is global), read through a client of its own Region."""
     s3 = client("s3", region)
@@ -254,7 +264,14 @@ def discover_s3(client, region):
             pol = _absent(lambda: c.get_bucket_policy_status(Bucket=name), {"NoSuchBucketPolicy"})
             acl = c.get_bucket_acl(Bucket=name)
             enc = _absent(lambda: c.get_bucket_encryption(Bucket=name), {"ServerSideEncryptionConfigurationNotFoundError"})
-            ver = c.get_bucket_versioning(Bucket=name).get("Status")
+            versioning = c.get_bucket_versioning(Bucket=name)
+            ver = versioning.get("Status")
+            policy = _absent(lambda: c.get_bucket_policy(Bucket=name), {"NoSuchBucketPolicy"})
+            ownership = _absent(lambda: c.get_bucket_ownership_controls(Bucket=name), {"OwnershipControlsNotFoundError"})
+            lock = _absent(lambda: c.get_object_lock_configuration(Bucket=name), {"ObjectLockConfigurationNotFoundError"})
+            lifecycle = _absent(lambda: c.get_bucket_lifecycle_configuration(Bucket=name), {"NoSuchLifecycleConfiguration"})
+            replication = _absent(lambda: c.get_bucket_replication(Bucket=name), {"ReplicationConfigurationNotFoundError"})
+            notifications = c.get_bucket_notification_configuration(Bucket=name)
             log = c.get_bucket_logging(Bucket=name)
             tags = _absent(lambda: c.get_bucket_tagging(Bucket=name), {"NoSuchTagSet", "NoSuchTagSetError"})
             block = pab and pab.get("PublicAccessBlockConfiguration")
@@ -285,6 +302,15 @@ def discover_s3(client, region):
                 "size_bytes": None,
                 "tags": _tags((tags or {}).get("TagSet")),
                 "owner_agent": OWNERS["s3"],
+                "policy": _policy_document(policy),
+                "mfa_delete": versioning.get("MFADelete") == "Enabled",
+                "object_ownership": next((r["ObjectOwnership"] for r in (ownership or {}).get("OwnershipControls", {}).get("Rules", [])), None),
+                "object_lock": lock is not None,
+                "lifecycle_enabled": any(r.get("Status") == "Enabled" for r in (lifecycle or {}).get("Rules", [])),
+                "replication_rules": [{"status": r.get("Status", ""), "destination_bucket": r.get("Destination", {}).get("Bucket")}
+                                      for r in (replication or {}).get("ReplicationConfiguration", {}).get("Rules", [])],
+                "event_notifications": "EventBridgeConfiguration" in notifications or any(notifications.get(k) for k in (
+                    "TopicConfigurations", "QueueConfigurations", "LambdaFunctionConfigurations")),
             })
     return buckets
 

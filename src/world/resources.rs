@@ -204,6 +204,7 @@ impl SecurityGroupRule {
 /// An S3 bucket and its access settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[allow(clippy::struct_excessive_bools)]
 pub struct S3Bucket {
     /// Bucket name.
     pub name: String,
@@ -231,6 +232,37 @@ pub struct S3Bucket {
     pub tags: Tags,
     /// Owner agent persona.
     pub owner_agent: String,
+    /// The bucket policy document; `None` when the bucket has none.
+    #[serde(default)]
+    pub policy: Option<serde_json::Value>,
+    /// Whether versioning's MFA delete is enabled.
+    #[serde(default)]
+    pub mfa_delete: bool,
+    /// Object Ownership (`BucketOwnerEnforced` disables ACLs); `None` when not configured.
+    #[serde(default)]
+    pub object_ownership: Option<String>,
+    /// Whether an Object Lock configuration exists.
+    #[serde(default)]
+    pub object_lock: bool,
+    /// Whether some lifecycle rule is enabled.
+    #[serde(default)]
+    pub lifecycle_enabled: bool,
+    /// Replication rules.
+    #[serde(default)]
+    pub replication_rules: Vec<ReplicationRule>,
+    /// Whether any event notification (SNS, SQS, Lambda or `EventBridge`) is configured.
+    #[serde(default)]
+    pub event_notifications: bool,
+}
+
+/// One replication rule of a bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicationRule {
+    /// `Enabled` or `Disabled`.
+    pub status: String,
+    /// The destination bucket's ARN.
+    pub destination_bucket: Option<String>,
 }
 
 /// The four settings of an S3 public access block.

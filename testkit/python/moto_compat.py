@@ -1,8 +1,10 @@
-"""moto_server, with two fidelity gaps closed.
+"""moto_server, with its fidelity gaps that the project trips over closed.
 
 - moto 5.2.5 answers GetBucketVersioning on a never-versioned bucket with the root element
-  `<GetBucketVersioningResponse/>`; real S3 answers `<VersioningConfiguration/>`, and the Rust
-  SDK rejects any other root. `VersioningRootFix` renames that root and nothing else.
+  `<GetBucketVersioningResponse/>`, and GetBucketNotificationConfiguration on a bucket without
+  notifications with `<GetBucketNotificationResponse/>`; real S3 answers
+  `<VersioningConfiguration/>` and `<NotificationConfiguration/>`, and the Rust SDK rejects any
+  other root. `EmptyRootFix` renames those roots and nothing else.
 - moto 5.2.5 answers EC2's account-level snapshot-sharing and instance-metadata settings with an
   HTML 404. `AccountSettings` keeps them per Region, as EC2 does, and answers their Get, Enable,
   Disable and Modify actions in EC2's XML.
@@ -27,19 +29,23 @@ from urllib.parse import parse_qs
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import run_simple
 
-WRONG_ROOT = b"GetBucketVersioningResponse"
-RIGHT_ROOT = b"VersioningConfiguration"
+# Per S3 subresource: moto's wrong root element, S3's.
+ROOTS = {
+    "versioning": (b"GetBucketVersioningResponse", b"VersioningConfiguration"),
+    "notification": (b"GetBucketNotificationResponse", b"NotificationConfiguration"),
+}
 
 
-class VersioningRootFix:
-    """Renames the wrong XML root of GetBucketVersioning answers."""
+class EmptyRootFix:
+    """Renames the wrong XML roots of GetBucketVersioning and GetBucketNotificationConfiguration."""
 
     def __init__(self, app):
         self.app = app
 
     def __call__(self, environ, start_response):
-        query = environ.get("QUERY_STRING", "")
-        if environ.get("REQUEST_METHOD") != "GET" or "versioning" not in query.split("&"):
+        query = environ.get("QUERY_STRING", "").split("&")
+        fix = next((ROOTS[q] for q in query if q in ROOTS), None)
+        if environ.get("REQUEST_METHOD") != "GET" or fix is None:
             return self.app(environ, start_response)
         captured = {}
 
@@ -48,7 +54,7 @@ class VersioningRootFix:
             return lambda _data: None
 
         body = b"".join(self.app(environ, capture))
-        body = body.replace(WRONG_ROOT, RIGHT_ROOT)
+        body = body.replace(*fix)
         headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
         headers.append(("Content-Length", str(len(body))))
         start_response(captured["status"], headers)
@@ -157,7 +163,7 @@ def main():
     os.environ.setdefault("MOTO_PORT", str(args.port))
     keep_unset_metadata_options()
     app = DomainDispatcherApplication(create_backend_app)
-    run_simple(args.host, args.port, AccountSettings(VersioningRootFix(app)), threaded=True, request_handler=MotoRequestHandler)
+    run_simple(args.host, args.port, AccountSettings(EmptyRootFix(app)), threaded=True, request_handler=MotoRequestHandler)
 
 
 if __name__ == "__main__":

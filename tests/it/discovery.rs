@@ -517,7 +517,7 @@ async fn s3_buckets_and_checks_fail_and_pass_in_their_own_region() {
         .unwrap();
     s3.put_bucket_policy()
         .bucket("it-s3-open")
-        .policy(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::it-s3-open/*"}]}"#)
+        .policy(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":["s3:GetObject","s3:PutObject"],"Resource":"arn:aws:s3:::it-s3-open/*"}]}"#)
         .send()
         .await
         .unwrap();
@@ -542,7 +542,64 @@ async fn s3_buckets_and_checks_fail_and_pass_in_their_own_region() {
         .send()
         .await
         .unwrap();
-    create("it-s3-closed").send().await.unwrap();
+    create("it-s3-closed")
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .unwrap();
+    s3.put_bucket_ownership_controls()
+        .bucket("it-s3-closed")
+        .ownership_controls(
+            OwnershipControls::builder()
+                .rules(
+                    OwnershipControlsRule::builder()
+                        .object_ownership(ObjectOwnership::BucketOwnerEnforced)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    s3.put_bucket_lifecycle_configuration()
+        .bucket("it-s3-closed")
+        .lifecycle_configuration(
+            BucketLifecycleConfiguration::builder()
+                .rules(
+                    LifecycleRule::builder()
+                        .id("expire-logs")
+                        .status(ExpirationStatus::Enabled)
+                        .filter(LifecycleRuleFilter::builder().prefix("logs/").build())
+                        .expiration(LifecycleExpiration::builder().days(30).build())
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    s3.put_bucket_notification_configuration()
+        .bucket("it-s3-closed")
+        .notification_configuration(
+            // A queue, not EventBridge: moto 5.2.5 keeps an EventBridge configuration but never
+            // returns it.
+            NotificationConfiguration::builder()
+                .queue_configurations(
+                    QueueConfiguration::builder()
+                        .queue_arn("arn:aws:sqs:ap-northeast-1:123456789012:bucket-events")
+                        .events(Event::S3ObjectCreated)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
     s3.put_public_access_block()
         .bucket("it-s3-closed")
         .public_access_block_configuration(
@@ -588,7 +645,7 @@ async fn s3_buckets_and_checks_fail_and_pass_in_their_own_region() {
         .unwrap();
     s3.put_bucket_policy()
         .bucket("it-s3-closed")
-        .policy(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"logging.s3.amazonaws.com"},"Action":["s3:PutObject"],"Resource":"arn:aws:s3:::it-s3-closed/*"}]}"#)
+        .policy(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"logging.s3.amazonaws.com"},"Action":["s3:PutObject"],"Resource":"arn:aws:s3:::it-s3-closed/*"},{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::it-s3-closed/*","Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}"#)
         .send()
         .await
         .unwrap();
@@ -626,6 +683,7 @@ async fn s3_buckets_and_checks_fail_and_pass_in_their_own_region() {
         .await
         .expect("discovery");
     let inv = &out.world.inventory;
+    assert_eq!(out.world.scope.completeness, Completeness::Complete);
     let bucket = |name: &str| {
         inv.buckets
             .iter()
@@ -639,6 +697,16 @@ async fn s3_buckets_and_checks_fail_and_pass_in_their_own_region() {
     assert!(closed.logging_enabled && closed.public_access_block.is_some_and(|p| p.is_full()));
     assert_eq!(closed.policy_is_public, Some(false));
     assert_eq!(closed.tags.get("team").map(String::as_str), Some("data"));
+    assert_eq!(closed.object_ownership.as_deref(), Some("BucketOwnerEnforced"));
+    assert!(closed.object_lock && closed.lifecycle_enabled && closed.event_notifications);
+    assert_eq!(
+        closed
+            .policy
+            .as_ref()
+            .and_then(|p| p["Statement"][1]["Effect"].as_str()),
+        Some("Deny"),
+        "the policy document, parsed"
+    );
     assert_eq!(bucket("it-s3-partial").versioning, VersioningStatus::Suspended);
     let open_bucket = bucket("it-s3-open");
     assert_eq!(open_bucket.policy_is_public, Some(true));
@@ -665,6 +733,13 @@ async fn s3_buckets_and_checks_fail_and_pass_in_their_own_region() {
             "s3_bucket_default_encryption",
             "s3_bucket_object_versioning",
             "s3_bucket_server_access_logging_enabled",
+            "s3_bucket_policy_public_write_access",
+            "s3_bucket_secure_transport_policy",
+            "s3_bucket_kms_encryption",
+            "s3_bucket_acl_prohibited",
+            "s3_bucket_object_lock",
+            "s3_bucket_lifecycle_enabled",
+            "s3_bucket_event_notifications_enabled",
         ],
         "it-s3-open",
         "it-s3-closed",

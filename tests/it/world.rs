@@ -120,6 +120,16 @@ pub fn fixture_world() -> WorldState {
             size_bytes: Some(1.5 * f64::from(1u32 << 30)),
             tags: tags.clone(),
             owner_agent: "Steve Jobs".into(),
+            policy: Some(serde_json::json!({"Version": "2012-10-17", "Statement": []})),
+            mfa_delete: false,
+            object_ownership: Some("BucketOwnerEnforced".into()),
+            object_lock: false,
+            lifecycle_enabled: true,
+            replication_rules: vec![ReplicationRule {
+                status: "Enabled".into(),
+                destination_bucket: Some("arn:aws:s3:::bucket-0".into()),
+            }],
+            event_notifications: false,
         })
         .collect(),
         db_instances: vec![RdsInstance {

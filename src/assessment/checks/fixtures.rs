@@ -249,6 +249,15 @@ pub(crate) fn bucket(edit: impl FnOnce(&mut S3Bucket)) -> Inventory {
         size_bytes: None,
         tags: Tags::new(),
         owner_agent: "test".into(),
+        policy: Some(serde_json::json!({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "arn:aws:s3:::bucket-1/*",
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]})),
+        mfa_delete: true,
+        object_ownership: Some("BucketOwnerEnforced".into()),
+        object_lock: true,
+        lifecycle_enabled: true,
+        replication_rules: vec![],
+        event_notifications: true,
     };
     edit(&mut b);
     Inventory {
@@ -288,6 +297,8 @@ pub(crate) fn db(edit: impl FnOnce(&mut RdsInstance)) -> Inventory {
 /// is about.
 pub(crate) struct Case {
     pub id: &'static str,
+    /// The resource judged, where the fixtures hold others the check judges too.
+    pub subject: Option<&'static str>,
     pub fail: Box<dyn Fn() -> Inventory>,
     pub pass: Box<dyn Fn() -> Inventory>,
 }
@@ -295,6 +306,7 @@ pub(crate) struct Case {
 fn case(id: &'static str, fail: impl Fn() -> Inventory + 'static, pass: impl Fn() -> Inventory + 'static) -> Case {
     Case {
         id,
+        subject: None,
         fail: Box::new(fail),
         pass: Box::new(pass),
     }
@@ -563,13 +575,27 @@ pub(crate) fn cases() -> Vec<Case> {
         ),
         case(
             "s3_bucket_public_access",
-            || bucket(|b| b.policy_is_public = Some(true)),
-            || bucket(|b| b.policy_is_public = Some(false)),
+            || {
+                bucket(|b| {
+                    b.public_access_block = None;
+                    b.policy = Some(serde_json::json!({"Statement": [
+                        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject"}]}));
+                })
+            },
+            || {
+                bucket(|b| {
+                    b.public_access_block = None;
+                    b.policy = Some(serde_json::json!({"Statement": [
+                        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                         "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-123"}}}]}));
+                })
+            },
         ),
         case(
             "s3_bucket_public_list_acl",
             || {
                 bucket(|b| {
+                    b.public_access_block = None;
                     b.acl_grants = vec![AclGrant {
                         grantee: "http://acs.amazonaws.com/groups/global/AllUsers".into(),
                         permission: "READ".into(),
@@ -582,6 +608,7 @@ pub(crate) fn cases() -> Vec<Case> {
             "s3_bucket_public_write_acl",
             || {
                 bucket(|b| {
+                    b.public_access_block = None;
                     b.acl_grants = vec![AclGrant {
                         grantee: "http://acs.amazonaws.com/groups/global/AllUsers".into(),
                         permission: "WRITE".into(),
@@ -590,6 +617,66 @@ pub(crate) fn cases() -> Vec<Case> {
             },
             || bucket(|_| {}),
         ),
+        case(
+            "s3_bucket_policy_public_write_access",
+            || {
+                bucket(|b| {
+                    b.public_access_block = None;
+                    b.policy = Some(serde_json::json!({"Statement": [
+                        {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": ["s3:GetObject", "s3:PutObject"]}]}));
+                })
+            },
+            || {
+                bucket(|b| {
+                    b.public_access_block = None;
+                    b.policy = Some(serde_json::json!({"Statement": [
+                        {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": ["s3:GetObject", "s3:putobject"]}]}));
+                })
+            },
+        ),
+        case(
+            "s3_bucket_secure_transport_policy",
+            || bucket(|b| b.policy = None),
+            || bucket(|_| {}),
+        ),
+        case(
+            "s3_bucket_kms_encryption",
+            || bucket(|_| {}),
+            || bucket(|b| b.default_encryption = Some("aws:kms".into())),
+        ),
+        case(
+            "s3_bucket_no_mfa_delete",
+            || bucket(|b| b.mfa_delete = false),
+            || bucket(|_| {}),
+        ),
+        case(
+            "s3_bucket_acl_prohibited",
+            || bucket(|b| b.object_ownership = Some("BucketOwnerPreferred".into())),
+            || bucket(|_| {}),
+        ),
+        case(
+            "s3_bucket_object_lock",
+            || bucket(|b| b.object_lock = false),
+            || bucket(|_| {}),
+        ),
+        case(
+            "s3_bucket_lifecycle_enabled",
+            || bucket(|b| b.lifecycle_enabled = false),
+            || bucket(|_| {}),
+        ),
+        case(
+            "s3_bucket_event_notifications_enabled",
+            || bucket(|b| b.event_notifications = false),
+            || bucket(|_| {}),
+        ),
+        Case {
+            subject: Some("bucket-1"),
+            ..case(
+                "s3_bucket_cross_region_replication",
+                || replicating(REGION),
+                || replicating("eu-west-1"),
+            )
+        },
         case(
             "s3_bucket_default_encryption",
             || bucket(|b| b.default_encryption = None),
@@ -635,9 +722,29 @@ pub(crate) fn cases() -> Vec<Case> {
     all
 }
 
-/// The one finding `id` gives in `inventory`.
-fn only_status(id: &str, inventory: &Inventory, which: &str) -> FindingStatus {
-    let findings: Vec<_> = run(inventory).into_iter().filter(|f| f.check_id == id).collect();
+/// A bucket replicating to a bucket in `destination_region`.
+fn replicating(destination_region: &str) -> Inventory {
+    let mut inv = bucket(|b| {
+        b.replication_rules = vec![crate::world::ReplicationRule {
+            status: "Enabled".into(),
+            destination_bucket: Some("arn:aws:s3:::replica".into()),
+        }];
+    });
+    let mut replica = inv.buckets[0].clone();
+    replica.name = "replica".into();
+    replica.arn = "arn:aws:s3:::replica".into();
+    destination_region.clone_into(&mut replica.region);
+    replica.replication_rules.clear();
+    inv.buckets.push(replica);
+    inv
+}
+
+/// The one finding `id` gives in `inventory` (on `subject`, when given).
+fn only_status(id: &str, inventory: &Inventory, which: &str, subject: Option<&str>) -> FindingStatus {
+    let findings: Vec<_> = run(inventory)
+        .into_iter()
+        .filter(|f| f.check_id == id && subject.is_none_or(|s| f.resource_id == s))
+        .collect();
     assert_eq!(
         findings.len(),
         1,
@@ -650,13 +757,13 @@ fn only_status(id: &str, inventory: &Inventory, which: &str) -> FindingStatus {
 fn every_check_fails_its_failing_fixture_and_passes_its_passing_one() {
     for c in cases() {
         assert_eq!(
-            only_status(c.id, &(c.fail)(), "failing"),
+            only_status(c.id, &(c.fail)(), "failing", c.subject),
             FindingStatus::Fail,
             "{}",
             c.id
         );
         assert_eq!(
-            only_status(c.id, &(c.pass)(), "passing"),
+            only_status(c.id, &(c.pass)(), "passing", c.subject),
             FindingStatus::Pass,
             "{}",
             c.id
@@ -693,4 +800,10 @@ fn prowler_ids_carry_prowlers_severity_and_other_ids_are_the_engines() {
             ),
         }
     }
+}
+
+#[test]
+fn the_documented_number_of_checks_is_the_registrys() {
+    // README.md and docs/behaviour.md state it: update them with it.
+    assert_eq!(registry().len(), 85);
 }

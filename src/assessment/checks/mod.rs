@@ -127,6 +127,7 @@ pub struct Estate<'a> {
     regions_with_volumes: HashSet<&'a str>,
     regions_with_snapshots: HashSet<&'a str>,
     regions_with_custom_groups: HashSet<&'a str>,
+    bucket_regions: HashMap<&'a str, &'a str>,
 }
 
 impl<'a> Estate<'a> {
@@ -169,7 +170,18 @@ impl<'a> Estate<'a> {
                 .filter(|g| g.name != "default")
                 .map(|g| g.region.as_str())
                 .collect(),
+            bucket_regions: inventory
+                .buckets
+                .iter()
+                .map(|b| (b.arn.as_str(), b.region.as_str()))
+                .collect(),
         }
+    }
+
+    /// The Region of the scanned bucket whose ARN is `arn`.
+    #[must_use]
+    pub fn bucket_region(&self, arn: &str) -> Option<&'a str> {
+        self.bucket_regions.get(arn).copied()
     }
 
     /// The security group of `id`, if captured.

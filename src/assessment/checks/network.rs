@@ -118,12 +118,32 @@ fn is_wildcard(cidr: &str) -> bool {
 }
 
 /// Python's `ip_network(cidr).is_global`: false when the whole network lies inside one of the
-/// IANA special-purpose blocks, true otherwise (a malformed CIDR is not global).
+/// IANA special-purpose blocks or the shared address space, true otherwise (a malformed CIDR is
+/// not global).
 pub(crate) fn is_global(cidr: &str) -> bool {
+    special_purpose(cidr, true).is_some_and(|special| !special)
+}
+
+/// Python's `ip_network(cidr).is_private`: the whole network lies inside one of the IANA
+/// special-purpose blocks (the shared address space `100.64.0.0/10` is not private). A bare
+/// address is its own /32 or /128; a malformed one is not private.
+pub(crate) fn is_private(cidr: &str) -> bool {
+    let with_prefix = if cidr.contains('/') {
+        cidr.to_owned()
+    } else if cidr.contains(':') {
+        format!("{cidr}/128")
+    } else {
+        format!("{cidr}/32")
+    };
+    special_purpose(&with_prefix, false).unwrap_or(false)
+}
+
+/// Whether the network lies wholly inside a special-purpose block, the shared address space
+/// counted when `shared` is; `None` for a malformed CIDR.
+fn special_purpose(cidr: &str, shared: bool) -> Option<bool> {
     const V4: &[(Ipv4Addr, u8)] = &[
         (Ipv4Addr::UNSPECIFIED, 8),
         (Ipv4Addr::new(10, 0, 0, 0), 8),
-        (Ipv4Addr::new(100, 64, 0, 0), 10),
         (Ipv4Addr::new(127, 0, 0, 0), 8),
         (Ipv4Addr::new(169, 254, 0, 0), 16),
         (Ipv4Addr::new(172, 16, 0, 0), 12),
@@ -149,25 +169,24 @@ pub(crate) fn is_global(cidr: &str) -> bool {
         (Ipv6Addr::new(0xfc00, 0, 0, 0, 0, 0, 0, 0), 7),
         (Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), 10),
     ];
-    let Some((addr, len)) = parse_cidr(cidr) else {
-        return false;
+    const SHARED: (Ipv4Addr, u8) = (Ipv4Addr::new(100, 64, 0, 0), 10);
+    let (addr, len) = parse_cidr(cidr)?;
+    let inside = |first: u128, last: u128, net: u128, l: u8, bits: u8| {
+        let (lo, hi) = span(net, l, bits);
+        lo <= first && last <= hi
     };
-    match addr {
+    Some(match addr {
         IpAddr::V4(a) => {
             let (first, last) = span(u128::from(u32::from(a)), len, 32);
-            !V4.iter().any(|(net, l)| {
-                let (lo, hi) = span(u128::from(u32::from(*net)), *l, 32);
-                lo <= first && last <= hi
-            })
+            V4.iter()
+                .chain(shared.then_some(&SHARED))
+                .any(|(net, l)| inside(first, last, u128::from(u32::from(*net)), *l, 32))
         }
         IpAddr::V6(a) => {
             let (first, last) = span(u128::from(a), len, 128);
-            !V6.iter().any(|(net, l)| {
-                let (lo, hi) = span(u128::from(*net), *l, 128);
-                lo <= first && last <= hi
-            })
+            V6.iter().any(|(net, l)| inside(first, last, u128::from(*net), *l, 128))
         }
-    }
+    })
 }
 
 /// The prefix length of a CIDR, and its address.
@@ -556,6 +575,17 @@ mod tests {
             ("not a cidr", false),
         ] {
             assert_eq!(is_global(cidr), global, "{cidr}");
+        }
+        for (cidr, private) in [
+            ("10.0.0.0/8", true),
+            ("10.1.2.3", true),
+            ("192.0.2.0/24", true),
+            ("100.64.0.0/10", false),
+            ("8.8.8.0/24", false),
+            ("0.0.0.0/0", false),
+            ("fd00::/8", true),
+        ] {
+            assert_eq!(is_private(cidr), private, "{cidr}");
         }
     }
 }

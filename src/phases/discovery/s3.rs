@@ -2,7 +2,7 @@
 //! bucket's own Region.
 
 use crate::aws::{AwsError, Layered};
-use crate::world::{AclGrant, PublicAccessBlock, S3Bucket, Tags, VersioningStatus};
+use crate::world::{AclGrant, PublicAccessBlock, ReplicationRule, S3Bucket, Tags, VersioningStatus};
 use aws_sdk_s3::operation::list_buckets::ListBucketsOutput;
 
 type S3 = Layered<aws_sdk_s3::Client>;
@@ -62,12 +62,93 @@ fn absent_if<T>(result: Result<T, AwsError>, codes: &[&str]) -> Result<Option<T>
     }
 }
 
-/// Reads one bucket's settings. The six reads run concurrently.
+/// A bucket's policy document and its governance settings, beyond access and encryption.
+struct Controls {
+    policy: Option<serde_json::Value>,
+    object_ownership: Option<String>,
+    object_lock: bool,
+    lifecycle_enabled: bool,
+    replication_rules: Vec<ReplicationRule>,
+    event_notifications: bool,
+}
+
+/// Reads a bucket's [`Controls`]; the reads run concurrently.
+async fn controls(s3: &S3, name: &str) -> Result<Controls, AwsError> {
+    let c = &s3.client;
+    let l = &s3.layer;
+    let (document, ownership, lock, lifecycle, replication, notifications) = tokio::join!(
+        l.call("GetBucketPolicy", || c.get_bucket_policy().bucket(name).send()),
+        l.call("GetBucketOwnershipControls", || c
+            .get_bucket_ownership_controls()
+            .bucket(name)
+            .send()),
+        l.call("GetObjectLockConfiguration", || c
+            .get_object_lock_configuration()
+            .bucket(name)
+            .send()),
+        l.call("GetBucketLifecycleConfiguration", || c
+            .get_bucket_lifecycle_configuration()
+            .bucket(name)
+            .send()),
+        l.call("GetBucketReplication", || c
+            .get_bucket_replication()
+            .bucket(name)
+            .send()),
+        l.call("GetBucketNotificationConfiguration", || c
+            .get_bucket_notification_configuration()
+            .bucket(name)
+            .send()),
+    );
+    // A document S3 accepted is JSON; one that is not is kept as its text.
+    let policy = absent_if(document, &["NoSuchBucketPolicy"])?
+        .and_then(|o| o.policy)
+        .map(|text| serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)));
+    let object_ownership = absent_if(ownership, &["OwnershipControlsNotFoundError"])?.and_then(|o| {
+        o.ownership_controls()?
+            .rules()
+            .first()
+            .map(|r| r.object_ownership().as_str().to_owned())
+    });
+    let object_lock = absent_if(lock, &["ObjectLockConfigurationNotFoundError"])?.is_some();
+    let lifecycle_enabled = absent_if(lifecycle, &["NoSuchLifecycleConfiguration"])?.is_some_and(|o| {
+        o.rules()
+            .iter()
+            .any(|r| *r.status() == aws_sdk_s3::types::ExpirationStatus::Enabled)
+    });
+    let replication_rules = absent_if(replication, &["ReplicationConfigurationNotFoundError"])?
+        .and_then(|o| o.replication_configuration)
+        .map(|r| {
+            r.rules()
+                .iter()
+                .map(|rule| ReplicationRule {
+                    status: rule.status().as_str().to_owned(),
+                    destination_bucket: rule.destination().map(|d| d.bucket().to_owned()),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let notifications = notifications?;
+    let event_notifications = !notifications.topic_configurations().is_empty()
+        || !notifications.queue_configurations().is_empty()
+        || !notifications.lambda_function_configurations().is_empty()
+        || notifications.event_bridge_configuration().is_some();
+    Ok(Controls {
+        policy,
+        object_ownership,
+        object_lock,
+        lifecycle_enabled,
+        replication_rules,
+        event_notifications,
+    })
+}
+
+/// Reads one bucket's settings. The reads run concurrently.
 pub(crate) async fn describe(s3: &S3, listed: ListedBucket, owner_agent: &str) -> Result<S3Bucket, AwsError> {
     let name = listed.name.as_str();
     let c = &s3.client;
     let l = &s3.layer;
-    let (pab, policy, acl, encryption, versioning, logging, tagging) = tokio::join!(
+    let (controls, pab, policy, acl, encryption, versioning, logging, tagging) = tokio::join!(
+        Box::pin(controls(s3, name)),
         l.call("GetPublicAccessBlock", || c
             .get_public_access_block()
             .bucket(name)
@@ -82,6 +163,7 @@ pub(crate) async fn describe(s3: &S3, listed: ListedBucket, owner_agent: &str) -
         l.call("GetBucketLogging", || c.get_bucket_logging().bucket(name).send()),
         l.call("GetBucketTagging", || c.get_bucket_tagging().bucket(name).send()),
     );
+    let controls = controls?;
     let public_access_block = absent_if(pab, &["NoSuchPublicAccessBlockConfiguration"])?
         .and_then(|o| o.public_access_block_configuration().cloned())
         .map(|p| PublicAccessBlock {
@@ -112,7 +194,9 @@ pub(crate) async fn describe(s3: &S3, listed: ListedBucket, owner_agent: &str) -
                 .find_map(|r| r.apply_server_side_encryption_by_default())
                 .map(|d| d.sse_algorithm().as_str().to_owned())
         });
-    let versioning = match versioning?
+    let versioning = versioning?;
+    let mfa_delete = versioning.mfa_delete() == Some(&aws_sdk_s3::types::MfaDeleteStatus::Enabled);
+    let versioning = match versioning
         .status()
         .map(aws_sdk_s3::types::BucketVersioningStatus::as_str)
     {
@@ -143,5 +227,12 @@ pub(crate) async fn describe(s3: &S3, listed: ListedBucket, owner_agent: &str) -
         size_bytes: None,
         tags,
         owner_agent: owner_agent.to_owned(),
+        policy: controls.policy,
+        mfa_delete,
+        object_ownership: controls.object_ownership,
+        object_lock: controls.object_lock,
+        lifecycle_enabled: controls.lifecycle_enabled,
+        replication_rules: controls.replication_rules,
+        event_notifications: controls.event_notifications,
     })
 }
