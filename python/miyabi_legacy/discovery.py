@@ -338,8 +338,69 @@ def discover_rds(client, region):
                 "master_username": d.get("MasterUsername"),
                 "tags": _tags(d.get("TagList")),
                 "owner_agent": OWNERS["rds"],
+                "cluster_id": d.get("DBClusterIdentifier"),
+                "replica_source": d.get("ReadReplicaSourceDBInstanceIdentifier"),
+                "auto_minor_version_upgrade": d.get("AutoMinorVersionUpgrade", False),
+                "iam_auth": d.get("IAMDatabaseAuthenticationEnabled", False),
+                "cloudwatch_logs_exports": d.get("EnabledCloudwatchLogsExports", []),
+                "enhanced_monitoring_arn": d.get("EnhancedMonitoringResourceArn"),
+                "copy_tags_to_snapshot": d.get("CopyTagsToSnapshot", False),
+                "port": d.get("Endpoint", {}).get("Port"),
+                "vpc_id": d.get("DBSubnetGroup", {}).get("VpcId"),
+                "subnet_ids": [n["SubnetIdentifier"] for n in d.get("DBSubnetGroup", {}).get("Subnets", [])
+                               if n.get("SubnetStatus") == "Active" and "SubnetIdentifier" in n],
+                "security_group_ids": [g["VpcSecurityGroupId"] for g in d.get("VpcSecurityGroups", [])
+                                       if g.get("Status") == "active" and "VpcSecurityGroupId" in g],
+                "engine_lifecycle_support": d.get("EngineLifecycleSupport"),
             })
     return out
+
+
+def discover_rds_clusters(client, region):
+    rds = client("rds", region)
+    clusters, snapshots = [], []
+    for page in rds.get_paginator("describe_db_clusters").paginate(PaginationConfig={"PageSize": 100}):
+        for c in page["DBClusters"]:
+            clusters.append({
+                "id": c["DBClusterIdentifier"],
+                "arn": c.get("DBClusterArn", ""),
+                "region": region,
+                "engine": c.get("Engine", "unknown"),
+                "status": c.get("Status", "unknown"),
+                "storage_encrypted": c.get("StorageEncrypted", False),
+                "deletion_protection": c.get("DeletionProtection", False),
+                "multi_az": c.get("MultiAZ", False),
+                "master_username": c.get("MasterUsername"),
+                "auto_minor_version_upgrade": c.get("AutoMinorVersionUpgrade", False),
+                "iam_auth": c.get("IAMDatabaseAuthenticationEnabled", False),
+                "cloudwatch_logs_exports": c.get("EnabledCloudwatchLogsExports", []),
+                "backtrack_window": c.get("BacktrackWindow", 0),
+                "copy_tags_to_snapshot": c.get("CopyTagsToSnapshot", False),
+                "port": c.get("Port"),
+                "backup_retention_days": c.get("BackupRetentionPeriod", 0),
+                "tags": _tags(c.get("TagList")),
+            })
+    for page in rds.get_paginator("describe_db_snapshots").paginate(PaginationConfig={"PageSize": 100}):
+        for n in page["DBSnapshots"]:
+            attrs = rds.describe_db_snapshot_attributes(DBSnapshotIdentifier=n["DBSnapshotIdentifier"])
+            values = attrs.get("DBSnapshotAttributesResult", {}).get("DBSnapshotAttributes", [])
+            snapshots.append({
+                "id": n["DBSnapshotIdentifier"], "arn": n.get("DBSnapshotArn", ""), "region": region, "of": "db",
+                "source_id": n.get("DBInstanceIdentifier"), "snapshot_type": n.get("SnapshotType"),
+                "encrypted": n.get("Encrypted", False),
+                "public": any("all" in a.get("AttributeValues", []) for a in values),
+            })
+    for page in rds.get_paginator("describe_db_cluster_snapshots").paginate(PaginationConfig={"PageSize": 100}):
+        for n in page["DBClusterSnapshots"]:
+            attrs = rds.describe_db_cluster_snapshot_attributes(DBClusterSnapshotIdentifier=n["DBClusterSnapshotIdentifier"])
+            values = attrs.get("DBClusterSnapshotAttributesResult", {}).get("DBClusterSnapshotAttributes", [])
+            snapshots.append({
+                "id": n["DBClusterSnapshotIdentifier"], "arn": n.get("DBClusterSnapshotArn", ""), "region": region,
+                "of": "cluster", "source_id": n.get("DBClusterIdentifier"), "snapshot_type": n.get("SnapshotType"),
+                "encrypted": n.get("StorageEncrypted", False),
+                "public": any("all" in a.get("AttributeValues", []) for a in values),
+            })
+    return clusters, snapshots
 
 
 def _series_requests(inventory, region, window):
@@ -456,6 +517,7 @@ def discover(region, profile=None, lookback_hours=14 * 24, until=None, endpoint_
     }
     (inventory["network_interfaces"], inventory["network_acls"], inventory["subnets"], inventory["snapshots"],
      inventory["region_settings"]) = discover_posture(client, region)
+    inventory["db_clusters"], inventory["db_snapshots"] = discover_rds_clusters(client, region)
     inventory["metrics"] = discover_metrics(client, region, inventory, window)
     for b in inventory["buckets"]:
         sizes = [m for m in inventory["metrics"] if m["metric_name"] == "BucketSizeBytes" and m["resource_id"] == b["name"]]

@@ -184,6 +184,12 @@ pub struct Inventory {
     /// The account's settings, per scanned Region.
     #[serde(default)]
     pub region_settings: Vec<RegionSettings>,
+    /// RDS DB clusters.
+    #[serde(default)]
+    pub db_clusters: Vec<RdsCluster>,
+    /// RDS DB snapshots and DB cluster snapshots.
+    #[serde(default)]
+    pub db_snapshots: Vec<RdsSnapshot>,
 }
 
 impl Inventory {
@@ -222,6 +228,8 @@ impl Inventory {
             metrics: Vec::new(),
             network_acls: keep(&self.network_acls, |r| &r.id, ids),
             snapshots: keep(&self.snapshots, |r| &r.id, ids),
+            db_clusters: keep(&self.db_clusters, |r| &r.id, ids),
+            db_snapshots: keep(&self.db_snapshots, |r| &r.id, ids),
             ..Self::default()
         }
     }
@@ -237,6 +245,8 @@ impl Inventory {
             + self.db_instances.len()
             + self.network_acls.len()
             + self.snapshots.len()
+            + self.db_clusters.len()
+            + self.db_snapshots.len()
     }
 
     /// Appends every list of `other`.
@@ -253,6 +263,8 @@ impl Inventory {
         self.subnets.extend(other.subnets);
         self.snapshots.extend(other.snapshots);
         self.region_settings.extend(other.region_settings);
+        self.db_clusters.extend(other.db_clusters);
+        self.db_snapshots.extend(other.db_snapshots);
     }
 
     /// Puts every list in a canonical order, so that two captures of the same estate compare
@@ -276,6 +288,10 @@ impl Inventory {
         self.snapshots
             .sort_by(|a, b| (&a.region, &a.id).cmp(&(&b.region, &b.id)));
         self.region_settings.sort_by(|a, b| a.region.cmp(&b.region));
+        self.db_clusters
+            .sort_by(|a, b| (&a.region, &a.id).cmp(&(&b.region, &b.id)));
+        self.db_snapshots
+            .sort_by(|a, b| (&a.region, &a.of, &a.id).cmp(&(&b.region, &b.of, &b.id)));
         self.metrics.sort_by(|a, b| {
             (&a.region, &a.resource_id, &a.namespace, &a.metric_name).cmp(&(
                 &b.region,

@@ -365,6 +365,106 @@ pub struct RdsInstance {
     pub tags: Tags,
     /// Owner agent persona.
     pub owner_agent: String,
+    /// The cluster it belongs to, if any.
+    #[serde(default)]
+    pub cluster_id: Option<String>,
+    /// The instance it replicates, when it is a read replica.
+    #[serde(default)]
+    pub replica_source: Option<String>,
+    /// Whether minor engine upgrades apply automatically.
+    #[serde(default)]
+    pub auto_minor_version_upgrade: bool,
+    /// Whether IAM database authentication is on.
+    #[serde(default)]
+    pub iam_auth: bool,
+    /// Log types exported to CloudWatch Logs.
+    #[serde(default)]
+    pub cloudwatch_logs_exports: Vec<String>,
+    /// The Enhanced Monitoring log stream's ARN, when Enhanced Monitoring is on.
+    #[serde(default)]
+    pub enhanced_monitoring_arn: Option<String>,
+    /// Whether tags are copied to snapshots.
+    #[serde(default)]
+    pub copy_tags_to_snapshot: bool,
+    /// The endpoint's port, once it has one.
+    #[serde(default)]
+    pub port: Option<i32>,
+    /// The VPC of its subnet group.
+    #[serde(default)]
+    pub vpc_id: Option<String>,
+    /// The active subnets of its subnet group.
+    #[serde(default)]
+    pub subnet_ids: Vec<String>,
+    /// Its active VPC security groups.
+    #[serde(default)]
+    pub security_group_ids: Vec<String>,
+    /// `EngineLifecycleSupport`: `open-source-rds-extended-support` when RDS Extended Support
+    /// (a paid extension past end of standard support) applies.
+    #[serde(default)]
+    pub engine_lifecycle_support: Option<String>,
+}
+
+/// An RDS DB cluster (Aurora, Multi-AZ DB cluster, Neptune).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(clippy::struct_excessive_bools)]
+pub struct RdsCluster {
+    /// DB cluster identifier.
+    pub id: String,
+    /// ARN.
+    pub arn: String,
+    /// Region.
+    pub region: String,
+    /// Engine, for example `aurora-postgresql`.
+    pub engine: String,
+    /// Status, for example `available`.
+    pub status: String,
+    /// Whether storage is encrypted.
+    pub storage_encrypted: bool,
+    /// Whether deletion protection is on.
+    pub deletion_protection: bool,
+    /// Whether the cluster spans several Availability Zones.
+    pub multi_az: bool,
+    /// Master user name.
+    pub master_username: Option<String>,
+    /// Whether minor engine upgrades apply automatically.
+    pub auto_minor_version_upgrade: bool,
+    /// Whether IAM database authentication is on.
+    pub iam_auth: bool,
+    /// Log types exported to CloudWatch Logs.
+    pub cloudwatch_logs_exports: Vec<String>,
+    /// Backtrack window in seconds (Aurora MySQL); 0 when off.
+    pub backtrack_window: i64,
+    /// Whether tags are copied to snapshots.
+    pub copy_tags_to_snapshot: bool,
+    /// The port.
+    pub port: Option<i32>,
+    /// Automated backup retention in days.
+    pub backup_retention_days: i32,
+    /// Tags.
+    pub tags: Tags,
+}
+
+/// An RDS DB snapshot or DB cluster snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RdsSnapshot {
+    /// Snapshot identifier.
+    pub id: String,
+    /// ARN.
+    pub arn: String,
+    /// Region.
+    pub region: String,
+    /// `db` for a DB snapshot, `cluster` for a DB cluster snapshot.
+    pub of: String,
+    /// The DB instance or cluster it was taken from.
+    pub source_id: Option<String>,
+    /// `manual` or `automated`.
+    pub snapshot_type: Option<String>,
+    /// Whether it is encrypted.
+    pub encrypted: bool,
+    /// True when its `restore` attribute lets everyone (`all`) restore it.
+    pub public: bool,
 }
 
 /// A CloudWatch series of one metric of one resource.

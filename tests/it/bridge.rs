@@ -311,6 +311,8 @@ mod in_process {
         assert_eq!(x.subnets, y.subnets, "{name}: subnets");
         assert_eq!(x.snapshots, y.snapshots, "{name}: snapshots");
         assert_eq!(x.region_settings, y.region_settings, "{name}: Region settings");
+        assert_eq!(x.db_clusters, y.db_clusters, "{name}: DB clusters");
+        assert_eq!(x.db_snapshots, y.db_snapshots, "{name}: DB snapshots");
         assert_eq!(x.metrics.len(), y.metrics.len(), "{name}: number of series");
         for (m, n) in x.metrics.iter().zip(&y.metrics) {
             assert_eq!(m, n, "{name}: series {} {}", m.resource_id, m.metric_name);

@@ -440,10 +440,27 @@ async fn rds_resources_and_checks_fail_and_pass() {
             .backup_retention_period(if hardened { 7 } else { 0 })
             .multi_az(hardened)
             .deletion_protection(hardened)
+            .auto_minor_version_upgrade(hardened)
+            .enable_iam_database_authentication(hardened)
+            .copy_tags_to_snapshot(hardened)
+            .set_enable_cloudwatch_logs_exports(hardened.then(|| vec!["postgresql".to_owned()]))
+            .port(if hardened { 5433 } else { 5432 })
             .send()
     };
     create("it-weak", true, false, "admin").await.unwrap();
     create("it-strong", false, true, "orders_owner").await.unwrap();
+    h.seed
+        .rds
+        .create_db_cluster()
+        .db_cluster_identifier("it-ledger")
+        .engine("aurora-postgresql")
+        .master_username("postgres")
+        .master_user_password("not-a-real-password-1")
+        .storage_encrypted(true)
+        .deletion_protection(true)
+        .send()
+        .await
+        .unwrap();
 
     let out = h
         .discovery()
@@ -466,15 +483,43 @@ async fn rds_resources_and_checks_fail_and_pass() {
     assert_fail_and_pass(
         f,
         &[
-            "rds_instance_no_public_access",
             "rds_instance_storage_encrypted",
             "rds_instance_backup_enabled",
             "rds_instance_deletion_protection",
             "rds_instance_multi_az",
             "rds_instance_default_admin",
+            "rds_instance_minor_version_upgrade_enabled",
+            "rds_instance_iam_authentication_enabled",
+            "rds_instance_integration_cloudwatch_logs",
+            "rds_instance_copy_tags_to_snapshots",
+            "rds_instance_non_default_port",
         ],
         "it-weak",
         "it-strong",
+    );
+    // Flagged public, but its group (moto's default) opens nothing: Prowler passes it.
+    assert!(weak.publicly_accessible);
+    assert_eq!(status(f, "rds_instance_no_public_access", "it-weak"), Pass);
+    let ledger = inv
+        .db_clusters
+        .iter()
+        .find(|c| c.id == "it-ledger")
+        .expect("cluster discovered");
+    assert!(ledger.storage_encrypted && ledger.deletion_protection && ledger.engine == "aurora-postgresql");
+    assert_eq!(status(f, "rds_cluster_default_admin", "it-ledger"), Fail);
+    assert_eq!(status(f, "rds_cluster_deletion_protection", "it-ledger"), Pass);
+    // moto takes an automated snapshot of every new instance.
+    let snapshot_of = |db: &str| {
+        inv.db_snapshots
+            .iter()
+            .find(|s| s.of == "db" && s.source_id.as_deref() == Some(db))
+            .unwrap_or_else(|| panic!("a snapshot of {db}: {:?}", inv.db_snapshots))
+    };
+    assert_eq!(status(f, "rds_snapshots_encrypted", &snapshot_of("it-weak").id), Fail);
+    assert_eq!(status(f, "rds_snapshots_encrypted", &snapshot_of("it-strong").id), Pass);
+    assert_eq!(
+        status(f, "rds_snapshots_public_access", &snapshot_of("it-weak").id),
+        Pass
     );
     assert_eq!(
         status(f, "ec2_securitygroup_default_restrict_traffic", &default_id),

@@ -1,7 +1,7 @@
 //! EC2 instances, EBS volumes and snapshots, Elastic IPs, and the account's EC2 settings.
 
 use super::network::{is_global, rule_matches};
-use super::{pass, verdict, Check, Estate, Rule, Verdict};
+use super::{every, pass, verdict, Check, Estate, Rule, Verdict};
 use crate::world::{
     EbsSnapshot, EbsVolume, Ec2Instance, ElasticIp, Finding, FindingStatus, Inventory, RegionSettings, ResourceKind,
     Severity,
@@ -63,6 +63,7 @@ fn instance_rule(
         kind: ResourceKind::Ec2Instance,
         resources: |inv: &Inventory| &inv.instances,
         key: |i: &Ec2Instance| (&i.id, &i.region),
+        applies: every,
         judge,
     })
 }
@@ -74,6 +75,7 @@ fn volume_rule(id: &'static str, severity: Severity, judge: fn(&EbsVolume, &Esta
         kind: ResourceKind::EbsVolume,
         resources: |inv: &Inventory| &inv.volumes,
         key: |v: &EbsVolume| (&v.id, &v.region),
+        applies: every,
         judge,
     })
 }
@@ -89,6 +91,7 @@ fn snapshot_rule(
         kind: ResourceKind::EbsSnapshot,
         resources: |inv: &Inventory| &inv.snapshots,
         key: |s: &EbsSnapshot| (&s.id, &s.region),
+        applies: every,
         judge,
     })
 }
@@ -104,6 +107,7 @@ fn settings_rule(
         kind: ResourceKind::Account,
         resources: |inv: &Inventory| &inv.region_settings,
         key: |s: &RegionSettings| (&s.account_id, &s.region),
+        applies: every,
         judge,
     })
 }
@@ -427,6 +431,7 @@ pub(super) fn checks() -> Vec<Box<dyn Check>> {
             kind: ResourceKind::ElasticIp,
             resources: |inv: &Inventory| &inv.addresses,
             key: |a: &ElasticIp| (&a.allocation_id, &a.region),
+            applies: every,
             judge: |a: &ElasticIp, _: &Estate<'_>| {
                 if a.public_ip.is_empty() {
                     return Verdict::Skip;

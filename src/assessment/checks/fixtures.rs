@@ -3,8 +3,8 @@
 use super::{registry, run};
 use crate::world::{
     AclGrant, EbsSnapshot, EbsVolume, Ec2Instance, ElasticIp, FindingStatus, Inventory, NetworkAcl, NetworkAclEntry,
-    NetworkInterface, RdsInstance, RegionSettings, S3Bucket, SecurityGroup, SecurityGroupRule, Subnet, Tags,
-    VersioningStatus,
+    NetworkInterface, RdsCluster, RdsInstance, RdsSnapshot, RegionSettings, S3Bucket, SecurityGroup, SecurityGroupRule,
+    Subnet, Tags, VersioningStatus,
 };
 
 const REGION: &str = "us-east-1";
@@ -285,10 +285,100 @@ pub(crate) fn db(edit: impl FnOnce(&mut RdsInstance)) -> Inventory {
         master_username: Some("orders_owner".into()),
         tags: Tags::new(),
         owner_agent: "test".into(),
+        cluster_id: None,
+        replica_source: None,
+        auto_minor_version_upgrade: true,
+        iam_auth: true,
+        cloudwatch_logs_exports: vec!["postgresql".into()],
+        enhanced_monitoring_arn: Some(
+            "arn:aws:logs:us-east-1:111122223333:log-group:RDSOSMetrics:log-stream:db-1".into(),
+        ),
+        copy_tags_to_snapshot: true,
+        port: Some(5433),
+        vpc_id: Some("vpc-1".into()),
+        subnet_ids: vec![],
+        security_group_ids: vec![],
+        engine_lifecycle_support: Some("open-source-rds-extended-support-disabled".into()),
     };
     edit(&mut d);
     Inventory {
         db_instances: vec![d],
+        ..Inventory::default()
+    }
+}
+
+fn rds_cluster(edit: impl FnOnce(&mut RdsCluster)) -> Inventory {
+    let mut c = RdsCluster {
+        id: "cluster-1".into(),
+        arn: String::new(),
+        region: REGION.into(),
+        engine: "aurora-mysql".into(),
+        status: "available".into(),
+        storage_encrypted: true,
+        deletion_protection: true,
+        multi_az: true,
+        master_username: Some("orders_owner".into()),
+        auto_minor_version_upgrade: true,
+        iam_auth: true,
+        cloudwatch_logs_exports: vec!["audit".into()],
+        backtrack_window: 3600,
+        copy_tags_to_snapshot: true,
+        port: Some(3307),
+        backup_retention_days: 7,
+        tags: Tags::new(),
+    };
+    edit(&mut c);
+    Inventory {
+        db_clusters: vec![c],
+        ..Inventory::default()
+    }
+}
+
+/// A DB instance that belongs to a cluster, with its own flags `own` and the cluster's `cluster`.
+fn member(own: bool, cluster: bool) -> Inventory {
+    let mut inv = db(|d| {
+        d.cluster_id = Some("cluster-1".into());
+        d.deletion_protection = own;
+        d.multi_az = own;
+    });
+    inv.db_clusters = rds_cluster(|c| {
+        c.deletion_protection = cluster;
+        c.multi_az = cluster;
+    })
+    .db_clusters;
+    inv
+}
+
+/// A public DB instance whose group opens its port to the internet, in a subnet public or not.
+fn exposed_db(public_subnet: bool) -> Inventory {
+    let mut inv = used_group(group("sg-1", "db", vec![tcp(5433, "0.0.0.0/0")]));
+    inv.subnets = vec![Subnet {
+        id: "subnet-1".into(),
+        region: REGION.into(),
+        vpc_id: "vpc-1".into(),
+        public: public_subnet,
+    }];
+    inv.db_instances = db(|d| {
+        d.publicly_accessible = true;
+        d.security_group_ids = vec!["sg-1".into()];
+        d.subnet_ids = vec!["subnet-1".into()];
+    })
+    .db_instances;
+    inv
+}
+
+fn rds_snapshot(encrypted: bool, public: bool) -> Inventory {
+    Inventory {
+        db_snapshots: vec![RdsSnapshot {
+            id: "snap-db-1".into(),
+            arn: String::new(),
+            region: REGION.into(),
+            of: "db".into(),
+            source_id: Some("db-1".into()),
+            snapshot_type: Some("manual".into()),
+            encrypted,
+            public,
+        }],
         ..Inventory::default()
     }
 }
@@ -694,8 +784,8 @@ pub(crate) fn cases() -> Vec<Case> {
         ),
         case(
             "rds_instance_no_public_access",
-            || db(|d| d.publicly_accessible = true),
-            || db(|_| {}),
+            || exposed_db(true),
+            || exposed_db(false),
         ),
         case(
             "rds_instance_storage_encrypted",
@@ -709,10 +799,111 @@ pub(crate) fn cases() -> Vec<Case> {
         ),
         case(
             "rds_instance_deletion_protection",
-            || db(|d| d.deletion_protection = false),
+            || member(true, false),
+            || member(false, true),
+        ),
+        case("rds_instance_multi_az", || member(true, false), || member(false, true)),
+        case(
+            "rds_instance_minor_version_upgrade_enabled",
+            || db(|d| d.auto_minor_version_upgrade = false),
             || db(|_| {}),
         ),
-        case("rds_instance_multi_az", || db(|d| d.multi_az = false), || db(|_| {})),
+        case(
+            "rds_instance_iam_authentication_enabled",
+            || db(|d| d.iam_auth = false),
+            || db(|_| {}),
+        ),
+        case(
+            "rds_instance_integration_cloudwatch_logs",
+            || db(|d| d.cloudwatch_logs_exports.clear()),
+            || db(|_| {}),
+        ),
+        case(
+            "rds_instance_enhanced_monitoring_enabled",
+            || db(|d| d.enhanced_monitoring_arn = None),
+            || db(|_| {}),
+        ),
+        case(
+            "rds_instance_copy_tags_to_snapshots",
+            || db(|d| d.copy_tags_to_snapshot = false),
+            || db(|_| {}),
+        ),
+        case("rds_instance_inside_vpc", || db(|d| d.vpc_id = None), || db(|_| {})),
+        case(
+            "rds_instance_non_default_port",
+            || db(|d| d.port = Some(5432)),
+            || db(|_| {}),
+        ),
+        case(
+            "rds_instance_extended_support",
+            || db(|d| d.engine_lifecycle_support = Some("open-source-rds-extended-support".into())),
+            || db(|_| {}),
+        ),
+        case(
+            "rds_cluster_storage_encrypted",
+            || rds_cluster(|c| c.storage_encrypted = false),
+            || rds_cluster(|_| {}),
+        ),
+        case(
+            "rds_cluster_deletion_protection",
+            || rds_cluster(|c| c.deletion_protection = false),
+            || rds_cluster(|_| {}),
+        ),
+        case(
+            "rds_cluster_multi_az",
+            || rds_cluster(|c| c.multi_az = false),
+            || rds_cluster(|_| {}),
+        ),
+        case(
+            "rds_cluster_default_admin",
+            || rds_cluster(|c| c.master_username = Some("admin".into())),
+            || rds_cluster(|_| {}),
+        ),
+        case(
+            "rds_cluster_minor_version_upgrade_enabled",
+            || rds_cluster(|c| c.auto_minor_version_upgrade = false),
+            || rds_cluster(|_| {}),
+        ),
+        case(
+            "rds_cluster_iam_authentication_enabled",
+            || rds_cluster(|c| c.iam_auth = false),
+            || rds_cluster(|_| {}),
+        ),
+        case(
+            "rds_cluster_integration_cloudwatch_logs",
+            || rds_cluster(|c| c.cloudwatch_logs_exports.clear()),
+            || rds_cluster(|_| {}),
+        ),
+        case(
+            "rds_cluster_backtrack_enabled",
+            || rds_cluster(|c| c.backtrack_window = 0),
+            || rds_cluster(|_| {}),
+        ),
+        case(
+            "rds_cluster_copy_tags_to_snapshots",
+            || rds_cluster(|c| c.copy_tags_to_snapshot = false),
+            || rds_cluster(|_| {}),
+        ),
+        case(
+            "rds_cluster_non_default_port",
+            || {
+                rds_cluster(|c| {
+                    c.engine = "aurora-postgresql".into();
+                    c.port = Some(5432);
+                })
+            },
+            || rds_cluster(|_| {}),
+        ),
+        case(
+            "rds_snapshots_encrypted",
+            || rds_snapshot(false, false),
+            || rds_snapshot(true, false),
+        ),
+        case(
+            "rds_snapshots_public_access",
+            || rds_snapshot(true, true),
+            || rds_snapshot(true, false),
+        ),
         case(
             "rds_instance_default_admin",
             || db(|d| d.master_username = Some("postgres".into())),
@@ -805,5 +996,5 @@ fn prowler_ids_carry_prowlers_severity_and_other_ids_are_the_engines() {
 #[test]
 fn the_documented_number_of_checks_is_the_registrys() {
     // README.md and docs/behaviour.md state it: update them with it.
-    assert_eq!(registry().len(), 85);
+    assert_eq!(registry().len(), 105);
 }

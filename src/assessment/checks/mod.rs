@@ -17,7 +17,7 @@ mod s3;
 use std::collections::{HashMap, HashSet};
 
 use crate::world::{
-    Finding, FindingStatus, Inventory, NetworkInterface, ResourceKind, SecurityGroup, Severity, Subnet,
+    Finding, FindingStatus, Inventory, NetworkInterface, RdsCluster, ResourceKind, SecurityGroup, Severity, Subnet,
 };
 
 /// One security check.
@@ -74,6 +74,8 @@ pub(crate) struct Rule<R: 'static> {
     pub resources: fn(&Inventory) -> &[R],
     /// A resource's id and Region, as its finding names them.
     pub key: fn(&R) -> (&str, &str),
+    /// Whether the check judges the resource at all (see [`every`]).
+    pub applies: fn(&R) -> bool,
     pub judge: fn(&R, &Estate<'_>) -> Verdict,
 }
 
@@ -91,7 +93,7 @@ impl<R: Sync + 'static> Check for Rule<R> {
     }
 
     fn run(&self, estate: &Estate<'_>, out: &mut Vec<Finding>) {
-        for r in (self.resources)(estate.inventory) {
+        for r in (self.resources)(estate.inventory).iter().filter(|r| (self.applies)(r)) {
             let (status, severity, message) = match (self.judge)(r, estate) {
                 Verdict::Skip => continue,
                 Verdict::Pass(m) => (FindingStatus::Pass, self.severity, m),
@@ -112,6 +114,11 @@ impl<R: Sync + 'static> Check for Rule<R> {
     }
 }
 
+/// A [`Rule`]'s `applies` for a check that judges every resource of its kind.
+pub(crate) fn every<R>(_: &R) -> bool {
+    true
+}
+
 /// An inventory with the lookups the checks share, built once per run.
 pub struct Estate<'a> {
     /// The inventory judged.
@@ -128,6 +135,7 @@ pub struct Estate<'a> {
     regions_with_snapshots: HashSet<&'a str>,
     regions_with_custom_groups: HashSet<&'a str>,
     bucket_regions: HashMap<&'a str, &'a str>,
+    clusters: HashMap<(&'a str, &'a str), &'a RdsCluster>,
 }
 
 impl<'a> Estate<'a> {
@@ -170,12 +178,23 @@ impl<'a> Estate<'a> {
                 .filter(|g| g.name != "default")
                 .map(|g| g.region.as_str())
                 .collect(),
+            clusters: inventory
+                .db_clusters
+                .iter()
+                .map(|c| ((c.region.as_str(), c.id.as_str()), c))
+                .collect(),
             bucket_regions: inventory
                 .buckets
                 .iter()
                 .map(|b| (b.arn.as_str(), b.region.as_str()))
                 .collect(),
         }
+    }
+
+    /// The DB cluster `id` of `region`, if captured.
+    #[must_use]
+    pub fn cluster(&self, region: &str, id: &str) -> Option<&'a RdsCluster> {
+        self.clusters.get(&(region, id)).copied()
     }
 
     /// The Region of the scanned bucket whose ARN is `arn`.

@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::{pass, verdict, Check, Estate, Rule, Verdict};
+use super::{every, pass, verdict, Check, Estate, Rule, Verdict};
 use crate::world::{Finding, FindingStatus, NetworkAcl, ResourceKind, SecurityGroup, SecurityGroupRule, Severity};
 
 /// The port-by-port group checks: Prowler's id and the TCP ports it looks at.
@@ -234,6 +234,7 @@ fn group_rule(
         kind: ResourceKind::SecurityGroup,
         resources: groups,
         key: group_key,
+        applies: every,
         judge,
     })
 }
@@ -466,6 +467,7 @@ fn acl_rule(id: &'static str, severity: Severity, judge: fn(&NetworkAcl, &Estate
         kind: ResourceKind::NetworkAcl,
         resources: |inv| &inv.network_acls,
         key: |a| (&a.id, &a.region),
+        applies: every,
         judge,
     })
 }

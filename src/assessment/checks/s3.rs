@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 use super::network::is_private;
-use super::{verdict, Check, Estate, Rule, Verdict};
+use super::{every, verdict, Check, Estate, Rule, Verdict};
 use crate::world::{Inventory, ResourceKind, S3Bucket, Severity, VersioningStatus};
 
 fn bucket_rule(id: &'static str, severity: Severity, judge: fn(&S3Bucket, &Estate<'_>) -> Verdict) -> Box<dyn Check> {
@@ -17,6 +17,7 @@ fn bucket_rule(id: &'static str, severity: Severity, judge: fn(&S3Bucket, &Estat
         kind: ResourceKind::S3Bucket,
         resources: |inv: &Inventory| &inv.buckets,
         key: |b: &S3Bucket| (&b.name, &b.region),
+        applies: every,
         judge,
     })
 }

@@ -313,12 +313,18 @@ impl Discovery {
     async fn scan_region(&self, c: &RegionClients, progress: &dyn ProgressSink) -> Result<RegionScan, AwsError> {
         let owners = &self.config.owners;
         step(progress, &c.region, "scanning EC2 and RDS".into(), None, None);
-        let (instances, volumes, addresses, groups, dbs, posture) = tokio::join!(
+        let (instances, volumes, addresses, groups, (dbs, clusters, db_snapshots), posture) = tokio::join!(
             ec2::instances(&c.ec2, owners, &[]),
             ec2::volumes(&c.ec2, owners, &[]),
             ec2::addresses(&c.ec2, owners),
             ec2::security_groups(&c.ec2, owners, &[]),
-            rds::db_instances(&c.rds, owners, None),
+            async {
+                tokio::join!(
+                    rds::db_instances(&c.rds, owners, None),
+                    rds::db_clusters(&c.rds),
+                    rds::db_snapshots(&c.rds),
+                )
+            },
             async {
                 tokio::join!(
                     posture::network_interfaces(&c.ec2),
@@ -341,6 +347,8 @@ impl Discovery {
             scan.account = scan.account.or(account);
         }
         scan.inventory.db_instances = scan.take(dbs)?.unwrap_or_default();
+        scan.inventory.db_clusters = scan.take(clusters)?.unwrap_or_default();
+        scan.inventory.db_snapshots = scan.take(db_snapshots)?.unwrap_or_default();
         let (interfaces, acls, subnets, snapshots, settings) = posture;
         scan.inventory.network_interfaces = scan.take(interfaces)?.unwrap_or_default();
         scan.inventory.network_acls = scan.take(acls)?.unwrap_or_default();
