@@ -15,11 +15,16 @@ pub enum Format {
     Json,
     /// `.md`: the phases' reports.
     Markdown,
+    /// `.sarif`: each capture's failing security findings as SARIF 2.1.0.
+    Sarif,
 }
 
 impl Format {
     /// Every format.
-    pub const ALL: [Self; 2] = [Self::Json, Self::Markdown];
+    pub const ALL: [Self; 3] = [Self::Json, Self::Markdown, Self::Sarif];
+
+    /// The formats written unless others are chosen: JSON and Markdown.
+    pub const DEFAULT: [Self; 2] = [Self::Json, Self::Markdown];
 
     /// The format of a file name, by its extension.
     #[must_use]
@@ -27,6 +32,7 @@ impl Format {
         match Path::new(name).extension()?.to_str()? {
             "json" => Some(Self::Json),
             "md" => Some(Self::Markdown),
+            "sarif" => Some(Self::Sarif),
             _ => None,
         }
     }
@@ -44,7 +50,7 @@ impl Default for Output {
     fn default() -> Self {
         Self {
             dir: None,
-            formats: Format::ALL.to_vec(),
+            formats: Format::DEFAULT.to_vec(),
             written: Vec::new(),
         }
     }

@@ -6,6 +6,7 @@
 pub mod checks;
 mod cost;
 pub mod prowler;
+pub mod sarif;
 pub mod security;
 
 pub use crate::world::{Assessment, CatalogStamp, Finding, FindingStatus, ResourceCost, ResourceKind, Severity};

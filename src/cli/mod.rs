@@ -97,6 +97,8 @@ enum OutputFormat {
     Json,
     /// The phases' reports.
     Markdown,
+    /// Each capture's failing security findings, as SARIF 2.1.0 (`findings_N.sarif`).
+    Sarif,
 }
 
 #[derive(Subcommand, Debug)]
@@ -357,6 +359,7 @@ fn context(g: &Global) -> Result<CycleContext, Error> {
         .map(|f| match f {
             OutputFormat::Json => Format::Json,
             OutputFormat::Markdown => Format::Markdown,
+            OutputFormat::Sarif => Format::Sarif,
         })
         .collect();
     let mut ctx = CycleContext::new(Arc::new(aws))

@@ -315,3 +315,64 @@ fn terminated_instances_are_judged_only_where_prowler_judges_them() {
         FindingStatus::Fail
     );
 }
+
+#[test]
+fn sarif_validates_against_the_oasis_schema_and_holds_every_failing_finding() {
+    use miyabi_aws::assessment::checks::registry;
+    use miyabi_aws::assessment::sarif::sarif;
+    let path = super::support::repo_root().join("schema/external/sarif-schema-2.1.0.json");
+    let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the OASIS schema (draft-04)");
+    let mut world = fixture_world();
+    world.assessment = assess(&world.inventory, PriceCatalog::built_in());
+    let log = sarif(&world);
+    let errors: Vec<String> = validator.iter_errors(&log).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+
+    let run = &log["runs"][0];
+    let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), registry().len(), "every check is a rule");
+    let results = run["results"].as_array().unwrap();
+    let failing: Vec<&Finding> = world
+        .assessment
+        .findings
+        .iter()
+        .filter(|f| f.status == FindingStatus::Fail && f.check_id != "cost_resource_unpriced")
+        .collect();
+    assert!(failing.len() >= 5, "the fixture world fails several checks");
+    assert_eq!(results.len(), failing.len(), "one result per failing finding");
+    for (result, finding) in results.iter().zip(&failing) {
+        let rule = &rules[result["ruleIndex"].as_u64().unwrap() as usize];
+        assert_eq!(rule["id"], result["ruleId"]);
+        assert_eq!(result["ruleId"], finding.check_id.as_str());
+        let level = match finding.severity {
+            Severity::Critical | Severity::High => "error",
+            Severity::Medium => "warning",
+            _ => "note",
+        };
+        assert_eq!(result["level"], level, "{}", finding.check_id);
+        assert_eq!(
+            result["locations"][0]["logicalLocations"][0]["name"],
+            finding.resource_id.as_str()
+        );
+    }
+    // A rule carries its controls: the SSH check is CIS 7.0 6.3 and FSBP EC2.13.
+    let ssh = rules
+        .iter()
+        .find(|r| r["id"] == "ec2_securitygroup_allow_ingress_from_internet_to_tcp_port_22")
+        .unwrap();
+    let tags: Vec<&str> = ssh["properties"]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t.as_str())
+        .collect();
+    assert!(
+        tags.contains(&"CIS-7.0/6.3") && tags.contains(&"AWS-FSBP/EC2.13"),
+        "{tags:?}"
+    );
+    // The schema catches a level SARIF does not have.
+    let mut wrong = log.clone();
+    wrong["runs"][0]["results"][0]["level"] = serde_json::json!("critical");
+    assert!(!validator.is_valid(&wrong));
+}

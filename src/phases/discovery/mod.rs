@@ -764,6 +764,11 @@ pub fn publish_capture(ctx: &mut CycleContext, mut out: DiscoveryOutput) -> Resu
     }
     let name = format!("world_state_{}.json", ctx.iteration());
     ctx.output.write(&name, out.world.to_json().as_bytes())?;
+    let sarif = format!("findings_{}.sarif", ctx.iteration());
+    if ctx.output.wants(&sarif) {
+        let log = crate::assessment::sarif::sarif(&out.world);
+        ctx.output.write(&sarif, format!("{log:#}").as_bytes())?;
+    }
     ctx.output.write(
         "discovery_report.md",
         report::render(&out.world, &out.calls_per_service, out.metrics.as_ref()).as_bytes(),
