@@ -481,18 +481,14 @@ impl Inventory {
                 volumes_of_instance.entry(instance.as_str()).or_default().push(v);
             }
         }
-        let mut interfaces_by_group: HashMap<&str, Vec<&NetworkInterface>> = HashMap::new();
         let mut interfaces_by_instance: HashMap<&str, Vec<&NetworkInterface>> = HashMap::new();
         for n in &self.network_interfaces {
-            for g in &n.group_ids {
-                interfaces_by_group.entry(g.as_str()).or_default().push(n);
-            }
             if let Some(instance) = &n.instance_id {
                 interfaces_by_instance.entry(instance.as_str()).or_default().push(n);
             }
         }
         InventoryIndex {
-            interfaces_by_group,
+            interfaces_by_group: self.interfaces_by_group(),
             interfaces_by_instance,
             subnets: self.subnets.iter().map(|s| (s.id.as_str(), s)).collect(),
             instances: self.instances.iter().map(|i| (i.id.as_str(), i)).collect(),

@@ -234,6 +234,18 @@ impl Inventory {
         }
     }
 
+    /// The network interfaces that use each security group, by group id.
+    #[must_use]
+    pub fn interfaces_by_group(&self) -> HashMap<&str, Vec<&NetworkInterface>> {
+        let mut by_group: HashMap<&str, Vec<&NetworkInterface>> = HashMap::new();
+        for n in &self.network_interfaces {
+            for g in &n.group_ids {
+                by_group.entry(g.as_str()).or_default().push(n);
+            }
+        }
+        by_group
+    }
+
     /// Number of resources (metric series not counted).
     #[must_use]
     pub fn resource_count(&self) -> usize {

@@ -189,16 +189,6 @@ impl SecurityGroupRule {
     pub fn covers_all_ports(&self) -> bool {
         self.protocol == "-1" || (self.from_port == Some(0) && self.to_port == Some(65535))
     }
-
-    /// True when the rule lets TCP traffic reach `port`.
-    #[must_use]
-    pub fn covers_tcp_port(&self, port: i32) -> bool {
-        match self.protocol.as_str() {
-            "-1" => true,
-            "tcp" | "6" => self.from_port.unwrap_or(0) <= port && self.to_port.unwrap_or(65535) >= port,
-            _ => false,
-        }
-    }
 }
 
 /// An S3 bucket and its access settings.

@@ -142,16 +142,10 @@ impl<'a> Estate<'a> {
     /// Indexes `inventory`.
     #[must_use]
     pub fn new(inventory: &'a Inventory) -> Self {
-        let mut interfaces_by_group: HashMap<&str, Vec<&NetworkInterface>> = HashMap::new();
-        for n in &inventory.network_interfaces {
-            for g in &n.group_ids {
-                interfaces_by_group.entry(g.as_str()).or_default().push(n);
-            }
-        }
         Self {
             inventory,
             groups: inventory.security_groups.iter().map(|g| (g.id.as_str(), g)).collect(),
-            interfaces_by_group,
+            interfaces_by_group: inventory.interfaces_by_group(),
             interfaces: inventory
                 .network_interfaces
                 .iter()
