@@ -36,7 +36,8 @@ exec "$BIN/localaws" --seed-demo "${DEMO_INSTANCES:-200}" --seed "${DEMO_SEED:-4
     simulate="$bin/miyabi-simulate --state $out/simulation.json --clock-file $out/clock"
     $simulate --init
     cycle() {
-      "$bin/miyabi-aws" cycle --clock-file "$out/clock" --hook-after "deployment=$simulate" "$@"
+      "$bin/miyabi-aws" cycle --clock-file "$out/clock" --hook-after "deployment=$simulate" \
+        --output-format json,markdown,sarif,ocsf,asff "$@"
     }
     echo "== first run"
     cycle --out "$out" "$@"

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Writes the facts the engine takes from Prowler: per check of the EC2, S3 and RDS services, its
-severity, its resource type, and the CIS AWS Foundations and AWS Foundational Security Best
-Practices requirements that list it.
+severity, its resource type, its AWS Security Finding Format types, and the CIS AWS Foundations
+and AWS Foundational Security Best Practices requirements that list it.
 
-Only identifiers, severities and mappings are taken; titles, descriptions and remediation text
-are the engine's own. The output is committed (src/assessment/prowler_reference.json), so that
+Only identifiers, severities, types and mappings are taken; titles, descriptions and remediation
+text are the engine's own. The output is committed (src/assessment/prowler_reference.json), so that
 a build needs no copy of Prowler; this script regenerates it from a clone of
 prowler-cloud/prowler at a pinned commit:
 
@@ -71,6 +71,7 @@ def main() -> int:
                 "service": meta["ServiceName"],
                 "severity": meta["Severity"].lower(),
                 "resource_type": meta["ResourceType"],
+                "types": meta.get("CheckType", []),
                 "cis_7_0": cis.get(check, []),
                 "fsbp": fsbp.get(check, []),
             }

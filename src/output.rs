@@ -17,18 +17,29 @@ pub enum Format {
     Markdown,
     /// `.sarif`: each capture's failing security findings as SARIF 2.1.0.
     Sarif,
+    /// `.ocsf.json`: each capture's security findings as OCSF 1.5.0 Detection Findings.
+    Ocsf,
+    /// `.asff.json`: each capture's security findings in the AWS Security Finding Format.
+    Asff,
 }
 
 impl Format {
     /// Every format.
-    pub const ALL: [Self; 3] = [Self::Json, Self::Markdown, Self::Sarif];
+    pub const ALL: [Self; 5] = [Self::Json, Self::Markdown, Self::Sarif, Self::Ocsf, Self::Asff];
 
     /// The formats written unless others are chosen: JSON and Markdown.
     pub const DEFAULT: [Self; 2] = [Self::Json, Self::Markdown];
 
-    /// The format of a file name, by its extension.
+    /// The format of a file name, by its extension (`.ocsf.json` and `.asff.json` before
+    /// `.json`).
     #[must_use]
     pub fn of(name: &str) -> Option<Self> {
+        if name.ends_with(".ocsf.json") {
+            return Some(Self::Ocsf);
+        }
+        if name.ends_with(".asff.json") {
+            return Some(Self::Asff);
+        }
         match Path::new(name).extension()?.to_str()? {
             "json" => Some(Self::Json),
             "md" => Some(Self::Markdown),
@@ -190,6 +201,9 @@ mod tests {
             [dir.join("world_state_0.json"), dir.join("main.tf"), dir.join(template)]
         );
         assert!(Output::none().write("a.json", b"{}").unwrap().is_none());
+        assert!(!out.wants("findings_0.ocsf.json") && !out.wants("findings_0.asff.json"));
+        assert_eq!(Format::of("findings_0.ocsf.json"), Some(Format::Ocsf));
+        assert_eq!(Format::of("findings_0.asff.json"), Some(Format::Asff));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

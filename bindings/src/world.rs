@@ -7,6 +7,7 @@ use miyabi_aws::assessment::assess;
 use miyabi_aws::catalog::PriceCatalog;
 use miyabi_aws::world::{Completeness, WorldStateError};
 use miyabi_aws::{Error, WorldState};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyType;
 use serde::Serialize;
@@ -203,6 +204,27 @@ impl PyWorldState {
     #[getter]
     fn utilisation_percent(&self) -> Option<f64> {
         self.inner.assessment.utilisation_percent
+    }
+
+    /// The security findings as JSON text in a format security tools ingest: `"sarif"` (SARIF
+    /// 2.1.0, the failing findings), `"ocsf"` (OCSF 1.5.0 Detection Findings) or `"asff"` (the
+    /// AWS Security Finding Format). Raises `ValueError` for another format, and for ASFF when
+    /// the capture has no account id.
+    fn findings_as(&self, format: &str) -> PyResult<String> {
+        use miyabi_aws::assessment::{asff, ocsf, sarif};
+        let value = match format {
+            "sarif" => sarif::sarif(&self.inner),
+            "ocsf" => ocsf::ocsf(&self.inner),
+            "asff" => asff::asff(&self.inner).ok_or_else(|| {
+                PyValueError::new_err("ASFF findings carry the account id, which this world state does not have")
+            })?,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown findings format {other:?}: expected \"sarif\", \"ocsf\" or \"asff\""
+                )))
+            }
+        };
+        Ok(format!("{value:#}"))
     }
 
     fn __repr__(&self) -> String {

@@ -52,3 +52,25 @@ def test_reassessing_gives_the_same_assessment(world):
     again = miyabi_aws.assess(world)
     assert again == world
     assert again.monthly_cost == pytest.approx(sum(c["monthly_usd"] or 0 for c in world.costs))
+
+
+def test_findings_in_security_formats_agree_with_the_world_and_validate(world):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+    from validate_asff import validate
+
+    security = [f for f in world.findings if f["check_id"] != "cost_resource_unpriced"]
+    failing = [f for f in security if f["status"] == "FAIL"]
+    events = json.loads(world.findings_as("ocsf"))
+    assert [e["metadata"]["event_code"] for e in events] == [f["check_id"] for f in security]
+    assert {e["class_uid"] for e in events} == {2004}
+    asff = json.loads(world.findings_as("asff"))
+    assert len(asff) == len(security)
+    assert validate(asff) == []
+    assert {f["AwsAccountId"] for f in asff} == {world.account_id}
+    sarif = json.loads(world.findings_as("sarif"))
+    assert [r["ruleId"] for r in sarif["runs"][0]["results"]] == [f["check_id"] for f in failing]
+    with pytest.raises(ValueError, match='unknown findings format "csv"'):
+        world.findings_as("csv")

@@ -3,11 +3,14 @@
 //! It is computed from an [`Inventory`] by one function, [`assess`], so that every discovery
 //! implementation (the Rust one, the legacy Python one through the bridge) feeds the same rules.
 
+pub mod asff;
 pub mod checks;
 mod cost;
+pub mod ocsf;
 pub mod prowler;
 pub mod sarif;
 pub mod security;
+mod subject;
 
 pub use crate::world::{Assessment, CatalogStamp, Finding, FindingStatus, ResourceCost, ResourceKind, Severity};
 

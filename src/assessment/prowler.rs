@@ -1,6 +1,6 @@
 //! What the engine takes from Prowler for the checks named after Prowler's: each check's
-//! severity and resource type, and the CIS AWS Foundations Benchmark 7.0 and AWS Foundational
-//! Security Best Practices requirements that list it.
+//! severity, resource type and finding types, and the CIS AWS Foundations Benchmark 7.0 and AWS
+//! Foundational Security Best Practices requirements that list it.
 //!
 //! `prowler_reference.json` is generated from Prowler's repository at a pinned commit by
 //! `scripts/gen_prowler_reference.py` (identifiers, severities and mappings only). A check the
@@ -24,6 +24,8 @@ pub struct ProwlerCheck {
     pub severity: Severity,
     /// Prowler's resource type (`AwsEc2Instance`, …).
     pub resource_type: String,
+    /// Its AWS Security Finding Format types (`Software and Configuration Checks/…`).
+    pub types: Vec<String>,
     /// CIS AWS Foundations Benchmark 7.0 requirement ids that list the check.
     pub cis_7_0: Vec<String>,
     /// AWS Foundational Security Best Practices control ids that list the check.

@@ -4,13 +4,16 @@
 //! One run, whose driver lists every check of the registry as a rule: its severity as a level
 //! and as GitHub's `security-severity`, and its CIS AWS Foundations 7.0 and AWS Foundational
 //! Security Best Practices controls as tags. Each failing finding is a result. A cloud resource
-//! has no file, so a result's location is logical: the resource, with its Region and kind;
-//! `partialFingerprints` keep one finding's identity across runs.
+//! has no file, so a result's location is logical: the resource by its ARN, with its Region and
+//! type; `partialFingerprints` keep one finding's identity across runs.
+
+use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
 use super::checks::registry;
 use super::prowler;
+use super::subject::{severity_name, subjects, title};
 use crate::world::{FindingStatus, Severity, WorldState};
 
 /// The SARIF version written.
@@ -35,16 +38,6 @@ fn security_severity(severity: Severity) -> &'static str {
     }
 }
 
-fn severity_name(severity: Severity) -> &'static str {
-    match severity {
-        Severity::Critical => "critical",
-        Severity::High => "high",
-        Severity::Medium => "medium",
-        Severity::Low => "low",
-        Severity::Informational => "informational",
-    }
-}
-
 /// The SARIF log of `world`'s failing security findings.
 #[must_use]
 pub fn sarif(world: &WorldState) -> Value {
@@ -66,40 +59,42 @@ pub fn sarif(world: &WorldState) -> Value {
             } else {
                 "a check of miyabi-aws's own".to_owned()
             };
-            json!({
+            let mut rule = json!({
                 "id": check.id(),
                 "name": check.id(),
-                "shortDescription": {"text": check.id().replace('_', " ")},
+                "shortDescription": {"text": title(check.id())},
                 "fullDescription": {"text": format!("{}: {source}, judging {:?} resources.", check.id(), check.kind())},
                 "defaultConfiguration": {"level": level(check.severity())},
                 "properties": {"tags": tags, "security-severity": security_severity(check.severity())},
-            })
+            });
+            if reference.is_some() {
+                rule["helpUri"] = json!(format!("https://hub.prowler.com/check/{}", check.id()));
+            }
+            rule
         })
         .collect();
-    let index: std::collections::HashMap<&str, usize> = checks.iter().enumerate().map(|(k, c)| (c.id(), k)).collect();
+    let index: HashMap<&str, usize> = checks.iter().enumerate().map(|(k, c)| (c.id(), k)).collect();
     let account = world.scope.account_id.clone().unwrap_or_default();
-    let results: Vec<Value> = world
-        .assessment
-        .findings
+    let results: Vec<Value> = subjects(world)
         .iter()
-        .filter(|f| f.status == FindingStatus::Fail)
-        .filter_map(|f| {
-            let rule = *index.get(f.check_id.as_str())?;
-            Some(json!({
+        .filter(|s| s.finding.status == FindingStatus::Fail)
+        .map(|s| {
+            let f = s.finding;
+            json!({
                 "ruleId": f.check_id,
-                "ruleIndex": rule,
+                "ruleIndex": index[s.check.id()],
                 "kind": "fail",
                 "level": level(f.severity),
                 "message": {"text": f.message},
                 "locations": [{"logicalLocations": [{
                     "name": f.resource_id,
-                    "fullyQualifiedName": format!("{account}/{}/{}", f.region, f.resource_id),
+                    "fullyQualifiedName": s.uid,
                     "kind": "resource",
-                    "properties": {"awsAccountId": account, "region": f.region, "resourceKind": f.kind},
+                    "properties": {"awsAccountId": account, "region": f.region, "resourceType": s.resource_type()},
                 }]}],
-                "partialFingerprints": {"miyabiFinding/v1": format!("{account}|{}|{}|{}", f.region, f.check_id, f.resource_id)},
+                "partialFingerprints": {"miyabiFinding/v1": s.key()},
                 "properties": {"severity": severity_name(f.severity)},
-            }))
+            })
         })
         .collect();
     json!({

@@ -99,6 +99,12 @@ enum OutputFormat {
     Markdown,
     /// Each capture's failing security findings, as SARIF 2.1.0 (`findings_N.sarif`).
     Sarif,
+    /// Each capture's security findings, as OCSF 1.5.0 Detection Findings
+    /// (`findings_N.ocsf.json`, as Prowler's json-ocsf).
+    Ocsf,
+    /// Each capture's security findings, in the AWS Security Finding Format that Security Hub
+    /// imports (`findings_N.asff.json`).
+    Asff,
 }
 
 #[derive(Subcommand, Debug)]
@@ -360,6 +366,8 @@ fn context(g: &Global) -> Result<CycleContext, Error> {
             OutputFormat::Json => Format::Json,
             OutputFormat::Markdown => Format::Markdown,
             OutputFormat::Sarif => Format::Sarif,
+            OutputFormat::Ocsf => Format::Ocsf,
+            OutputFormat::Asff => Format::Asff,
         })
         .collect();
     let mut ctx = CycleContext::new(Arc::new(aws))

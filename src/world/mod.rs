@@ -21,6 +21,18 @@ pub use network::*;
 pub use resources::*;
 pub use validate::Violation;
 
+/// The ARN partition of a Region: `aws-cn`, `aws-us-gov` or `aws`.
+#[must_use]
+pub fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
 /// The schema version this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
 

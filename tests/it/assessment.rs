@@ -376,3 +376,182 @@ fn sarif_validates_against_the_oasis_schema_and_holds_every_failing_finding() {
     wrong["runs"][0]["results"][0]["level"] = serde_json::json!("critical");
     assert!(!validator.is_valid(&wrong));
 }
+
+fn assessed_fixture() -> WorldState {
+    let mut world = fixture_world();
+    world.assessment = assess(&world.inventory, PriceCatalog::built_in());
+    world
+}
+
+/// The security findings (every registered check's, not the cost notices).
+fn security_findings(world: &WorldState) -> Vec<&Finding> {
+    world
+        .assessment
+        .findings
+        .iter()
+        .filter(|f| f.check_id != "cost_resource_unpriced")
+        .collect()
+}
+
+#[test]
+fn ocsf_validates_against_the_generated_1_5_0_schema_and_fills_prowlers_fields() {
+    use miyabi_aws::assessment::ocsf::ocsf;
+    let path = super::support::repo_root().join("schema/external/ocsf-1.5.0-detection_finding.schema.json");
+    let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the OCSF schema (draft 2020-12)");
+    let world = assessed_fixture();
+    let events = ocsf(&world);
+    let events = events.as_array().expect("one JSON array, as Prowler's json-ocsf");
+    let findings = security_findings(&world);
+    assert_eq!(
+        events.len(),
+        findings.len(),
+        "one event per finding, PASS and FAIL alike"
+    );
+    assert!(findings.iter().any(|f| f.status == FindingStatus::Pass));
+    for (event, finding) in events.iter().zip(&findings) {
+        let errors: Vec<String> = validator.iter_errors(event).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", finding.check_id);
+        // The fields Prowler's OCSF output fills.
+        assert_eq!(event["metadata"]["event_code"], finding.check_id.as_str());
+        assert_eq!(event["metadata"]["version"], "1.5.0");
+        assert_eq!(event["metadata"]["profiles"], serde_json::json!(["cloud", "datetime"]));
+        assert_eq!(
+            event["status_code"],
+            if finding.status == FindingStatus::Pass {
+                "PASS"
+            } else {
+                "FAIL"
+            }
+        );
+        assert_eq!(event["status_detail"], finding.message.as_str());
+        assert_eq!(event["message"], finding.message.as_str());
+        let severity_id = match finding.severity {
+            Severity::Informational => 1,
+            Severity::Low => 2,
+            Severity::Medium => 3,
+            Severity::High => 4,
+            Severity::Critical => 5,
+        };
+        assert_eq!(event["severity_id"], severity_id);
+        assert_eq!(event["time"], world.scope.captured_at.timestamp());
+        assert_eq!(event["finding_info"]["analytic"]["uid"], finding.check_id.as_str());
+        assert_eq!(event["resources"][0]["region"], finding.region.as_str());
+        assert_eq!(event["cloud"]["account"]["uid"], "123456789012");
+        for field in ["title", "desc", "types", "created_time", "uid"] {
+            assert!(!event["finding_info"][field].is_null(), "finding_info.{field}");
+        }
+        for field in ["uid", "name", "type", "cloud_partition", "group", "labels", "data"] {
+            assert!(!event["resources"][0][field].is_null(), "resources[0].{field}");
+        }
+        assert!(event["remediation"]["desc"].is_string() && event["risk_details"].is_string());
+    }
+    // The instance is named by its ARN and labelled with its tags; its IMDS check carries
+    // Prowler's types and its CIS 7.0 and FSBP requirements.
+    let imds = events
+        .iter()
+        .find(|e| e["metadata"]["event_code"] == "ec2_instance_imdsv2_enabled")
+        .expect("the instance is judged");
+    let resource = &imds["resources"][0];
+    assert_eq!(
+        resource["uid"],
+        "arn:aws:ec2:us-east-1:123456789012:instance/i-0123456789abcdef0"
+    );
+    assert_eq!(
+        (resource["name"].as_str(), resource["type"].as_str()),
+        (Some("web-1"), Some("AwsEc2Instance"))
+    );
+    assert!(resource["labels"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("Environment:prod")));
+    assert_eq!(imds["unmapped"]["compliance"]["CIS-7.0"], serde_json::json!(["6.7"]));
+    assert_eq!(
+        imds["unmapped"]["compliance"]["AWS-Foundational-Security-Best-Practices"],
+        serde_json::json!(["EC2.8"])
+    );
+    assert!(imds["finding_info"]["types"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("TTPs/Credential Access")));
+    // The schema catches what OCSF does not allow.
+    let mut wrong = imds.clone();
+    wrong["severity_id"] = serde_json::json!(7);
+    assert!(!validator.is_valid(&wrong));
+    let mut wrong = imds.clone();
+    wrong["cloud"].as_object_mut().unwrap().remove("provider");
+    assert!(!validator.is_valid(&wrong));
+}
+
+/// Runs `scripts/validate_asff.py` (botocore's validator and the model's and documentation's
+/// limits) on `findings`; returns its exit code and what it printed.
+fn validate_asff(findings: &serde_json::Value) -> (i32, String) {
+    let root = super::support::repo_root();
+    let file = std::env::temp_dir().join(format!("miyabi-asff-{}-{}.json", std::process::id(), rand_suffix()));
+    std::fs::write(&file, findings.to_string()).unwrap();
+    let out = std::process::Command::new("python3")
+        .arg(root.join("scripts/validate_asff.py"))
+        .arg(&file)
+        .output()
+        .expect("python3 (the project venv's, with botocore) runs");
+    let _ = std::fs::remove_file(&file);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+#[test]
+fn asff_validates_against_security_hubs_batch_import_findings_shape() {
+    use miyabi_aws::assessment::asff::asff;
+    let mut world = assessed_fixture();
+    // A message longer than Security Hub's 1,024 characters is cut to fit.
+    let long = world
+        .assessment
+        .findings
+        .iter_mut()
+        .find(|f| f.check_id == "ec2_instance_imdsv2_enabled")
+        .unwrap();
+    long.message = "x".repeat(3000);
+    let findings = asff(&world).expect("the fixture's account is known");
+    let list = findings.as_array().unwrap();
+    assert_eq!(list.len(), security_findings(&world).len());
+    let (code, report) = validate_asff(&findings);
+    assert_eq!(code, 0, "{report}");
+    let imds = list
+        .iter()
+        .find(|f| f["GeneratorId"] == "miyabi-aws-ec2_instance_imdsv2_enabled")
+        .unwrap();
+    assert_eq!(imds["Description"].as_str().unwrap().len(), 1024);
+    assert_eq!(imds["Compliance"]["Status"], "FAILED");
+    assert_eq!(
+        imds["Resources"][0]["Id"],
+        "arn:aws:ec2:us-east-1:123456789012:instance/i-0123456789abcdef0"
+    );
+    assert_eq!(imds["Severity"]["Label"], "HIGH");
+    assert!(imds["Compliance"]["RelatedRequirements"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("CIS-7.0 6.7")));
+    // The same capture gives the same ids: Security Hub updates, never duplicates.
+    assert_eq!(asff(&world).unwrap(), findings);
+    // What the validator catches: an enum the model lacks, a missing required member, a bad
+    // account id.
+    let mut wrong = findings.clone();
+    wrong[0]["Severity"]["Label"] = serde_json::json!("SEVERE");
+    wrong[1].as_object_mut().unwrap().remove("Title");
+    wrong[2]["AwsAccountId"] = serde_json::json!("1234");
+    let (code, report) = validate_asff(&wrong);
+    assert_eq!(code, 1, "{report}");
+    for needle in ["SEVERE", "\"Title\"", "'1234'"] {
+        assert!(report.contains(needle), "{needle} in {report}");
+    }
+    // Without the account id there is no valid ASFF: none is made.
+    world.scope.account_id = None;
+    assert!(asff(&world).is_none());
+}

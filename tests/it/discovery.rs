@@ -897,6 +897,7 @@ async fn the_phase_writes_the_world_state_and_the_report() {
     h.launch(InstanceType::M5Xlarge, 2).await;
     let dir = tmp_dir("phase-files");
     let mut ctx = h.context().with_out_dir(&dir);
+    ctx.output = ctx.output.with_formats(miyabi_aws::output::Format::ALL.to_vec());
     let discovery = std::sync::Arc::new(h.discovery());
     assert_eq!(discovery.name(), "discovery (rust)");
     let report = Cycle::new().with_phase(discovery).run(&mut ctx).await;
@@ -917,4 +918,25 @@ async fn the_phase_writes_the_world_state_and_the_report() {
     assert!(md.contains("| EC2 instances | 2 |"), "{md}");
     assert!(md.contains(&format!("**${:.2} / month**", saved.assessment.monthly_total_usd)));
     assert!(md.contains(&format!("**Score: {:.1} / 100**", saved.assessment.security_score)));
+    // Every security format, chosen: one file each, holding the capture's security findings.
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}")))
+            .unwrap()
+    };
+    let security = saved
+        .assessment
+        .findings
+        .iter()
+        .filter(|f| f.check_id != "cost_resource_unpriced");
+    let failing = security.clone().filter(|f| f.status == Fail).count();
+    assert!(failing > 0, "the launched instances fail some checks");
+    assert_eq!(
+        read("findings_0.ocsf.json").as_array().unwrap().len(),
+        security.clone().count()
+    );
+    assert_eq!(read("findings_0.asff.json").as_array().unwrap().len(), security.count());
+    assert_eq!(
+        read("findings_0.sarif")["runs"][0]["results"].as_array().unwrap().len(),
+        failing
+    );
 }

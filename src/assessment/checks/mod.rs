@@ -15,6 +15,7 @@ mod rds;
 mod s3;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
 
 use crate::world::{
     Finding, FindingStatus, Inventory, NetworkInterface, RdsCluster, ResourceKind, SecurityGroup, Severity, Subnet,
@@ -234,9 +235,7 @@ impl<'a> Estate<'a> {
     }
 }
 
-/// Every check, in id order.
-#[must_use]
-pub fn registry() -> Vec<Box<dyn Check>> {
+static REGISTRY: LazyLock<Vec<Box<dyn Check>>> = LazyLock::new(|| {
     let mut all: Vec<Box<dyn Check>> = Vec::new();
     all.extend(network::checks());
     all.extend(ec2::checks());
@@ -244,6 +243,19 @@ pub fn registry() -> Vec<Box<dyn Check>> {
     all.extend(rds::checks());
     all.sort_by_key(|c| c.id());
     all
+});
+
+/// Every check, in id order.
+#[must_use]
+pub fn registry() -> &'static [Box<dyn Check>] {
+    &REGISTRY
+}
+
+/// The check of id `id`, if the registry has one.
+#[must_use]
+pub fn find(id: &str) -> Option<&'static dyn Check> {
+    let all = registry();
+    all.binary_search_by(|c| c.id().cmp(id)).ok().map(|k| &*all[k])
 }
 
 /// Runs every check of the [`registry`] over `inventory`.

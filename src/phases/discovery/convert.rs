@@ -26,16 +26,7 @@ pub(super) fn stopped_since(reason: Option<&str>) -> Option<DateTime<Utc>> {
         .map(|t| t.and_utc())
 }
 
-/// The ARN partition of a Region.
-pub(super) fn partition(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    }
-}
+pub(super) use crate::world::partition;
 
 #[cfg(test)]
 mod tests {

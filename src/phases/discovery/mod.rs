@@ -746,6 +746,35 @@ pub(crate) fn capture_world(
     }
 }
 
+/// Writes the capture's findings in each chosen security format: `findings_N.sarif`,
+/// `findings_N.ocsf.json`, `findings_N.asff.json`.
+fn write_findings(ctx: &mut CycleContext, world: &WorldState) -> Result<()> {
+    use crate::assessment::{asff, ocsf, sarif};
+    let n = ctx.iteration();
+    let sarif_name = format!("findings_{n}.sarif");
+    if ctx.output.wants(&sarif_name) {
+        ctx.output
+            .write(&sarif_name, format!("{:#}", sarif::sarif(world)).as_bytes())?;
+    }
+    let ocsf_name = format!("findings_{n}.ocsf.json");
+    if ctx.output.wants(&ocsf_name) {
+        ctx.output
+            .write(&ocsf_name, format!("{:#}", ocsf::ocsf(world)).as_bytes())?;
+    }
+    let asff_name = format!("findings_{n}.asff.json");
+    if ctx.output.wants(&asff_name) {
+        if let Some(findings) = asff::asff(world) {
+            ctx.output.write(&asff_name, format!("{findings:#}").as_bytes())?;
+        } else {
+            tracing::warn!(
+                file = %asff_name,
+                "not written: ASFF findings carry the account id, which this capture did not learn"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// What every θ1 phase does with its capture in a cycle: writes `world_state_N.json` and
 /// `discovery_report.md` when the context has an output folder and stores the world state. A
 /// partial capture does not fail the phase: the loop goes on with what was read whole (θ2–θ4
@@ -764,11 +793,7 @@ pub fn publish_capture(ctx: &mut CycleContext, mut out: DiscoveryOutput) -> Resu
     }
     let name = format!("world_state_{}.json", ctx.iteration());
     ctx.output.write(&name, out.world.to_json().as_bytes())?;
-    let sarif = format!("findings_{}.sarif", ctx.iteration());
-    if ctx.output.wants(&sarif) {
-        let log = crate::assessment::sarif::sarif(&out.world);
-        ctx.output.write(&sarif, format!("{log:#}").as_bytes())?;
-    }
+    write_findings(ctx, &out.world)?;
     ctx.output.write(
         "discovery_report.md",
         report::render(&out.world, &out.calls_per_service, out.metrics.as_ref()).as_bytes(),
