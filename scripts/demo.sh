@@ -37,7 +37,7 @@ exec "$BIN/localaws" --seed-demo "${DEMO_INSTANCES:-200}" --seed "${DEMO_SEED:-4
     $simulate --init
     cycle() {
       "$bin/miyabi-aws" cycle --clock-file "$out/clock" --hook-after "deployment=$simulate" \
-        --output-format json,markdown,sarif,ocsf,asff "$@"
+        --output-format json,markdown,html,sarif,ocsf,asff "$@"
     }
     echo "== first run"
     cycle --out "$out" "$@"

@@ -70,6 +70,9 @@ pub enum Error {
     /// Invalid configuration given by the caller.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// The run report could not be rendered.
+    #[error(transparent)]
+    Report(#[from] crate::run_report::RunReportError),
 }
 
 impl Error {

@@ -21,14 +21,23 @@ pub enum Format {
     Ocsf,
     /// `.asff.json`: each capture's security findings in the AWS Security Finding Format.
     Asff,
+    /// `.html`: the run's report, one self-contained page.
+    Html,
 }
 
 impl Format {
     /// Every format.
-    pub const ALL: [Self; 5] = [Self::Json, Self::Markdown, Self::Sarif, Self::Ocsf, Self::Asff];
+    pub const ALL: [Self; 6] = [
+        Self::Json,
+        Self::Markdown,
+        Self::Sarif,
+        Self::Ocsf,
+        Self::Asff,
+        Self::Html,
+    ];
 
-    /// The formats written unless others are chosen: JSON and Markdown.
-    pub const DEFAULT: [Self; 2] = [Self::Json, Self::Markdown];
+    /// The formats written unless others are chosen: JSON, Markdown and the HTML report.
+    pub const DEFAULT: [Self; 3] = [Self::Json, Self::Markdown, Self::Html];
 
     /// The format of a file name, by its extension (`.ocsf.json` and `.asff.json` before
     /// `.json`).
@@ -44,6 +53,7 @@ impl Format {
             "json" => Some(Self::Json),
             "md" => Some(Self::Markdown),
             "sarif" => Some(Self::Sarif),
+            "html" => Some(Self::Html),
             _ => None,
         }
     }

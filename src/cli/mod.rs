@@ -29,6 +29,7 @@ use crate::phases::{Discovery, DiscoveryConfig, Learning, LearningConfig, Monito
 use crate::phases::{Optimization, OptimizationConfig, Planning};
 use crate::plan::execution::ExecutionPlan;
 use crate::progress::SharedProgress;
+use crate::run_report::RunRecorder;
 use crate::world::WorldState;
 use crate::{Cycle, CycleContext, Error, Phase, StopReason};
 
@@ -64,14 +65,15 @@ struct Global {
     /// Folder for world states, reports and `IaC`.
     #[arg(long, global = true, value_name = "DIR", default_value = "miyabi-out")]
     out: PathBuf,
-    /// Which files to write: a comma-separated list of `json` (world states, execution plan)
-    /// and `markdown` (reports). `IaC` is always written.
+    /// Which files to write: a comma-separated list of `json` (world states, execution plan),
+    /// `markdown` (reports), `html` (the run's report), and the security formats `sarif`,
+    /// `ocsf` and `asff`. `IaC` is always written.
     #[arg(
         long,
         global = true,
         value_delimiter = ',',
         value_name = "LIST",
-        default_value = "json,markdown"
+        default_value = "json,markdown,html"
     )]
     output_format: Vec<OutputFormat>,
     /// A price catalog file replacing the built-in one.
@@ -105,6 +107,8 @@ enum OutputFormat {
     /// Each capture's security findings, in the AWS Security Finding Format that Security Hub
     /// imports (`findings_N.asff.json`).
     Asff,
+    /// The run's report, one self-contained HTML page with charts (`report.html`, `cycle` only).
+    Html,
 }
 
 #[derive(Subcommand, Debug)]
@@ -301,8 +305,9 @@ async fn execute(cli: Cli) -> Result<u8, Error> {
     match &cli.command {
         Command::Discover(args) => {
             let discovery = discovery_phase(g, &args.scan, ctx.progress.clone())?;
-            let cycle = one_pass().with_phase(discovery);
-            run_cycle(&cycle, ctx, false).await
+            let recorder = Arc::new(RunRecorder::new());
+            let cycle = one_pass().with_phase(discovery).with_hook(recorder.clone());
+            run_cycle(&cycle, ctx, false, Some(&recorder)).await
         }
         Command::Plan(args) => {
             let mut ctx = match &args.knowledge_base {
@@ -320,7 +325,7 @@ async fn execute(cli: Cli) -> Result<u8, Error> {
             let cycle = one_pass()
                 .with_phase(Arc::new(Planning::default()))
                 .with_phase(Arc::new(Optimization::new(config)));
-            run_cycle(&cycle, ctx, false).await
+            run_cycle(&cycle, ctx, false, None).await
         }
         Command::Apply(args) => {
             let plan = ExecutionPlan::load(&args.plan)?;
@@ -334,11 +339,13 @@ async fn execute(cli: Cli) -> Result<u8, Error> {
                 Some(plan),
             );
             let cycle = one_pass().with_phase(Arc::new(deployment));
-            run_cycle(&cycle, ctx, !d.dry_run).await
+            run_cycle(&cycle, ctx, !d.dry_run, None).await
         }
         Command::Cycle(args) => {
             let (cycle, ctx) = full_cycle(g, args, ctx)?;
-            run_cycle(&cycle, ctx, args.apply).await
+            let recorder = Arc::new(RunRecorder::new());
+            let cycle = cycle.with_hook(recorder.clone());
+            run_cycle(&cycle, ctx, args.apply, Some(&recorder)).await
         }
     }
 }
@@ -368,6 +375,7 @@ fn context(g: &Global) -> Result<CycleContext, Error> {
             OutputFormat::Sarif => Format::Sarif,
             OutputFormat::Ocsf => Format::Ocsf,
             OutputFormat::Asff => Format::Asff,
+            OutputFormat::Html => Format::Html,
         })
         .collect();
     let mut ctx = CycleContext::new(Arc::new(aws))
@@ -461,10 +469,19 @@ fn full_cycle(g: &Global, args: &CycleArgs, ctx: CycleContext) -> Result<(Cycle,
     Ok((cycle, ctx))
 }
 
-/// Runs `cycle`, prints the summary, and maps the stop reason to an exit code.
-async fn run_cycle(cycle: &Cycle, mut ctx: CycleContext, applying: bool) -> Result<u8, Error> {
+/// Runs `cycle`, writes the run report when `recorder` rode along, prints the summary, and maps
+/// the stop reason to an exit code.
+async fn run_cycle(
+    cycle: &Cycle,
+    mut ctx: CycleContext,
+    applying: bool,
+    recorder: Option<&RunRecorder>,
+) -> Result<u8, Error> {
     let started = std::time::Instant::now();
     let report = cycle.run(&mut ctx).await;
+    if let Some(recorder) = recorder {
+        recorder.write(&report, &mut ctx.output)?;
+    }
     summary::print(&ctx, &report, applying);
     println!("{} in {:.1}s", report.stop, started.elapsed().as_secs_f64());
     Ok(match &report.stop {

@@ -7,12 +7,14 @@ use std::time::Duration;
 
 use std::collections::BTreeMap;
 
+use miyabi_aws::assessment::{FindingStatus, Severity};
 use miyabi_aws::knowledge::LearnedHeadroom;
 use miyabi_aws::phases::deployment::{Approval, WaitPolicy};
 use miyabi_aws::phases::learning::KnowledgeBase;
 use miyabi_aws::phases::{
     Deployment, DeploymentConfig, Learning, LearningConfig, Monitoring, MonitoringConfig, Optimization, Planning,
 };
+use miyabi_aws::run_report::RunRecorder;
 use miyabi_aws::world::WorldState;
 use miyabi_aws::{Cycle, CycleContext, StopReason};
 use miyabi_aws_testkit::local_aws::LocalAws;
@@ -20,6 +22,7 @@ use miyabi_aws_testkit::seed::{seed_demo, vcpus, DemoSpec};
 use miyabi_aws_testkit::simulator::WorkloadSimulator;
 use miyabi_aws_testkit::workload::Pattern;
 
+use super::browser;
 use super::support::{harness, mutating, tmp_dir, Harness};
 
 /// θ1–θ6 through the proxy, applying every step (`--apply --approve all`).
@@ -83,7 +86,11 @@ async fn the_full_cycle_converges_and_a_second_run_changes_nothing() {
     let out = tmp_dir("full-cycle");
 
     let mut ctx = context(&h, &out, &simulator);
-    let report = cycle(&h, simulator.clone()).run(&mut ctx).await;
+    let recorder = Arc::new(RunRecorder::new());
+    let report = cycle(&h, simulator.clone())
+        .with_hook(recorder.clone())
+        .run(&mut ctx)
+        .await;
     assert!(report.converged(), "{}", report.stop);
     assert!(
         matches!(report.stop, StopReason::Converged { rule } if rule.contains("no change that may be applied")),
@@ -139,6 +146,11 @@ async fn the_full_cycle_converges_and_a_second_run_changes_nothing() {
         !learned_headroom.is_empty(),
         "the first upsizes breached the CPU alarm, so some family gets more headroom"
     );
+    let page = recorder
+        .write(&report, &mut ctx.output)
+        .expect("the report renders")
+        .expect("HTML is a default format");
+    the_report_reads_back_in_chromium(&page, &out, report.iterations.len());
     drop(ctx); // closes the knowledge base
 
     // The second run: the same estate, the same knowledge base, reopened from disk.
@@ -154,4 +166,102 @@ async fn the_full_cycle_converges_and_a_second_run_changes_nothing() {
         "nothing left that may be applied"
     );
     assert_eq!(mutating(&h.proxy.requests()), Vec::<String>::new());
+}
+
+/// The run's `report.html` in headless Chromium: it loads with no console error and no request
+/// but itself, its charts read back as the world states' figures, the severity filter changes
+/// the rows, and a screenshot is saved beside it.
+fn the_report_reads_back_in_chromium(page: &std::path::Path, out: &std::path::Path, iterations: usize) {
+    let worlds: Vec<WorldState> = (0..iterations)
+        .map(|i| WorldState::load(out.join(format!("world_state_{i}.json"))).expect("world state"))
+        .collect();
+    let latest = worlds.last().expect("a world");
+    let mut tab = browser::Page::open(page);
+    let labels = |tab: &mut browser::Page, chart: &str| -> Vec<String> {
+        let script = format!(
+            "Array.from(document.querySelectorAll('#chart-{chart} svg text[font-weight=bold]')).map(t => t.textContent.trim())"
+        );
+        serde_json::from_value(tab.eval(&script)).expect("labels")
+    };
+    let figures = |f: &dyn Fn(&WorldState) -> Option<f64>| -> Vec<String> {
+        worlds.iter().filter_map(f).map(|v| format!("{v:.2}")).collect()
+    };
+    assert_eq!(
+        labels(&mut tab, "cost"),
+        figures(&|w| Some(w.assessment.monthly_total_usd))
+    );
+    assert_eq!(
+        labels(&mut tab, "score"),
+        figures(&|w| Some(w.assessment.security_score))
+    );
+    assert_eq!(
+        labels(&mut tab, "utilisation"),
+        figures(&|w| w.assessment.utilisation_percent)
+    );
+    // Cost by service adds up to the latest world's total.
+    let services: f64 = labels(&mut tab, "services")
+        .iter()
+        .map(|v| v.parse::<f64>().expect("a number"))
+        .sum();
+    assert!(
+        (services - latest.assessment.monthly_total_usd).abs() < 0.05,
+        "{services} vs {}",
+        latest.assessment.monthly_total_usd
+    );
+    // Findings by severity: the latest world's failing security findings.
+    let failing: Vec<_> = latest
+        .assessment
+        .findings
+        .iter()
+        .filter(|f| f.status == FindingStatus::Fail && f.check_id != "cost_resource_unpriced")
+        .collect();
+    let order = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+        Severity::Informational,
+    ];
+    let per_severity: Vec<String> = order
+        .iter()
+        .map(|s| failing.iter().filter(|f| f.severity == *s).count().to_string())
+        .collect();
+    assert_eq!(labels(&mut tab, "severity"), per_severity);
+    // The filter: all rows, then only one severity's.
+    let visible = "document.querySelectorAll('#findings tbody tr:not([hidden])').length";
+    assert_eq!(tab.eval(visible), failing.len());
+    let (severity, count) = order
+        .iter()
+        .map(|s| (*s, failing.iter().filter(|f| f.severity == *s).count()))
+        .find(|(_, n)| *n > 0 && *n < failing.len())
+        .expect("the latest world fails checks of two severities");
+    let name = serde_json::to_value(severity).unwrap();
+    tab.eval(&format!(
+        "(() => {{ const s = document.getElementById('severity-filter'); s.value = {name}; s.dispatchEvent(new Event('change')); }})()"
+    ));
+    assert_eq!(tab.eval(visible), count, "only the {name} findings stay");
+    // Each right-sized instance has its chart, and its type changed over the run.
+    let resized: Vec<String> = serde_json::from_value(
+        tab.eval("Array.from(document.querySelectorAll('figure.resized')).map(f => f.dataset.instance)"),
+    )
+    .unwrap();
+    assert!(!resized.is_empty(), "the run resized instances");
+    let type_in = |w: &WorldState, id: &str| {
+        w.inventory
+            .instances
+            .iter()
+            .find(|i| i.id == id)
+            .map(|i| i.instance_type.clone())
+    };
+    for id in &resized {
+        assert_ne!(type_in(&worlds[0], id), type_in(latest, id), "{id} was resized");
+    }
+    let png = tab.screenshot(&out.join("report.png"));
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "a screenshot of the page"
+    );
+    assert_eq!(tab.errors(), Vec::<String>::new(), "no console error");
+    let own = format!("file://{}", page.canonicalize().unwrap().display());
+    assert_eq!(tab.requests(), vec![own], "no request but the page itself");
 }

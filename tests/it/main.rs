@@ -6,6 +6,7 @@
 
 mod assessment;
 mod bridge;
+mod browser;
 mod cycle;
 mod deployment;
 mod discovery;
