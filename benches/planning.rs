@@ -121,6 +121,7 @@ fn world(instances: usize, catalog: &PriceCatalog) -> WorldState {
             virtualization_type: Some("hvm".to_owned()),
             enclave_enabled: false,
             network_interface_ids: Vec::new(),
+            user_data: None,
             tags: BTreeMap::new(),
             owner_agent: "Bill Gates".to_owned(),
         });

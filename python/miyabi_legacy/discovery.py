@@ -8,7 +8,9 @@ the Rust assessment prices and checks its output exactly as it does the Rust dis
 """
 
 import argparse
+import base64
 import datetime as dt
+import gzip
 import json
 import os
 import re
@@ -18,13 +20,36 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from miyabi_legacy import secrets
+
 OWNERS = {"ec2": "Bill Gates", "ebs": "Bill Gates", "s3": "Steve Jobs", "rds": "Noguchi"}
 MAX_QUERIES = 500
 MAX_POINTS = 100_800
 
 
 def _tags(items):
-    return {t["Key"]: t.get("Value", "") for t in items or [] if "Key" in t}
+    """Tags, with each value that looks like a credential redacted (as the Rust θ1 does)."""
+    out = {}
+    for t in items or []:
+        if "Key" in t:
+            value = t.get("Value", "")
+            out[t["Key"]] = secrets.REDACTED if secrets.is_secret_tag(t["Key"], value) else value
+    return out
+
+
+def _user_data_scan(ec2, instance_id):
+    """What a scan for secrets finds in an instance's user data; the data itself is not kept."""
+    value = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData").get("UserData", {}).get("Value")
+    if not value:
+        return {"status": "empty"}
+    try:
+        data = base64.b64decode(value.strip(), validate=True)
+        if data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
+        text = data.decode("utf-8")
+    except (ValueError, OSError, EOFError):
+        return {"status": "undecodable"}
+    return {"status": "scanned", "secrets": secrets.scan(text)}
 
 
 def _time(value):
@@ -95,6 +120,7 @@ def discover_ec2(client, region):
                     "virtualization_type": i.get("VirtualizationType"),
                     "enclave_enabled": i.get("EnclaveOptions", {}).get("Enabled", False),
                     "network_interface_ids": [n["NetworkInterfaceId"] for n in i.get("NetworkInterfaces", []) if "NetworkInterfaceId" in n],
+                    "user_data": None if state == "terminated" else _user_data_scan(ec2, i["InstanceId"]),
                     "tags": _tags(i.get("Tags")),
                     "owner_agent": OWNERS["ec2"],
                 })

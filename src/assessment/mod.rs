@@ -9,6 +9,7 @@ mod cost;
 pub mod ocsf;
 pub mod prowler;
 pub mod sarif;
+pub mod secrets;
 pub mod security;
 mod subject;
 

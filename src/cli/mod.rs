@@ -272,6 +272,16 @@ pub fn main_with(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) ->
     }
 }
 
+/// The SDK's log events that carry credentials or response bodies (an access key id in the
+/// endpoint resolver's parameters, signed headers and session tokens in the signer's and the
+/// orchestrator's request dumps, user data in response dumps), held below the level they are
+/// logged at whatever `MIYABI_LOG` asks: the more specific directive wins.
+const CREDENTIAL_LOGS: [&str; 3] = [
+    "aws_smithy_runtime::client::orchestrator::endpoints=info",
+    "aws_smithy_runtime::client::orchestrator=debug",
+    "aws_sigv4=debug",
+];
+
 /// Runs the CLI with `args` (the program name first) on the current runtime; returns the exit
 /// code.
 pub async fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
@@ -282,11 +292,15 @@ pub async fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) ->
             return u8::try_from(e.exit_code()).unwrap_or(2);
         }
     };
+    let mut filter = tracing_subscriber::EnvFilter::try_from_env("MIYABI_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,miyabi_aws::cycle=info"));
+    for quiet in CREDENTIAL_LOGS {
+        if let Ok(directive) = quiet.parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MIYABI_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,miyabi_aws::cycle=info")),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();

@@ -68,10 +68,41 @@ pub struct Ec2Instance {
     /// Its network interfaces.
     #[serde(default)]
     pub network_interface_ids: Vec<String>,
-    /// Tags.
+    /// What θ1 found scanning the instance's user data; `None` when it was not read. The user
+    /// data itself is never kept: a world state names the kind and line of a secret, never
+    /// the secret.
+    #[serde(default)]
+    pub user_data: Option<UserDataScan>,
+    /// Tags. A tag θ1 took for a credential (by its key, or its value's form) has its value
+    /// replaced by `[redacted]`.
     pub tags: Tags,
     /// Owner agent persona, from the service family.
     pub owner_agent: String,
+}
+
+/// The outcome of scanning an instance's user data for secrets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "status", rename_all = "snake_case", deny_unknown_fields)]
+pub enum UserDataScan {
+    /// The instance has no user data.
+    Empty,
+    /// The user data was read and scanned.
+    Scanned {
+        /// What looks like a secret, in order of line.
+        secrets: Vec<SecretHit>,
+    },
+    /// The user data is neither text nor gzip-compressed text.
+    Undecodable,
+}
+
+/// Something that looks like a secret: its kind and line, never its value.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretHit {
+    /// 1-based line number.
+    pub line: u32,
+    /// The rule that matched, for example `AWS Access Key`.
+    pub kind: String,
 }
 
 /// An EBS volume.

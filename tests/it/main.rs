@@ -19,6 +19,7 @@ mod limits;
 mod monitoring;
 mod optimization;
 mod partial;
+mod secrets;
 mod support;
 mod terraform;
 mod world;

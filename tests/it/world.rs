@@ -49,6 +49,7 @@ pub fn fixture_world() -> WorldState {
             virtualization_type: Some("hvm".into()),
             enclave_enabled: false,
             network_interface_ids: vec!["eni-1".into()],
+            user_data: None,
             tags: tags.clone(),
             owner_agent: "Bill Gates".into(),
         }],

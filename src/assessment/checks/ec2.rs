@@ -1,10 +1,10 @@
 //! EC2 instances, EBS volumes and snapshots, Elastic IPs, and the account's EC2 settings.
 
 use super::network::{is_global, rule_matches};
-use super::{every, pass, verdict, Check, Estate, Rule, Verdict};
+use super::{every, fail, pass, verdict, Check, Estate, Rule, Verdict};
 use crate::world::{
     EbsSnapshot, EbsVolume, Ec2Instance, ElasticIp, Finding, FindingStatus, Inventory, RegionSettings, ResourceKind,
-    Severity,
+    Severity, UserDataScan,
 };
 
 /// The instance port checks: Prowler's id and the TCP ports it looks at. Cassandra's and
@@ -310,6 +310,27 @@ pub(super) fn checks() -> Vec<Box<dyn Check>> {
                 "the instance uses paravirtual virtualization",
                 "the instance does not use paravirtual virtualization",
             )
+        }),
+        // Prowler's check of this name scans with Kingfisher's rule set; ours are the engine's
+        // own (`assessment::secrets`), hence an id of our own.
+        instance_rule("miyabi_ec2_instance_secrets_user_data", Severity::Critical, |i, _| {
+            if is_terminated(i) {
+                return Verdict::Skip;
+            }
+            match &i.user_data {
+                None | Some(UserDataScan::Undecodable) => Verdict::Skip,
+                Some(UserDataScan::Empty) => pass("no secrets found: the user data is empty"),
+                Some(UserDataScan::Scanned { secrets }) if secrets.is_empty() => {
+                    pass("no secrets found in the user data")
+                }
+                Some(UserDataScan::Scanned { secrets }) => {
+                    let hits: Vec<String> = secrets
+                        .iter()
+                        .map(|h| format!("{} on line {}", h.kind, h.line))
+                        .collect();
+                    fail(format!("potential secret in the user data: {}", hits.join(", ")))
+                }
+            }
         }),
         instance_rule("ec2_instance_detailed_monitoring_enabled", Severity::Low, |i, _| {
             verdict(

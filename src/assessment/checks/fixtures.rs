@@ -3,8 +3,8 @@
 use super::{registry, run};
 use crate::world::{
     AclGrant, EbsSnapshot, EbsVolume, Ec2Instance, ElasticIp, FindingStatus, Inventory, NetworkAcl, NetworkAclEntry,
-    NetworkInterface, RdsCluster, RdsInstance, RdsSnapshot, RegionSettings, S3Bucket, SecurityGroup, SecurityGroupRule,
-    Subnet, Tags, VersioningStatus,
+    NetworkInterface, RdsCluster, RdsInstance, RdsSnapshot, RegionSettings, S3Bucket, SecretHit, SecurityGroup,
+    SecurityGroupRule, Subnet, Tags, UserDataScan, VersioningStatus,
 };
 
 const REGION: &str = "us-east-1";
@@ -34,6 +34,7 @@ pub(crate) fn instance(id: &str) -> Ec2Instance {
         virtualization_type: Some("hvm".into()),
         enclave_enabled: false,
         network_interface_ids: vec![],
+        user_data: Some(UserDataScan::Empty),
         tags: Tags::new(),
         owner_agent: "test".into(),
     }
@@ -561,6 +562,20 @@ pub(crate) fn cases() -> Vec<Case> {
             || one_instance(|_| {}),
         ),
         case(
+            "miyabi_ec2_instance_secrets_user_data",
+            || {
+                one_instance(|i| {
+                    i.user_data = Some(UserDataScan::Scanned {
+                        secrets: vec![SecretHit {
+                            line: 3,
+                            kind: "AWS Access Key".into(),
+                        }],
+                    });
+                })
+            },
+            || one_instance(|i| i.user_data = Some(UserDataScan::Scanned { secrets: vec![] })),
+        ),
+        case(
             "ec2_instance_detailed_monitoring_enabled",
             || one_instance(|i| i.monitoring = Some("pending".into())),
             || one_instance(|_| {}),
@@ -996,5 +1011,5 @@ fn prowler_ids_carry_prowlers_severity_and_other_ids_are_the_engines() {
 #[test]
 fn the_documented_number_of_checks_is_the_registrys() {
     // README.md and docs/behaviour.md state it: update them with it.
-    assert_eq!(registry().len(), 105);
+    assert_eq!(registry().len(), 106);
 }

@@ -2,16 +2,27 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
+use crate::assessment::secrets;
 use crate::world::Tags;
 
 pub(super) fn time(t: Option<&aws_smithy_types::DateTime>) -> Option<DateTime<Utc>> {
     t.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
 }
 
+/// The tags, with the value of each that looks like a credential replaced by `[redacted]`
+/// (see [`crate::assessment::secrets::is_secret_tag`]): a world state never holds one.
 pub(super) fn tags<'a>(pairs: impl IntoIterator<Item = (Option<&'a str>, Option<&'a str>)>) -> Tags {
     pairs
         .into_iter()
-        .filter_map(|(k, v)| Some((k?.to_owned(), v.unwrap_or_default().to_owned())))
+        .filter_map(|(k, v)| {
+            let (key, value) = (k?, v.unwrap_or_default());
+            let value = if secrets::is_secret_tag(key, value) {
+                secrets::REDACTED
+            } else {
+                value
+            };
+            Some((key.to_owned(), value.to_owned()))
+        })
         .collect()
 }
 

@@ -3,12 +3,14 @@
 use aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput;
 use aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput;
 use aws_sdk_ec2::operation::describe_volumes::DescribeVolumesOutput;
-use aws_sdk_ec2::types::{Filter, HttpTokensState, IpPermission};
+use aws_sdk_ec2::types::{Filter, HttpTokensState, InstanceAttributeName, IpPermission};
+use futures::StreamExt as _;
 
 use super::convert::{stopped_since, tags, time};
+use crate::assessment::secrets;
 use crate::aws::{AwsError, Layered};
 use crate::owners::OwnerDirectory;
-use crate::world::{EbsVolume, Ec2Instance, ElasticIp, SecurityGroup, SecurityGroupRule};
+use crate::world::{EbsVolume, Ec2Instance, ElasticIp, SecurityGroup, SecurityGroupRule, UserDataScan};
 
 type Ec2 = Layered<aws_sdk_ec2::Client>;
 
@@ -87,6 +89,7 @@ pub(crate) async fn instances(
                         .iter()
                         .filter_map(|n| n.network_interface_id().map(str::to_owned))
                         .collect(),
+                    user_data: None,
                     tags: tags(i.tags().iter().map(|t| (t.key(), t.value()))),
                     owner_agent: owners.persona("ec2").to_owned(),
                 });
@@ -96,7 +99,71 @@ pub(crate) async fn instances(
     ec2.layer
         .pages("DescribeInstances", send, DescribeInstancesOutput::next_token, each)
         .await?;
+    scan_user_data(ec2, &mut out).await?;
     Ok((out, account))
+}
+
+/// Reads the user data of every instance but the terminated ones and keeps only what a scan
+/// for secrets finds in it (see [`secrets::scan`]): one `DescribeInstanceAttribute` per
+/// instance, EC2 has no list form, a few at a time under the request limiter.
+async fn scan_user_data(ec2: &Ec2, instances: &mut [Ec2Instance]) -> Result<(), AwsError> {
+    let ids: Vec<(usize, String)> = instances
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| i.state != "terminated")
+        .map(|(k, i)| (k, i.id.clone()))
+        .collect();
+    let reads: Vec<_> = ids
+        .into_iter()
+        .map(|(k, id)| async move {
+            let out = ec2
+                .layer
+                .call("DescribeInstanceAttribute", || {
+                    ec2.client
+                        .describe_instance_attribute()
+                        .instance_id(&id)
+                        .attribute(InstanceAttributeName::UserData)
+                        .send()
+                })
+                .await?;
+            Ok::<_, AwsError>((k, user_data_scan(out.user_data().and_then(|v| v.value()))))
+        })
+        .collect();
+    let scans: Vec<_> = futures::stream::iter(reads).buffer_unordered(8).collect().await;
+    for scan in scans {
+        let (k, scan) = scan?;
+        instances[k].user_data = Some(scan);
+    }
+    Ok(())
+}
+
+/// The scan of base64 user data: decoded, gunzipped when it starts with gzip's magic number
+/// (as cloud-init accepts it), read as UTF-8.
+pub(crate) fn user_data_scan(base64: Option<&str>) -> UserDataScan {
+    use base64::Engine as _;
+    use std::io::Read as _;
+    let Some(text) = base64.filter(|b| !b.is_empty()) else {
+        return UserDataScan::Empty;
+    };
+    let Ok(mut bytes) = base64::engine::general_purpose::STANDARD.decode(text.trim()) else {
+        return UserDataScan::Undecodable;
+    };
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut unzipped = Vec::new();
+        if flate2::read::GzDecoder::new(bytes.as_slice())
+            .read_to_end(&mut unzipped)
+            .is_err()
+        {
+            return UserDataScan::Undecodable;
+        }
+        bytes = unzipped;
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => UserDataScan::Scanned {
+            secrets: secrets::scan(&text),
+        },
+        Err(_) => UserDataScan::Undecodable,
+    }
 }
 
 /// The state of each of `ids` that exists, by id.
