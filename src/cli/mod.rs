@@ -273,14 +273,36 @@ pub fn main_with(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) ->
 }
 
 /// The SDK's log events that carry credentials or response bodies (an access key id in the
-/// endpoint resolver's parameters, signed headers and session tokens in the signer's and the
-/// orchestrator's request dumps, user data in response dumps), held below the level they are
-/// logged at whatever `MIYABI_LOG` asks: the more specific directive wins.
-const CREDENTIAL_LOGS: [&str; 3] = [
-    "aws_smithy_runtime::client::orchestrator::endpoints=info",
-    "aws_smithy_runtime::client::orchestrator=debug",
-    "aws_sigv4=debug",
+/// endpoint resolver's parameters at debug, signed headers, session tokens and user data in the
+/// signer's and the orchestrator's trace dumps): each target is capped at the level below them,
+/// whatever `MIYABI_LOG` asks. A cap only lowers: `MIYABI_LOG` still decides the rest.
+const CREDENTIAL_LOGS: [(&str, tracing::Level); 3] = [
+    (
+        "aws_smithy_runtime::client::orchestrator::endpoints",
+        tracing::Level::INFO,
+    ),
+    ("aws_smithy_runtime::client::orchestrator", tracing::Level::DEBUG),
+    ("aws_sigv4", tracing::Level::DEBUG),
 ];
+
+/// Logs to stderr, filtered by `MIYABI_LOG` (default `warn,miyabi_aws::cycle=info`) and the
+/// [`CREDENTIAL_LOGS`] caps.
+fn init_logging() {
+    use tracing_subscriber::filter::{FilterExt as _, LevelFilter, Targets};
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::Layer as _;
+    let asked = tracing_subscriber::EnvFilter::try_from_env("MIYABI_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,miyabi_aws::cycle=info"));
+    let caps = Targets::new()
+        .with_default(LevelFilter::TRACE)
+        .with_targets(CREDENTIAL_LOGS);
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_filter(asked.and(caps));
+    let _ = tracing_subscriber::registry().with(layer).try_init();
+}
 
 /// Runs the CLI with `args` (the program name first) on the current runtime; returns the exit
 /// code.
@@ -292,18 +314,7 @@ pub async fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) ->
             return u8::try_from(e.exit_code()).unwrap_or(2);
         }
     };
-    let mut filter = tracing_subscriber::EnvFilter::try_from_env("MIYABI_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,miyabi_aws::cycle=info"));
-    for quiet in CREDENTIAL_LOGS {
-        if let Ok(directive) = quiet.parse() {
-            filter = filter.add_directive(directive);
-        }
-    }
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+    init_logging();
     match execute(cli).await {
         Ok(code) => code,
         Err(e) => {

@@ -205,6 +205,20 @@ async fn no_credential_or_secret_reaches_any_output() {
     }
     let logs = std::fs::read_to_string(out.join("cycle.log")).unwrap();
     assert!(logs.contains("DEBUG"), "debug logging was on");
+    // The caps on the SDK's credential-bearing events only lower: by default nothing logs below
+    // info.
+    let mut quiet = Command::new(bin);
+    quiet
+        .args(["discover", "--region", REGION, "--out"])
+        .arg(out.join("default-log"));
+    secrets.env(&mut quiet, &endpoints);
+    quiet.env_remove("MIYABI_LOG");
+    run(quiet, &out.join("default.log"));
+    let default_log = std::fs::read_to_string(out.join("default.log")).unwrap();
+    assert!(
+        !default_log.contains("DEBUG") && !default_log.contains("TRACE"),
+        "{default_log}"
+    );
 
     let searched = files(&out);
     assert!(
