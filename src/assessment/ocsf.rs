@@ -10,7 +10,7 @@
 use serde_json::{json, Map, Value};
 
 use super::prowler;
-use super::subject::{severity_name, subjects, Subject};
+use super::subject::{subjects, Subject};
 use crate::world::{FindingStatus, Severity, WorldState};
 
 /// The OCSF version written.
@@ -134,7 +134,7 @@ fn event(s: &Subject<'_>, seconds: i64, stamp: &str) -> Value {
             "data": {"details": f.resource_id, "metadata": {"kind": f.kind}},
         }],
         "cloud": cloud,
-        "risk_details": format!("Rated {} by {}.", severity_name(s.check.severity()),
+        "risk_details": format!("Rated {} by {}.", s.check.severity().name(),
             if s.prowler.is_some() { "Prowler" } else { "miyabi-aws" }),
         "remediation": remediation,
         "unmapped": unmapped,

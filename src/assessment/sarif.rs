@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use super::checks::registry;
 use super::prowler;
-use super::subject::{severity_name, subjects, title};
+use super::subject::{subjects, title};
 use crate::world::{FindingStatus, Severity, WorldState};
 
 /// The SARIF version written.
@@ -46,10 +46,7 @@ pub fn sarif(world: &WorldState) -> Value {
         .iter()
         .map(|check| {
             let reference = prowler::check(check.id());
-            let mut tags = vec![
-                "security".to_owned(),
-                format!("severity/{}", severity_name(check.severity())),
-            ];
+            let mut tags = vec!["security".to_owned(), format!("severity/{}", check.severity().name())];
             if let Some(r) = reference {
                 tags.extend(r.cis_7_0.iter().map(|c| format!("CIS-7.0/{c}")));
                 tags.extend(r.fsbp.iter().map(|c| format!("AWS-FSBP/{c}")));
@@ -93,7 +90,7 @@ pub fn sarif(world: &WorldState) -> Value {
                     "properties": {"awsAccountId": account, "region": f.region, "resourceType": s.resource_type()},
                 }]}],
                 "partialFingerprints": {"miyabiFinding/v1": s.key()},
-                "properties": {"severity": severity_name(f.severity)},
+                "properties": {"severity": f.severity.name()},
             })
         })
         .collect();

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use super::checks::{self, Check};
 use super::prowler::{self, ProwlerCheck};
-use crate::world::{partition, Finding, ResourceKind, Severity, Tags, WorldState};
+use crate::world::{partition, Finding, ResourceKind, Tags, WorldState};
 
 /// One security finding, with its check and its resource.
 pub(crate) struct Subject<'a> {
@@ -204,17 +204,6 @@ pub(crate) fn title(id: &str) -> String {
         })
         .collect();
     words.join(" ")
-}
-
-/// Lower-case severity, as Prowler writes it.
-pub(crate) fn severity_name(severity: Severity) -> &'static str {
-    match severity {
-        Severity::Critical => "critical",
-        Severity::High => "high",
-        Severity::Medium => "medium",
-        Severity::Low => "low",
-        Severity::Informational => "informational",
-    }
 }
 
 fn service(kind: ResourceKind) -> &'static str {

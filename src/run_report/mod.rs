@@ -242,16 +242,6 @@ struct ResizedRow {
     chart: String,
 }
 
-fn severity_name(s: Severity) -> &'static str {
-    match s {
-        Severity::Critical => "critical",
-        Severity::High => "high",
-        Severity::Medium => "medium",
-        Severity::Low => "low",
-        Severity::Informational => "informational",
-    }
-}
-
 /// The service a resource's cost is billed under.
 fn service(kind: ResourceKind) -> &'static str {
     match kind {
@@ -321,7 +311,7 @@ impl Page {
             .map(|s| {
                 #[allow(clippy::cast_precision_loss)] // a count of findings
                 let n = failing.iter().filter(|f| f.severity == *s).count() as f64;
-                (severity_name(*s).to_owned(), n)
+                (s.name().to_owned(), n)
             })
             .collect();
         charts.insert(
@@ -345,7 +335,7 @@ impl Page {
             checks: check_rows(&failing),
             severities: SEVERITY_ORDER
                 .iter()
-                .map(|s| severity_name(*s))
+                .map(|s| s.name())
                 .filter(|s| findings.iter().any(|f| f.severity == *s))
                 .collect(),
             findings,
@@ -424,7 +414,7 @@ fn check_rows(failing: &[&crate::world::Finding]) -> Vec<CheckRow> {
         .into_iter()
         .map(|(c, (s, n))| CheckRow {
             check: c.to_owned(),
-            severity: severity_name(s),
+            severity: s.name(),
             failing: n,
         })
         .collect();
@@ -437,14 +427,14 @@ fn finding_rows(failing: &[&crate::world::Finding]) -> Vec<FindingRow> {
     let mut rows: Vec<FindingRow> = failing
         .iter()
         .map(|f| FindingRow {
-            severity: severity_name(f.severity),
+            severity: f.severity.name(),
             check: f.check_id.clone(),
             resource: f.resource_id.clone(),
             region: f.region.clone(),
             message: f.message.clone(),
         })
         .collect();
-    rows.sort_by_key(|f| SEVERITY_ORDER.iter().position(|s| severity_name(*s) == f.severity));
+    rows.sort_by_key(|f| SEVERITY_ORDER.iter().position(|s| s.name() == f.severity));
     rows
 }
 

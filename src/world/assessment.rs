@@ -81,6 +81,18 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// Its name, lower-case, as Prowler and the world-state documents write it.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Critical => "critical",
+            Self::High => "high",
+            Self::Medium => "medium",
+            Self::Low => "low",
+            Self::Informational => "informational",
+        }
+    }
+
     /// The weight of the severity in the score.
     #[must_use]
     pub fn weight(self) -> f64 {
