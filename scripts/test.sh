@@ -26,8 +26,8 @@ step cargo test --release --workspace --exclude miyabi-aws-py --all-features -- 
 # that a run can be replayed (exploring runs pick their own seed).
 step env MIYABI_FUZZ_SECONDS=6 MIYABI_FUZZ_SEED=20261201 cargo test --release --all-features --test it fuzz::
 # The CLI, installed the way a user installs it, into the same target folder and profile (its
-# SDK features match the tests', see scripts/check_feature_unification.py): only the core and
-# the binary compile.
+# features match the tests', see scripts/check_feature_unification.py): it reuses the core and
+# the binary the tests built.
 step cargo install --locked --quiet --path . --root "$REPO_ROOT/.cli"
 "$REPO_ROOT/.cli/bin/miyabi-aws" --help | grep -q "discover"
 "$REPO_ROOT/.cli/bin/miyabi-aws" --version

@@ -18,8 +18,8 @@
 //!   [`phases::optimization`], θ4 [`phases::deployment`], θ5 [`phases::monitoring`], θ6
 //!   [`phases::learning`];
 //! - [`plan`]: typed changes, plans and the execution plan; [`guardrails`]: what may run, and how;
-//! - [`bridge`]: the legacy Python discovery scripts as a θ1 phase (subprocess JSON-RPC, or
-//!   in process with the `python` feature);
+//! - [`bridge`]: the legacy Python discovery scripts as a θ1 phase (subprocess JSON-RPC here,
+//!   in process with the `miyabi-aws-embed` crate);
 //! - [`cycle`]: the [`Phase`] trait, the [`CycleContext`] (services and the typed
 //!   [`artefact`] store), the [`Cycle`] runner and its stop rules; it knows no concrete phase;
 //! - [`knowledge`]: the knowledge base kept across runs (outcomes, learned headroom, change

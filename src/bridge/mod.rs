@@ -4,14 +4,12 @@
 //! feeds what comes back to the same assessment as the Rust discovery. Two transports exist:
 //!
 //! - [`SubprocessTransport`]: JSON-RPC 2.0 over the child's stdin/stdout, the plan's protocol;
-//! - `InProcessTransport` (feature `python`): the module is imported into an embedded
-//!   interpreter and its objects are converted straight into the Rust model.
+//! - `InProcessTransport`, in the `miyabi-aws-embed` crate: the module is imported into an
+//!   embedded interpreter and its objects are converted straight into the Rust model.
 //!
 //! A phase can so move from Python to Rust one at a time, with the same inputs and outputs.
 
 mod error;
-#[cfg(feature = "python")]
-mod inprocess;
 pub mod protocol;
 mod subprocess;
 
@@ -23,8 +21,6 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub use self::error::{BridgeError, RemoteError, RemoteErrorData, RpcCode};
-#[cfg(feature = "python")]
-pub use self::inprocess::{embedded_interpreter, EmbeddedInterpreter, InProcessTransport};
 pub use self::protocol::{PhaseConfig, RegionCapture};
 pub use self::subprocess::{decode_line, Script, SubprocessTransport};
 use crate::aws::AwsSession;

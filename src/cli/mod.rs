@@ -250,8 +250,6 @@ enum DiscoveryImpl {
     Rust,
     /// The legacy Python script, over JSON-RPC in a child process (`MIYABI_PYTHON_PATH`).
     Python,
-    /// The legacy Python script in the embedded interpreter (a build with `--features python`).
-    PythonInProcess,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -553,16 +551,6 @@ fn discovery_phase(g: &Global, scan: &ScanArgs, progress: SharedProgress) -> Res
         DiscoveryImpl::Python => bridge(Arc::new(
             SubprocessTransport::from_env(Script::legacy_rpc())?.with_python_path([legacy_dir()]),
         )),
-        #[cfg(feature = "python")]
-        DiscoveryImpl::PythonInProcess => bridge(Arc::new(
-            crate::bridge::InProcessTransport::legacy_discovery().with_python_path([legacy_dir()]),
-        )),
-        #[cfg(not(feature = "python"))]
-        DiscoveryImpl::PythonInProcess => {
-            return Err(Error::Config(
-                "--discovery python-in-process needs a build with the `python` feature".into(),
-            ))
-        }
     })
 }
 

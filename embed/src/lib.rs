@@ -1,4 +1,8 @@
-//! The legacy discovery inside an embedded interpreter (feature `python`).
+//! # miyabi-aws-embed
+//!
+//! The legacy Python discovery of [`miyabi_aws`] inside an embedded interpreter: an
+//! [`InProcessTransport`] for [`miyabi_aws::bridge::PythonBridge`], the in-process counterpart
+//! of the subprocess (JSON-RPC) transport.
 //!
 //! The module is imported and its `discover(region, profile, lookback_hours, until,
 //! endpoint_url=...)` called;
@@ -6,6 +10,13 @@
 //! JSON text in between. Each Region runs on a blocking thread that holds the interpreter only
 //! while Python runs and its objects are converted; the assessment and everything else run
 //! with the interpreter released.
+//!
+//! It is a crate of its own so that the core never links `libpython`. Binaries that depend on
+//! it embed the interpreter the build was configured with (`PYO3_PYTHON`, or `python3` on
+//! `PATH`); [`embedded_interpreter`] says which one was loaded.
+#![forbid(unsafe_code)]
+#![warn(missing_docs, clippy::pedantic)]
+#![allow(clippy::result_large_err)]
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -15,10 +26,8 @@ use pyo3::exceptions::PyModuleNotFoundError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
-use super::error::{BridgeError, RemoteError, RemoteErrorData};
-use super::protocol::{PhaseConfig, RegionCapture};
-use super::PhaseTransport;
-use crate::world::Inventory;
+use miyabi_aws::bridge::{BridgeError, PhaseConfig, PhaseTransport, RegionCapture, RemoteError, RemoteErrorData};
+use miyabi_aws::world::Inventory;
 
 const TRANSPORT: &str = "in-process";
 /// JSON-RPC's internal-error code, for exceptions the classifier cannot explain.

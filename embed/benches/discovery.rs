@@ -4,7 +4,7 @@
 //! over one seeded estate.
 //!
 //! ```text
-//! cargo bench --features python --bench discovery -- [--instances 2000] [--seed 42] [--variants rust,in-process,subprocess,script]
+//! cargo bench -p miyabi-aws-embed --bench discovery -- [--instances 2000] [--seed 42] [--variants rust,in-process,subprocess,script]
 //! ```
 //!
 //! For each it prints the wall time and the CPU seconds (user + sys) of the scanning side: this
@@ -21,9 +21,12 @@ use miyabi_aws::bridge::{PhaseTransport, PythonBridge, Script, SubprocessTranspo
 use miyabi_aws::catalog::PriceCatalog;
 use miyabi_aws::phases::{Discovery, DiscoveryConfig};
 use miyabi_aws::world::Inventory;
+use miyabi_aws_embed::InProcessTransport;
 use miyabi_aws_testkit::local_aws::LocalAws;
 use miyabi_aws_testkit::seed::{seed_demo, DemoSpec};
 
+// The core's bench helpers.
+#[path = "../../benches/support/mod.rs"]
 mod support;
 use support::{arg, number, usage, StderrProgress};
 
@@ -111,7 +114,7 @@ async fn main() -> anyhow::Result<()> {
     }
     std::env::set_var("MIYABI_LEGACY_READ_TIMEOUT", "1800");
     let until = chrono::Utc::now();
-    let python_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into())).join("python");
+    let python_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../python");
     let bridge =
         |transport: Arc<dyn PhaseTransport>| PythonBridge::new(transport, spec.regions.clone()).with_until(Some(until));
     let catalog = PriceCatalog::built_in();
@@ -137,10 +140,8 @@ async fn main() -> anyhow::Result<()> {
                 })
                 .await?
             }
-            #[cfg(feature = "python")]
             "in-process" => {
-                let transport =
-                    miyabi_aws::bridge::InProcessTransport::legacy_discovery().with_python_path([python_dir.clone()]);
+                let transport = InProcessTransport::legacy_discovery().with_python_path([python_dir.clone()]);
                 let bridge = bridge(Arc::new(transport));
                 measure("in-process bridge", async {
                     let out = bridge.discover(&aws, catalog).await?;
@@ -168,7 +169,7 @@ async fn main() -> anyhow::Result<()> {
                 .await?
             }
             other => {
-                eprintln!("skipping variant {other} (unknown, or needs --features python)");
+                eprintln!("skipping unknown variant {other}");
                 continue;
             }
         };
