@@ -18,8 +18,9 @@ step python3 scripts/check_feature_unification.py
 step scripts/check_layout.sh
 step cargo clippy --release --workspace --exclude miyabi-aws-py --all-features --all-targets -- -D warnings
 step cargo clippy --release -p miyabi-aws-py -- -D warnings
-# --bins --tests: the localaws runner the pytest suite needs, with the features of the tests.
-step cargo build --release --workspace --exclude miyabi-aws-py --all-features --bins --tests
+# The tests, the CLI and the localaws runner the pytest suite needs, with the features of the
+# tests (the demo's miyabi-simulate is left to the demo: clippy has checked it).
+step cargo build --release --workspace --exclude miyabi-aws-py --all-features --bin miyabi-aws --bin localaws --tests
 step cargo test --release --workspace --exclude miyabi-aws-py --all-features -- --skip fuzz::
 # The fuzz targets (tests/it/fuzz.rs) run uninstrumented on their own, after the emulator tests,
 # whose emulators they would otherwise starve of CPU: a fixed budget each, from a fixed seed so

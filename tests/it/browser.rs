@@ -5,24 +5,24 @@
 //! It runs with `--headless --no-sandbox` (it refuses to start as root otherwise) and a profile
 //! of its own, removed when the page is dropped. A missing browser fails the test: it never skips.
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tungstenite::stream::MaybeTlsStream;
-use tungstenite::{Message, WebSocket};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
-/// One page of a headless Chromium of its own.
+/// One page of a headless Chromium of its own, driven over `--remote-debugging-pipe`: the
+/// protocol's JSON messages, each ended by a NUL byte, on the browser's file descriptors 3 (in)
+/// and 4 (out), which a shell wires to the child's stdin and stdout.
 pub struct Page {
     browser: Child,
     profile: PathBuf,
-    socket: WebSocket<MaybeTlsStream<TcpStream>>,
+    commands: ChildStdin,
+    messages: mpsc::Receiver<Vec<u8>>,
     session: String,
     next_id: u64,
     /// Every event of the page's session, in order.
@@ -34,7 +34,12 @@ impl Page {
     pub fn open(file: &Path) -> Self {
         let binary = std::env::var("MIYABI_CHROMIUM").unwrap_or_else(|_| "chromium".into());
         let profile = std::env::temp_dir().join(format!("miyabi-chromium-{}-{}", std::process::id(), unique()));
-        let mut browser = Command::new(&binary)
+        std::fs::create_dir_all(&profile).expect("a profile folder");
+        let log = std::fs::File::create(profile.join("stderr.log")).expect("a log file");
+        let mut browser = Command::new("sh")
+            .arg("-c")
+            .arg(r#"exec "$0" "$@" 3<&0 4>&1 0</dev/null 1>/dev/null"#)
+            .arg(&binary)
             .args([
                 "--headless",
                 "--no-sandbox",
@@ -45,27 +50,39 @@ impl Page {
                 "--disable-background-networking",
                 "--disable-component-update",
                 "--disable-sync",
-                "--remote-debugging-port=0",
+                "--remote-debugging-pipe",
                 "--window-size=1280,1600",
             ])
             .arg(format!("--user-data-dir={}", profile.display()))
             .arg("about:blank")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(log)
             .spawn()
-            .unwrap_or_else(|e| {
-                panic!("{binary} does not start ({e}): scripts/bootstrap.sh installs Debian's chromium")
-            });
-        let url = devtools_url(&mut browser);
-        let (mut socket, _) = tungstenite::connect(url.as_str()).expect("the DevTools WebSocket");
-        if let MaybeTlsStream::Plain(stream) = socket.get_mut() {
-            stream.set_read_timeout(Some(TIMEOUT)).expect("read timeout");
-        }
+            .unwrap_or_else(|e| panic!("{binary} does not start ({e})"));
+        let commands = browser.stdin.take().expect("stdin piped");
+        let output = browser.stdout.take().expect("stdout piped");
+        let (tx, messages) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut output = BufReader::new(output);
+            loop {
+                let mut message = Vec::new();
+                match output.read_until(0, &mut message) {
+                    Ok(n) if n > 0 && message.last() == Some(&0) => {
+                        message.pop();
+                        if tx.send(message).is_err() {
+                            return;
+                        }
+                    }
+                    _ => return,
+                }
+            }
+        });
         let mut page = Self {
             browser,
             profile,
-            socket,
+            commands,
+            messages,
             session: String::new(),
             next_id: 0,
             events: Vec::new(),
@@ -92,9 +109,11 @@ impl Page {
         if !self.session.is_empty() {
             message["sessionId"] = json!(self.session);
         }
-        self.socket
-            .send(Message::text(message.to_string()))
-            .expect("send to DevTools");
+        let mut bytes = message.to_string().into_bytes();
+        bytes.push(0);
+        if let Err(e) = self.commands.write_all(&bytes).and_then(|()| self.commands.flush()) {
+            panic!("send to DevTools: {e}; {}", self.browser_log());
+        }
         loop {
             let reply = self.next_message();
             if reply["id"] == id {
@@ -105,19 +124,23 @@ impl Page {
     }
 
     fn next_message(&mut self) -> Value {
-        loop {
-            match self.socket.read().expect("a DevTools message") {
-                Message::Text(text) => {
-                    let value: Value = serde_json::from_str(&text).expect("DevTools JSON");
-                    if value.get("method").is_some() {
-                        self.events.push(value.clone());
-                    }
-                    return value;
-                }
-                Message::Close(_) => panic!("DevTools closed the connection"),
-                _ => {}
-            }
+        let message = match self.messages.recv_timeout(TIMEOUT) {
+            Ok(message) => message,
+            Err(e) => panic!("no DevTools message within {TIMEOUT:?} ({e}); {}", self.browser_log()),
+        };
+        let value: Value = serde_json::from_slice(&message).expect("DevTools JSON");
+        if value.get("method").is_some() {
+            self.events.push(value.clone());
         }
+        value
+    }
+
+    /// The end of what the browser wrote on stderr, for failures.
+    fn browser_log(&self) -> String {
+        let log = std::fs::read_to_string(self.profile.join("stderr.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(20).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        format!("the browser's stderr ends with:\n{}", tail.join("\n"))
     }
 
     /// Reads messages until an event `method` of the page's session arrives.
@@ -182,8 +205,14 @@ impl Page {
 }
 
 impl Drop for Page {
+    /// Closes the browser the way it expects (a killed one leaves helper processes writing
+    /// into the profile), kills it if it lingers, then removes the profile.
     fn drop(&mut self) {
-        let _ = self.socket.close(None);
+        let _ = self.commands.write_all(b"{\"id\":0,\"method\":\"Browser.close\"}\0");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while matches!(self.browser.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.browser.kill();
         let _ = self.browser.wait();
         let _ = std::fs::remove_dir_all(&self.profile);
@@ -194,18 +223,4 @@ fn unique() -> u128 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos())
-}
-
-/// The browser's DevTools WebSocket URL, from the line Chromium prints on stderr.
-fn devtools_url(browser: &mut Child) -> String {
-    let stderr = browser.stderr.take().expect("stderr piped");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("DevTools listening on ") {
-                let _ = tx.send(url.trim().to_owned());
-            }
-        }
-    });
-    rx.recv_timeout(TIMEOUT).expect("Chromium prints its DevTools address")
 }
