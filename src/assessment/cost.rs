@@ -1,7 +1,7 @@
 //! Monthly cost per resource from the price catalog.
 
 use crate::catalog::{CatalogError, PriceCatalog};
-use crate::world::{Finding, FindingStatus, Inventory, ResourceCost, ResourceKind, Severity};
+use crate::world::{Finding, FindingStatus, Inventory, ResourceCost, ResourceKind, Severity, UNPRICED_CHECK};
 
 impl ResourceCost {
     fn priced(id: &str, kind: ResourceKind, region: &str, result: Result<f64, CatalogError>, basis: String) -> Self {
@@ -22,7 +22,7 @@ impl ResourceCost {
     #[must_use]
     pub fn unpriced_finding(&self) -> Option<Finding> {
         self.monthly_usd.is_none().then(|| Finding {
-            check_id: "cost_resource_unpriced".into(),
+            check_id: UNPRICED_CHECK.into(),
             severity: Severity::Informational,
             status: FindingStatus::Fail,
             resource_id: self.resource_id.clone(),

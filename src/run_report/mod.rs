@@ -283,7 +283,7 @@ fn failing(world: &WorldState) -> Vec<&crate::world::Finding> {
         .assessment
         .findings
         .iter()
-        .filter(|f| f.status == FindingStatus::Fail && f.check_id != "cost_resource_unpriced")
+        .filter(|f| f.status == FindingStatus::Fail && f.is_security())
         .collect()
 }
 

@@ -136,6 +136,18 @@ pub struct Finding {
     pub message: String,
 }
 
+/// The check id of the notice that a resource is missing from the cost total.
+pub const UNPRICED_CHECK: &str = "cost_resource_unpriced";
+
+impl Finding {
+    /// Whether a security check produced it, rather than the cost notice that a resource is
+    /// unpriced ([`UNPRICED_CHECK`]), which sits among the findings but is no security verdict.
+    #[must_use]
+    pub fn is_security(&self) -> bool {
+        self.check_id != UNPRICED_CHECK
+    }
+}
+
 /// The monthly cost of one resource, or why it could not be priced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -83,7 +83,7 @@ fn cost_totals_match_hand_computed_values() {
     let unpriced: Vec<&str> = a
         .findings
         .iter()
-        .filter(|f| f.check_id == "cost_resource_unpriced")
+        .filter(|f| !f.is_security())
         .map(|f| f.resource_id.as_str())
         .collect();
     assert_eq!(unpriced, vec!["i-d", "no-metric"]);
@@ -337,7 +337,7 @@ fn sarif_validates_against_the_oasis_schema_and_holds_every_failing_finding() {
         .assessment
         .findings
         .iter()
-        .filter(|f| f.status == FindingStatus::Fail && f.check_id != "cost_resource_unpriced")
+        .filter(|f| f.status == FindingStatus::Fail && f.is_security())
         .collect();
     assert!(failing.len() >= 5, "the fixture world fails several checks");
     assert_eq!(results.len(), failing.len(), "one result per failing finding");
@@ -385,12 +385,7 @@ fn assessed_fixture() -> WorldState {
 
 /// The security findings (every registered check's, not the cost notices).
 fn security_findings(world: &WorldState) -> Vec<&Finding> {
-    world
-        .assessment
-        .findings
-        .iter()
-        .filter(|f| f.check_id != "cost_resource_unpriced")
-        .collect()
+    world.assessment.findings.iter().filter(|f| f.is_security()).collect()
 }
 
 #[test]

@@ -213,7 +213,7 @@ fn the_report_reads_back_in_chromium(page: &std::path::Path, out: &std::path::Pa
         .assessment
         .findings
         .iter()
-        .filter(|f| f.status == FindingStatus::Fail && f.check_id != "cost_resource_unpriced")
+        .filter(|f| f.status == FindingStatus::Fail && f.is_security())
         .collect();
     let order = [
         Severity::Critical,

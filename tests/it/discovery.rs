@@ -923,11 +923,7 @@ async fn the_phase_writes_the_world_state_and_the_report() {
         serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}")))
             .unwrap()
     };
-    let security = saved
-        .assessment
-        .findings
-        .iter()
-        .filter(|f| f.check_id != "cost_resource_unpriced");
+    let security = saved.assessment.findings.iter().filter(|f| f.is_security());
     let failing = security.clone().filter(|f| f.status == Fail).count();
     assert!(failing > 0, "the launched instances fail some checks");
     assert_eq!(

@@ -79,7 +79,7 @@ pub fn plan(world: &WorldState, catalog: &PriceCatalog, config: &PlanningConfig)
         .assessment
         .findings
         .iter()
-        .filter(|f| f.status == FindingStatus::Fail && f.check_id != "cost_resource_unpriced")
+        .filter(|f| f.status == FindingStatus::Fail && f.is_security())
         .filter(|f| !fixed.contains(&(f.check_id.as_str(), f.resource_id.as_str())))
         .map(|f| (f.check_id.clone(), f.resource_id.clone()))
         .collect();
