@@ -38,6 +38,7 @@ DEFAULTS = {
     "idle_days": 4,
     "allow_burstable": False,
     "allow_other_architecture": False,
+    "memory_guard_fraction": 0.5,
     "ec2_autonomy": 6,
     "production_increase_usd": 1000.0,
     "family_headroom_percent": {},
@@ -123,7 +124,10 @@ def search_order(current, catalog, config):
     return [([own], of([own])), (both, of(both))]
 
 
-def rightsize(instance_type, cpu, catalog, config, searches):
+def rightsize(instance_type, cpu, catalog, config, searches, memory=None):
+    """Compute Optimizer's rule on one instance. Memory used (`memory`, the CloudWatch agent's
+    series) is projected like CPU; without it, no step keeps less than `memory_guard_fraction`
+    of the current memory, so a large cut takes several iterations of the loop."""
     rec = {"finding": "InsufficientData", "current_type": instance_type, "target_type": None, "evidence": ""}
     if instance_type not in catalog["ec2"]:
         rec["evidence"] = f"{instance_type} is not in the price catalog"
@@ -133,6 +137,8 @@ def rightsize(instance_type, cpu, catalog, config, searches):
         rec["evidence"] = f"{len(values)} h of CPU data; {config['min_hours']} h needed"
         return rec
     threshold = percentile(values, config["percentile"])
+    memory_values = window(memory, config["lookback_hours"])[1] if memory else []
+    memory_threshold = percentile(memory_values, config["percentile"]) if memory_values else None
     spec = catalog["ec2"][instance_type]
     limit = 100.0 - config["headroom_percent"]
     p = shown(config["percentile"])
@@ -142,14 +148,22 @@ def rightsize(instance_type, cpu, catalog, config, searches):
         """A family θ6 saw breach after a resize keeps its own, larger headroom."""
         return 100.0 - config["family_headroom_percent"].get(family(t), config["headroom_percent"])
 
-    def fits(t, s):
+    def cpu_fits(t, s):
         projected = threshold * spec["vcpu"] / s["vcpu"]
         return projected if projected <= limit_of(t) else None
+
+    def memory_fits(t, s):
+        if memory_threshold is None:
+            return s["memory_gib"] >= spec["memory_gib"] * config["memory_guard_fraction"]
+        return memory_threshold * spec["memory_gib"] / s["memory_gib"] <= limit_of(t)
+
+    def fits(t, s):
+        return cpu_fits(t, s) if memory_fits(t, s) else None
 
     if instance_type not in searches:
         searches[instance_type] = search_order(instance_type, catalog, config)
     for families, candidates in searches[instance_type]:
-        for target, s in candidates:
+        for rank, (target, s) in enumerate(candidates):
             projected = fits(target, s)
             if projected is None:
                 continue
@@ -163,6 +177,16 @@ def rightsize(instance_type, cpu, catalog, config, searches):
                 rec["evidence"] = (f"P{p} CPU {threshold:.1f}% over {days:.0f} days on {spec['vcpu']} vCPU; "
                                    f"{projected:.1f}% projected on {target} ({s['vcpu']} vCPU), "
                                    f"limit {limit_of(target):.0f}%")
+                if memory_threshold is not None:
+                    rec["evidence"] += (f"; P{p} memory {memory_threshold:.1f}%, "
+                                        f"{memory_threshold * spec['memory_gib'] / s['memory_gib']:.1f}% projected")
+                elif s["memory_gib"] < spec["memory_gib"]:
+                    rec["evidence"] += (f"; memory risk: not measured (no CloudWatch agent metric), "
+                                        f"{shown(spec['memory_gib'])} → {shown(s['memory_gib'])} GiB")
+                    held = next((t for t, c in candidates[:rank] if cpu_fits(t, c) is not None), None)
+                    if held:
+                        rec["evidence"] += (f"; the memory guard keeps ≥ {config['memory_guard_fraction'] * 100:.0f}% "
+                                            f"of it, so CPU alone ({held}) is left for a later iteration")
             return rec
     rec["finding"] = "Underprovisioned"
     rec["evidence"] = (f"P{p} CPU {threshold:.1f}% over {days:.0f} days; no type in {families} keeps it under "
@@ -251,7 +275,8 @@ def capacity_changes(world, catalog, config=None, change_times=None):
             continue
         iid, region = instance["id"], instance["region"]
         cpu = series.get((iid, "CPUUtilization"))
-        rec = rightsize(instance["instance_type"], cpu, catalog, config, searches)
+        memory = series.get((iid, "mem_used_percent"))
+        rec = rightsize(instance["instance_type"], cpu, catalog, config, searches, memory)
         network = [s for s in (series.get((iid, "NetworkIn")), series.get((iid, "NetworkOut"))) if s]
         idle = idle_days(cpu, network, config) if rec["finding"] != "InsufficientData" and len(network) == 2 else 0
         price_now = round_cents(ec2_monthly(catalog, instance["instance_type"], region))

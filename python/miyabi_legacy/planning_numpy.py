@@ -65,7 +65,10 @@ def plan(meta, values, catalog, config=None):
         for _, candidates in search_order(instance_type, catalog, config):
             if not candidates:
                 continue
-            fits = np.stack([scaled / s["vcpu"] <= limit for _, s in candidates], axis=1)
+            # The memory guard (no memory metric in a dataset): no step below a share of the memory.
+            floor = spec["memory_gib"] * config["memory_guard_fraction"]
+            fits = np.stack([(scaled / s["vcpu"] <= limit) & (s["memory_gib"] >= floor) for _, s in candidates],
+                            axis=1)
             found = undecided & fits.any(axis=1)
             first = fits.argmax(axis=1)
             for k in np.flatnonzero(found):

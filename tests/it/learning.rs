@@ -44,6 +44,14 @@ fn resize_plan(world: &WorldState, config: &OptimizationConfig) -> ExecutionPlan
     optimize(world, &p, catalog(), config).execution_plan
 }
 
+/// θ3 on CPU alone: the memory guard (at most a halving of unmeasured memory per step) has its
+/// own tests, and here would only add steps.
+fn cpu_rule_alone() -> OptimizationConfig {
+    let mut config = OptimizationConfig::default();
+    config.rightsizing.memory_guard_fraction = 0.0;
+    config
+}
+
 fn target(plan: &ExecutionPlan) -> Option<String> {
     plan.steps
         .iter()
@@ -54,7 +62,7 @@ fn target(plan: &ExecutionPlan) -> Option<String> {
 #[test]
 fn a_family_that_breached_after_a_resize_is_sized_with_more_headroom_next_time() {
     let world0 = world_with("m5.2xlarge", 18.0);
-    let first = resize_plan(&world0, &OptimizationConfig::default());
+    let first = resize_plan(&world0, &cpu_rule_alone());
     assert_eq!(target(&first).as_deref(), Some("m5.large"), "18 × 8 / 2 = 72% ≤ 80%");
 
     // θ4 applied it; on m5.large the workload then ran at 85%, over the 80% alarm.
@@ -96,7 +104,7 @@ fn a_family_that_breached_after_a_resize_is_sized_with_more_headroom_next_time()
     assert!(delta.cost_after < delta.cost_before);
 
     // The next plan, made from the same evidence, now keeps 30% free on m5: 72% no longer fits.
-    let mut config = OptimizationConfig::default();
+    let mut config = cpu_rule_alone();
     config.rightsizing.family_headroom_percent = learned.headroom.clone();
     let next = resize_plan(&world0, &config);
     assert_eq!(target(&next).as_deref(), Some("m5.xlarge"), "18 × 8 / 4 = 36% ≤ 70%");

@@ -2,11 +2,15 @@
 //!
 //! The CPU threshold (P99.5 by default) of the lookback is projected onto a candidate type by
 //! the vCPU ratio; the cheapest type keeping it ≤ 100% − headroom wins, searched in the same
-//! family first, then in compatible families (same architecture and class). Memory counts only
-//! where the CloudWatch agent publishes it. Under 30 hours of data, nothing is recommended.
+//! family first, then in compatible families (same architecture and class). Memory is projected
+//! like CPU where the CloudWatch agent publishes it. Where it does not, a memory guard keeps every
+//! step at or above half the current memory: an over-provisioned instance steps down over
+//! several iterations, each watched by θ5 and θ6 before the next, instead of in one blind cut.
+//! Under 30 hours of data, nothing is recommended.
 
 use schemars::JsonSchema;
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +53,10 @@ pub struct RightsizingConfig {
     pub allow_burstable: bool,
     /// Whether another architecture (Graviton) may be chosen.
     pub allow_other_architecture: bool,
+    /// Without a memory metric, no single resize leaves less than this share of the current
+    /// memory (0.5: at most a halving per step). 0 turns the guard off.
+    #[serde(default = "default_memory_guard")]
+    pub memory_guard_fraction: f64,
     /// Trusted Advisor: daily average CPU at most this, percent…
     pub idle_cpu_percent: f64,
     /// …and daily network I/O at most this many bytes…
@@ -82,6 +90,12 @@ impl RightsizingConfig {
             in_range(&format!("the headroom of family {family}"), *h, 0.0..100.0)?;
         }
         in_range("idle_cpu_percent", self.idle_cpu_percent, 0.0..100.0)?;
+        if !(0.0..=1.0).contains(&self.memory_guard_fraction) {
+            return Err(format!(
+                "memory_guard_fraction must be in 0–1, got {}",
+                self.memory_guard_fraction
+            ));
+        }
         if !(self.idle_network_bytes.is_finite() && self.idle_network_bytes >= 0.0) {
             return Err(format!(
                 "idle_network_bytes must not be negative, got {}",
@@ -93,6 +107,10 @@ impl RightsizingConfig {
         }
         Ok(())
     }
+}
+
+fn default_memory_guard() -> f64 {
+    0.5
 }
 
 impl Default for RightsizingConfig {
@@ -116,6 +134,7 @@ impl Default for RightsizingConfig {
             ],
             allow_burstable: false,
             allow_other_architecture: false,
+            memory_guard_fraction: default_memory_guard(),
             idle_cpu_percent: 10.0,
             idle_network_bytes: 5.0 * 1024.0 * 1024.0,
             idle_days: 4,
@@ -137,6 +156,13 @@ pub struct Recommendation {
     pub cpu_threshold: Option<f64>,
     /// Its projection on the target, percent.
     pub projected_cpu: Option<f64>,
+    /// Memory used at the threshold percentile, where the CloudWatch agent publishes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_threshold: Option<f64>,
+    /// The type CPU alone would have chosen, where the memory guard held the step back to one
+    /// that keeps more memory (no memory metric).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_by_memory_guard: Option<String>,
     /// Hourly datapoints used.
     pub hours: usize,
     /// The families searched, in order.
@@ -155,6 +181,8 @@ impl Recommendation {
             target_type: None,
             cpu_threshold: None,
             projected_cpu: None,
+            memory_threshold: None,
+            held_by_memory_guard: None,
             hours: 0,
             searched_families: Vec::new(),
             evidence: String::new(),
@@ -335,6 +363,32 @@ pub fn rightsize(
 /// Candidate lists of one type: (families searched, candidates cheapest first), per search step.
 type SearchOrder<'a> = Vec<(Vec<String>, Vec<Candidate<'a>>)>;
 
+/// Adds the memory side of a resize to its evidence: the projection where memory is measured;
+/// otherwise the risk of a cut, and what the memory guard left for a later iteration.
+fn describe_memory(rec: &mut Recommendation, current_gib: f64, target_gib: f64, config: &RightsizingConfig) {
+    let p = config.percentile;
+    match rec.memory_threshold {
+        Some(m) => {
+            let projected = m * current_gib / target_gib;
+            let _ = write!(rec.evidence, "; P{p} memory {m:.1}%, {projected:.1}% projected");
+        }
+        None if target_gib < current_gib => {
+            let _ = write!(
+                rec.evidence,
+                "; memory risk: not measured (no CloudWatch agent metric), {current_gib} → {target_gib} GiB"
+            );
+            if let Some(cpu_only) = &rec.held_by_memory_guard {
+                let _ = write!(
+                    rec.evidence,
+                    "; the memory guard keeps ≥ {:.0}% of it, so CPU alone ({cpu_only}) is left for a later iteration",
+                    config.memory_guard_fraction * 100.0
+                );
+            }
+        }
+        None => {}
+    }
+}
+
 /// Right-sizing against one catalog and configuration, with every type's candidate lists
 /// computed once rather than per instance.
 #[derive(Debug)]
@@ -386,6 +440,7 @@ impl<'a> Rightsizer<'a> {
         };
         let memory_threshold = memory.and_then(|m| percentile(window(m, config.lookback_hours), config.percentile));
         rec.cpu_threshold = Some(threshold);
+        rec.memory_threshold = memory_threshold;
         let limit = 100.0 - config.headroom_percent;
         // A family θ6 saw breach after a resize keeps its own, larger headroom.
         let limit_of = |t: &str| {
@@ -397,19 +452,24 @@ impl<'a> Rightsizer<'a> {
                     .unwrap_or(config.headroom_percent)
         };
         let days = f64::from(config.lookback_hours) / 24.0;
-        let fits = |t: &str, s: &InstanceSpec| {
-            let limit = limit_of(t);
+        let cpu_fits = |t: &str, s: &InstanceSpec| {
             let cpu = threshold * f64::from(spec.vcpu) / f64::from(s.vcpu);
-            let mem_ok = memory_threshold.is_none_or(|m| m * spec.memory_gib / s.memory_gib <= limit);
-            (cpu <= limit && mem_ok).then_some(cpu)
+            (cpu <= limit_of(t)).then_some(cpu)
         };
+        // Measured memory is projected like CPU; unmeasured memory is never more than halved.
+        let memory_fits = |t: &str, s: &InstanceSpec| match memory_threshold {
+            Some(m) => m * spec.memory_gib / s.memory_gib <= limit_of(t),
+            None => s.memory_gib >= spec.memory_gib * config.memory_guard_fraction,
+        };
+        let fits = |t: &str, s: &InstanceSpec| cpu_fits(t, s).filter(|_| memory_fits(t, s));
         for (families, list) in self.search.get(current).map_or(&[][..], Vec::as_slice) {
             rec.searched_families.clone_from(families);
             if let Some((target, projected)) = list.iter().find_map(|(t, s)| fits(t, s).map(|p| (*t, p))) {
                 rec.projected_cpu = Some(projected);
                 let p = config.percentile;
                 let current_fits = fits(current, spec).is_some();
-                let cheaper = catalog.ec2_type(target).is_ok_and(|s| s.hourly_usd < spec.hourly_usd);
+                let target_spec = catalog.ec2_type(target).ok();
+                let cheaper = target_spec.is_some_and(|s| s.hourly_usd < spec.hourly_usd);
                 if current_fits && !cheaper {
                     rec.finding = RightsizingFinding::Optimized;
                     rec.projected_cpu = Some(threshold);
@@ -422,12 +482,22 @@ impl<'a> Rightsizer<'a> {
                         RightsizingFinding::Underprovisioned
                     };
                     rec.target_type = Some(target.to_owned());
+                    if memory_threshold.is_none() {
+                        // Anything cheaper that fits on CPU failed the memory guard.
+                        rec.held_by_memory_guard = list
+                            .iter()
+                            .take_while(|(t, _)| *t != target)
+                            .find(|(t, s)| cpu_fits(t, s).is_some())
+                            .map(|(t, _)| (*t).to_owned());
+                    }
                     rec.evidence = format!(
-                    "P{p} CPU {threshold:.1}% over {days:.0} days on {} vCPU; {projected:.1}% projected on {target} ({} vCPU), limit {:.0}%",
-                    spec.vcpu,
-                    catalog.ec2_type(target).map_or(0, |s| s.vcpu),
-                    limit_of(target),
-                );
+                        "P{p} CPU {threshold:.1}% over {days:.0} days on {} vCPU; {projected:.1}% projected on {target} ({} vCPU), limit {:.0}%",
+                        spec.vcpu,
+                        target_spec.map_or(0, |s| s.vcpu),
+                        limit_of(target),
+                    );
+                    let target_memory = target_spec.map_or(0.0, |s| s.memory_gib);
+                    describe_memory(&mut rec, spec.memory_gib, target_memory, config);
                 }
                 return rec;
             }
@@ -512,5 +582,116 @@ mod tests {
             vec![(20_000, 24), (20_002, 24)]
         );
         assert_eq!(days[1].1, (25..=48).sum::<i64>() as f64);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::float_cmp)] // catalog memory sizes are small exact binary fractions
+mod memory_guard {
+    use super::*;
+
+    /// `hours` hourly datapoints of `metric`, all at `percent`.
+    fn flat(metric: &str, percent: f64, hours: i64) -> MetricSeries {
+        MetricSeries {
+            resource_id: "i-1".into(),
+            region: "us-east-1".into(),
+            namespace: "AWS/EC2".into(),
+            metric_name: metric.into(),
+            dimensions: std::collections::BTreeMap::new(),
+            stat: "Average".into(),
+            period_seconds: 3600,
+            values: vec![percent; usize::try_from(hours).unwrap()],
+            timestamps: (0..hours).map(|h| 1_700_000_000 + h * 3600).collect(),
+        }
+    }
+
+    /// The loop on one instance whose work stays the same: each iteration right-sizes on the
+    /// CPU the current type shows (the work scaled by its vCPU count), applies the resize, and
+    /// measures again. Returns the types it went through.
+    fn walk(start: &str, work_vcpus: f64, memory_percent: Option<f64>) -> Vec<String> {
+        let catalog = PriceCatalog::built_in();
+        let config = RightsizingConfig::default();
+        let rightsizer = Rightsizer::new(catalog, &config);
+        let mut path = vec![start.to_owned()];
+        for _ in 0..10 {
+            let current = path.last().unwrap().clone();
+            let spec = catalog.ec2_type(&current).unwrap();
+            let cpu = flat("CPUUtilization", work_vcpus / f64::from(spec.vcpu) * 100.0, 14 * 24);
+            let memory = memory_percent.map(|used| {
+                flat(
+                    "mem_used_percent",
+                    used * catalog.ec2_type(start).unwrap().memory_gib / spec.memory_gib,
+                    14 * 24,
+                )
+            });
+            let rec = rightsizer.rightsize(&current, Some(&cpu), memory.as_ref());
+            let Some(target) = rec.target_type else { break };
+            path.push(target);
+        }
+        path
+    }
+
+    #[test]
+    fn without_a_memory_metric_no_step_halves_memory_more_than_once() {
+        let catalog = PriceCatalog::built_in();
+        // Half a vCPU of work on 16 vCPUs: 3.1% CPU. By CPU alone m5.large (2 vCPU, 25%) fits.
+        let path = walk("m5.4xlarge", 0.5, None);
+        assert_eq!(path, ["m5.4xlarge", "m5.2xlarge", "m5.xlarge", "m5.large"]);
+        for step in path.windows(2) {
+            let (from, to) = (catalog.ec2_type(&step[0]).unwrap(), catalog.ec2_type(&step[1]).unwrap());
+            assert!(
+                to.memory_gib >= from.memory_gib / 2.0,
+                "{step:?} cuts memory below half"
+            );
+        }
+        // The first step says what the guard held back, and why.
+        let cpu = flat("CPUUtilization", 0.5 / 16.0 * 100.0, 14 * 24);
+        let rec = rightsize("m5.4xlarge", Some(&cpu), None, catalog, &RightsizingConfig::default());
+        assert_eq!(rec.held_by_memory_guard.as_deref(), Some("m5.large"));
+        assert!(rec.evidence.contains("memory risk: not measured"), "{}", rec.evidence);
+        assert!(rec.evidence.contains("64 → 32 GiB"), "{}", rec.evidence);
+    }
+
+    #[test]
+    fn a_burstable_instance_steps_down_too() {
+        // t3.medium (4 GiB) with a trickle of work: t3.nano (0.5 GiB) by CPU alone.
+        let path = walk("t3.medium", 0.05, None);
+        assert_eq!(path, ["t3.medium", "t3.small", "t3.micro", "t3.nano"]);
+    }
+
+    #[test]
+    fn with_a_memory_metric_the_guard_steps_aside() {
+        // 10% of 64 GiB used is 6.4 GiB: 80% of m5.large's 8 GiB, just inside the headroom.
+        assert_eq!(walk("m5.4xlarge", 0.5, Some(10.0)), ["m5.4xlarge", "m5.large"]);
+        // At 12% it is not: m5.xlarge (16 GiB, 48%) is as far as memory allows.
+        assert_eq!(walk("m5.4xlarge", 0.5, Some(12.0)), ["m5.4xlarge", "m5.xlarge"]);
+        let cpu = flat("CPUUtilization", 0.5 / 16.0 * 100.0, 14 * 24);
+        let memory = flat("mem_used_percent", 10.0, 14 * 24);
+        let rec = rightsize(
+            "m5.4xlarge",
+            Some(&cpu),
+            Some(&memory),
+            PriceCatalog::built_in(),
+            &RightsizingConfig::default(),
+        );
+        assert_eq!(rec.held_by_memory_guard, None);
+        assert_eq!(rec.memory_threshold, Some(10.0));
+    }
+
+    #[test]
+    fn the_guard_can_be_turned_off_and_is_range_checked() {
+        let catalog = PriceCatalog::built_in();
+        let config = RightsizingConfig {
+            memory_guard_fraction: 0.0,
+            ..RightsizingConfig::default()
+        };
+        let cpu = flat("CPUUtilization", 0.5 / 16.0 * 100.0, 14 * 24);
+        let rec = rightsize("m5.4xlarge", Some(&cpu), None, catalog, &config);
+        assert_eq!(rec.target_type.as_deref(), Some("m5.large"));
+        let bad = RightsizingConfig {
+            memory_guard_fraction: 1.5,
+            ..RightsizingConfig::default()
+        };
+        assert!(bad.validate().unwrap_err().contains("memory_guard_fraction"));
     }
 }
