@@ -340,6 +340,9 @@ artefact_class!(
         dashboard: dashboard,
         /// Post-change CPU readings, as dicts.
         readings: readings,
+        /// The cost alarm on the engine's published monthly estimate, as a dict (`None` in a
+        /// dry run).
+        cost_alarm: cost_alarm,
         /// What was notified, and each failing sink's error.
         notifications: notifications,
     }

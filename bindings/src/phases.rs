@@ -470,17 +470,20 @@ impl PyKnowledgeBase {
 }
 
 /// θ5 in Rust as a phase object for `Cycle`: CPU alarms and a dashboard on what θ4 changed,
-/// the post-change CPU read back, and the result sent as a JSON POST to `webhook` (an `http://` URL).
+/// the post-change CPU read back, a cost alarm on the engine's own monthly estimate (over
+/// `cost_budget_usd`, World0's estimate by default), and the result sent as a JSON POST to
+/// `webhook` (an `http://` URL).
 #[pyclass(name = "Monitoring", module = "miyabi_aws._native", frozen, extends = PyRustPhase)]
 pub(crate) struct PyMonitoring;
 
 #[pymethods]
 impl PyMonitoring {
     #[new]
-    #[pyo3(signature = (*, webhook=None, cpu_alarm_percent=80.0))]
-    fn new(webhook: Option<String>, cpu_alarm_percent: f64) -> PyClassInitializer<Self> {
+    #[pyo3(signature = (*, webhook=None, cpu_alarm_percent=80.0, cost_budget_usd=None))]
+    fn new(webhook: Option<String>, cpu_alarm_percent: f64, cost_budget_usd: Option<f64>) -> PyClassInitializer<Self> {
         let mut phase = Monitoring::new(MonitoringConfig {
             cpu_alarm_percent,
+            cost_budget_usd,
             ..MonitoringConfig::default()
         });
         if let Some(url) = webhook {

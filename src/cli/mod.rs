@@ -223,6 +223,10 @@ struct CycleArgs {
     /// Send each iteration's result as JSON to this `http://` URL.
     #[arg(long, value_name = "URL")]
     webhook: Option<String>,
+    /// The monthly budget, USD, of the cost alarm θ5 puts on the engine's own estimate; World0's
+    /// estimate by default.
+    #[arg(long, value_name = "USD", value_parser = parse_budget)]
+    cost_budget: Option<f64>,
     /// Run a command after a phase: `PHASE=COMMAND` (through `sh -c`; repeatable). It gets
     /// `MIYABI_PHASE`, `MIYABI_ITERATION`, `MIYABI_APPLICABLE`, `MIYABI_APPLIED` and
     /// `MIYABI_OUT`; a non-zero exit stops the loop.
@@ -454,6 +458,14 @@ fn limits(g: &Global) -> Result<LimitOptions, Error> {
     Ok(limits)
 }
 
+/// A budget in USD: a finite number, not negative.
+fn parse_budget(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(usd) if usd.is_finite() && usd >= 0.0 => Ok(usd),
+        _ => Err(format!("{text:?} is not an amount of USD (a number ≥ 0)")),
+    }
+}
+
 fn full_cycle(g: &Global, args: &CycleArgs, ctx: CycleContext) -> Result<(Cycle, CycleContext), Error> {
     let discovery = discovery_phase(g, &args.scan, ctx.progress.clone())?;
     let reviewed = args.plan.as_ref().map(ExecutionPlan::load).transpose()?;
@@ -465,7 +477,10 @@ fn full_cycle(g: &Global, args: &CycleArgs, ctx: CycleContext) -> Result<(Cycle,
         args.max_in_flight,
         reviewed,
     );
-    let mut monitoring = Monitoring::new(MonitoringConfig::default());
+    let mut monitoring = Monitoring::new(MonitoringConfig {
+        cost_budget_usd: args.cost_budget,
+        ..MonitoringConfig::default()
+    });
     if let Some(url) = &args.webhook {
         monitoring = monitoring.with_sink(Arc::new(WebhookSink::new(url)));
     }

@@ -239,3 +239,146 @@ async fn changed_instances_get_a_cpu_alarm_and_a_dashboard_and_the_result_is_sen
     assert_eq!(sent.alarms, vec![alarm_name]);
     assert_eq!(report.notifications, vec![(format!("webhook {url}"), None)]);
 }
+
+/// θ5's cost alarm on the engine's own estimate: OK while the estate as θ4 left it is within
+/// World0's cost, ALARM once it is over, OK again under a configured budget above it. Each
+/// state is CloudWatch's own, evaluated on the datum θ5 published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cost_alarm_fires_when_the_published_estimate_exceeds_the_budget() {
+    use miyabi_aws::assessment::assess;
+    use miyabi_aws::catalog::PriceCatalog;
+    use miyabi_aws::guardrails::Guardrails;
+    use miyabi_aws::phases::monitoring::BudgetSource;
+    use miyabi_aws::plan::execution::allocate;
+    use miyabi_aws::plan::{Change, Risk};
+    use miyabi_aws::world::WorldState;
+    use serde_json::json;
+
+    // The CPU test's Region, under an account of its own: the alarm and metric are per account.
+    let h = harness("me-central-1").await;
+    let account = "210987654321";
+    let catalog = PriceCatalog::built_in();
+    let world_of = |instance_type: &str| {
+        let mut inv = super::assessment::base();
+        inv.instances = ["i-cost-a", "i-cost-b"]
+            .map(|id| super::assessment::instance(id, instance_type, "us-east-1", "running"))
+            .to_vec();
+        let mut world: WorldState = super::world::fixture_world();
+        world.scope.account_id = Some(account.into());
+        world.assessment = assess(&inv, catalog);
+        world.inventory = inv;
+        world
+    };
+    let world0 = world_of("m5.large");
+    let grown = world_of("m5.xlarge");
+    let (c0, c1) = (world0.assessment.monthly_total_usd, grown.assessment.monthly_total_usd);
+    assert!(c1 > c0 + 100.0, "{c0} → {c1}");
+
+    // Iteration 1 captured the grown estate; θ4 applied resizes back to m5.large.
+    let resizes: Vec<Change> = grown
+        .inventory
+        .instances
+        .iter()
+        .map(|i| {
+            Change::new(
+                Action::ResizeInstance,
+                ResourceRef {
+                    kind: ResourceKind::Ec2Instance,
+                    id: i.id.clone(),
+                    region: i.region.clone(),
+                },
+                "instance_type",
+                json!("m5.xlarge"),
+                json!("m5.large"),
+                "compute_optimizer_rightsizing",
+                "test".into(),
+                Risk::High,
+            )
+        })
+        .collect();
+    let plan = allocate(resizes, &Guardrails::default(), |_| None);
+    assert_eq!(plan.steps.len(), 2);
+    let deployed = |applied: bool| DeploymentReport {
+        mode: Mode::Apply,
+        steps: plan
+            .steps
+            .iter()
+            .map(|s| {
+                let outcome = if applied {
+                    StepOutcome::Applied
+                } else {
+                    StepOutcome::Failed {
+                        error: "injected".into(),
+                    }
+                };
+                StepRecord::of(s, outcome)
+            })
+            .collect(),
+        failed_wave: None,
+        recovered: Vec::new(),
+        applied_at: None,
+    };
+    let mut ctx = h.context();
+    ctx.artefacts.put(world0);
+    ctx.artefacts.put(grown);
+    ctx.artefacts.put(plan.clone());
+    ctx.artefacts.put(deployed(true));
+    let config = MonitoringConfig {
+        cost_region: Some(h.region.into()),
+        ..MonitoringConfig::default()
+    };
+    let cost_alarm =
+        |report: miyabi_aws::phases::monitoring::MonitoringReport| report.cost_alarm.expect("a cost alarm");
+
+    // The resizes applied: the estate is back at World0's cost, which is not over it.
+    let back = cost_alarm(Monitoring::new(config.clone()).monitor(&ctx).await.expect("θ5"));
+    let name = format!("miyabi-cost-{account}");
+    assert_eq!(back.name, name);
+    assert_eq!(back.region, h.region);
+    assert!((back.estimate_usd - c0).abs() < 1e-6, "{back:?}");
+    assert_eq!((back.budget_usd, back.budget_from), (c0, BudgetSource::World0));
+    assert_eq!(back.state.as_deref(), Some("OK"), "{back:?}");
+
+    // The resizes failed: the estate stays grown, over World0's cost.
+    ctx.artefacts.put(deployed(false));
+    let over = cost_alarm(Monitoring::new(config.clone()).monitor(&ctx).await.expect("θ5"));
+    assert!((over.estimate_usd - c1).abs() < 1e-6, "{over:?}");
+    assert_eq!(over.state.as_deref(), Some("ALARM"), "{over:?}");
+
+    // A budget above it: OK again.
+    let roomy = MonitoringConfig {
+        cost_budget_usd: Some(c1 + 1.0),
+        ..config
+    };
+    let within = cost_alarm(Monitoring::new(roomy).monitor(&ctx).await.expect("θ5"));
+    assert_eq!(within.budget_from, BudgetSource::Configured);
+    assert_eq!(within.state.as_deref(), Some("OK"), "{within:?}");
+
+    // What CloudWatch holds: the alarm on the engine's metric, and the estimates published.
+    let cw = &h.seed.cloudwatch;
+    let alarms = cw.describe_alarms().alarm_names(&name).send().await.unwrap();
+    let alarm = &alarms.metric_alarms()[0];
+    assert_eq!(alarm.namespace(), Some("Miyabi/Cost"));
+    assert_eq!(alarm.metric_name(), Some("EstimatedMonthlyCost"));
+    assert_eq!(alarm.threshold(), Some(c1 + 1.0));
+    assert_eq!(alarm.dimensions()[0].value(), Some(account));
+    let listed = cw.list_metrics().namespace("Miyabi/Cost").send().await.unwrap();
+    assert!(
+        listed
+            .metrics()
+            .iter()
+            .any(|m| m.dimensions().iter().any(|d| d.value() == Some(account))),
+        "{listed:?}"
+    );
+
+    // A dry run publishes nothing and creates no alarm.
+    ctx.artefacts.put(DeploymentReport {
+        mode: Mode::DryRun,
+        ..deployed(false)
+    });
+    let dry = Monitoring::new(MonitoringConfig::default())
+        .monitor(&ctx)
+        .await
+        .expect("θ5");
+    assert_eq!(dry.cost_alarm, None);
+}

@@ -2,7 +2,12 @@
 //! post-change metrics read back, and a notification of the iteration's result.
 //!
 //! Alarms watch CPU (> 80% by default) of every changed instance and DB instance; resources
-//! without a CPU metric (volumes, buckets, groups, addresses) are listed as not alarmed. The
+//! without a CPU metric (volumes, buckets, groups, addresses) are listed as not alarmed.
+//!
+//! Cost has an alarm of its own. Billing metrics exist only in real accounts and lag by hours,
+//! so after an applying iteration θ5 publishes the engine's own monthly estimate of the estate
+//! as θ4 left it (a custom metric, `Miyabi/Cost` `EstimatedMonthlyCost` per account) and
+//! alarms when it exceeds a budget: configured, or World0's estimate by default. The
 //! alarms are read back with `DescribeAlarms` (100 names a call) before they are reported, and
 //! the post-change CPU with batched `GetMetricData`, so that the calls grow with the Regions
 //! and not with the changed resources, apart from one `PutMetricAlarm` each. A sink that fails is recorded
@@ -16,7 +21,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic};
+use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricDatum, Statistic};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -25,8 +30,10 @@ use crate::assessment::ResourceKind;
 use crate::aws::metrics::{self, SeriesRequest};
 use crate::aws::{AwsError, RegionClients};
 use crate::cycle::{CycleContext, Phase, PhaseId, PhaseOutcome};
-use crate::phases::deployment::{DeploymentReport, StepOutcome};
+use crate::phases::deployment::{DeploymentReport, Mode, StepOutcome};
+use crate::plan::execution::ExecutionPlan;
 use crate::plan::ResourceRef;
+use crate::world::WorldState;
 use crate::Result;
 
 /// Settings of θ5.
@@ -43,6 +50,19 @@ pub struct MonitoringConfig {
     pub dashboard_name: String,
     /// Hours of metrics read back after the change.
     pub readback_hours: i64,
+    /// The monthly cost, USD, over which the cost alarm fires; `None` is World0's estimate.
+    #[serde(default)]
+    pub cost_budget_usd: Option<f64>,
+    /// The namespace the monthly estimate is published in.
+    #[serde(default = "default_cost_namespace")]
+    pub cost_namespace: String,
+    /// The Region of the cost metric and alarm; `None` is the first Region of the capture.
+    #[serde(default)]
+    pub cost_region: Option<String>,
+}
+
+fn default_cost_namespace() -> String {
+    "Miyabi/Cost".into()
 }
 
 impl Default for MonitoringConfig {
@@ -53,6 +73,9 @@ impl Default for MonitoringConfig {
             evaluation_periods: 3,
             dashboard_name: "miyabi-changed-resources".into(),
             readback_hours: 24,
+            cost_budget_usd: None,
+            cost_namespace: default_cost_namespace(),
+            cost_region: None,
         }
     }
 }
@@ -67,6 +90,34 @@ pub struct AlarmRecord {
     pub resource: ResourceRef,
     /// Threshold, percent.
     pub threshold: f64,
+    /// Its state as CloudWatch reported it when read back.
+    pub state: Option<String>,
+}
+
+/// Where the cost alarm's budget came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetSource {
+    /// [`MonitoringConfig::cost_budget_usd`].
+    Configured,
+    /// World0's monthly estimate: the estate as the cycle found it.
+    World0,
+}
+
+/// The cost alarm θ5 put, with the estimate it published.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CostAlarmRecord {
+    /// Its name, `miyabi-cost-<account id>`.
+    pub name: String,
+    /// Its Region.
+    pub region: String,
+    /// The monthly estimate published, USD: the estate as θ4 left it, at catalog prices.
+    pub estimate_usd: f64,
+    /// The threshold, USD a month.
+    pub budget_usd: f64,
+    /// Where the threshold came from.
+    pub budget_from: BudgetSource,
     /// Its state as CloudWatch reported it when read back.
     pub state: Option<String>,
 }
@@ -97,9 +148,18 @@ pub struct MonitoringReport {
     pub dashboard: Option<String>,
     /// Post-change CPU of the changed resources.
     pub readings: Vec<Reading>,
+    /// The cost alarm, after an applying iteration (a dry run publishes and creates nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_alarm: Option<CostAlarmRecord>,
     /// What was notified, and the error of each sink that failed.
     pub notifications: Vec<(String, Option<String>)>,
 }
+
+/// The custom metric of the monthly estimate, USD.
+const COST_METRIC: &str = "EstimatedMonthlyCost";
+
+/// The cost alarm's period: the estimate changes once an iteration, not by the minute.
+const COST_PERIOD_SECONDS: i32 = 3600;
 
 /// Most alarm names one `DescribeAlarms` call takes.
 const MAX_ALARM_NAMES_PER_CALL: usize = 100;
@@ -299,6 +359,103 @@ impl Monitoring {
         Ok((alarms, self.read_back(c, resources, now).await?))
     }
 
+    /// Publishes the monthly estimate of the estate as θ4 left it (this iteration's capture
+    /// with the applied steps' desired state) and puts the alarm on it, then reads its state
+    /// back. `None` without a world state to estimate from.
+    async fn cost_alarm(
+        &self,
+        ctx: &CycleContext,
+        deployment: &DeploymentReport,
+    ) -> std::result::Result<Option<CostAlarmRecord>, AwsError> {
+        let Some(world) = ctx.artefacts.get::<WorldState>() else {
+            return Ok(None);
+        };
+        let (budget_usd, budget_from) = match self.config.cost_budget_usd {
+            Some(usd) => (usd, BudgetSource::Configured),
+            None => (
+                ctx.artefacts
+                    .first::<WorldState>()
+                    .map_or(world.assessment.monthly_total_usd, |w0| w0.assessment.monthly_total_usd),
+                BudgetSource::World0,
+            ),
+        };
+        let Some(region) = self
+            .config
+            .cost_region
+            .clone()
+            .or_else(|| world.scope.regions.first().cloned())
+        else {
+            return Ok(None);
+        };
+        let applied: std::collections::HashSet<&str> = deployment
+            .steps
+            .iter()
+            .filter(|s| s.outcome == StepOutcome::Applied)
+            .map(|s| s.id.as_str())
+            .collect();
+        let mut estate = world.inventory.clone();
+        if let Some(plan) = ctx.artefacts.get::<ExecutionPlan>() {
+            for step in plan.steps.iter().filter(|s| applied.contains(s.id.as_str())) {
+                step.change.apply_to(&mut estate);
+            }
+        }
+        let estimate_usd = crate::assessment::monthly_cost(&estate, &ctx.catalog);
+        let account = world.scope.account_id.as_deref().unwrap_or("unknown");
+        let name = format!("miyabi-cost-{account}");
+        let dimension = || Dimension::builder().name("AccountId").value(account).build();
+        let c = ctx.aws.clients(&region).await;
+        let cw = &c.cloudwatch;
+        let namespace = &self.config.cost_namespace;
+        cw.layer
+            .call("PutMetricAlarm", || {
+                cw.client
+                    .put_metric_alarm()
+                    .alarm_name(&name)
+                    .alarm_description(format!(
+                        "Miyabi's monthly estimate for account {account} above ${budget_usd:.2} ({})",
+                        match budget_from {
+                            BudgetSource::Configured => "the configured budget",
+                            BudgetSource::World0 => "World0's estimate",
+                        }
+                    ))
+                    .namespace(namespace)
+                    .metric_name(COST_METRIC)
+                    .dimensions(dimension())
+                    .statistic(Statistic::Maximum)
+                    .period(COST_PERIOD_SECONDS)
+                    .evaluation_periods(1)
+                    .threshold(budget_usd)
+                    .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+                    .send()
+            })
+            .await?;
+        // No timestamp: CloudWatch stamps the datum on receipt, whatever clock the cycle runs on.
+        cw.layer
+            .call("PutMetricData", || {
+                cw.client
+                    .put_metric_data()
+                    .namespace(namespace)
+                    .metric_data(
+                        MetricDatum::builder()
+                            .metric_name(COST_METRIC)
+                            .dimensions(dimension())
+                            .value(estimate_usd)
+                            .build(),
+                    )
+                    .send()
+            })
+            .await?;
+        let state = Self::alarm_states(&c, std::slice::from_ref(&name)).await?.remove(&name);
+        Ok(Some(CostAlarmRecord {
+            name,
+            region,
+            estimate_usd,
+            budget_usd,
+            budget_from,
+            state,
+        }))
+    }
+
     /// Alarms, dashboard, read-back and notification for the resources θ4 changed.
     ///
     /// # Errors
@@ -319,6 +476,7 @@ impl Monitoring {
             not_alarmed: Vec::new(),
             dashboard: None,
             readings: Vec::new(),
+            cost_alarm: None,
             notifications: Vec::new(),
         };
         let mut by_region: BTreeMap<String, Vec<ResourceRef>> = BTreeMap::new();
@@ -346,6 +504,9 @@ impl Monitoring {
         let watched: Vec<ResourceRef> = report.alarms.iter().map(|a| a.resource.clone()).collect();
         if let Some(c) = watched.first().and_then(|r| clients.get(&r.region)) {
             report.dashboard = Some(self.dashboard(c, &watched).await?);
+        }
+        if deployment.mode == Mode::Apply {
+            report.cost_alarm = self.cost_alarm(ctx, deployment).await?;
         }
         let world = ctx.artefacts.get::<crate::world::WorldState>();
         let notification = Notification {

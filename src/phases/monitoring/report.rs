@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::phases::monitoring::MonitoringReport;
+use crate::phases::monitoring::{BudgetSource, MonitoringReport};
 
 /// The report as Markdown.
 #[must_use]
@@ -47,6 +47,25 @@ pub fn render(report: &MonitoringReport) -> String {
             );
         }
         md.push('\n');
+    }
+    md.push_str("## Cost alarm\n\n");
+    match &report.cost_alarm {
+        Some(a) => {
+            let from = match a.budget_from {
+                BudgetSource::Configured => "configured",
+                BudgetSource::World0 => "World0's estimate",
+            };
+            let _ = writeln!(
+                md,
+                "`{}` ({}): estimate **${:.2}**/month against a budget of ${:.2} ({from}); state {}\n",
+                a.name,
+                a.region,
+                a.estimate_usd,
+                a.budget_usd,
+                a.state.as_deref().unwrap_or("not found on read-back")
+            );
+        }
+        None => md.push_str("None: a dry run publishes no estimate and creates no alarm.\n\n"),
     }
     md.push_str("## Notifications\n\n");
     if report.notifications.is_empty() {
