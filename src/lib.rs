@@ -54,6 +54,7 @@ pub mod owners;
 pub mod phases;
 pub mod plan;
 pub mod progress;
+pub mod purchase;
 pub mod run_report;
 pub mod world;
 

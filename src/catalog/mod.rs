@@ -45,6 +45,86 @@ pub struct PriceCatalog {
     pub s3_gb_month: BTreeMap<String, f64>,
     /// Hourly price of a public IPv4 address (charged for idle Elastic IPs too).
     pub public_ipv4_hourly: f64,
+    /// Savings Plans and reserved-instance rates, for purchase recommendations; a catalog
+    /// without them recommends no purchase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commitments: Option<CommitmentRates>,
+}
+
+/// The rates of commitments (Savings Plans, reserved instances), each as a fraction of the
+/// on-demand price of the usage it covers, per instance family. Within a family AWS scales
+/// these rates with size as it scales on-demand prices, so one fraction serves every size, and
+/// the Region multiplier applies as to on-demand prices.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommitmentRates {
+    /// Where the rates come from.
+    pub source: String,
+    /// The date they were read.
+    pub as_of: String,
+    /// Compute Savings Plans, per EC2 family (`m5`): they float across families and Regions.
+    pub compute_savings_plan: BTreeMap<String, TermRates>,
+    /// EC2 Instance Savings Plans, per EC2 family: bound to the family in one Region.
+    pub ec2_instance_savings_plan: BTreeMap<String, TermRates>,
+    /// RDS reserved instances (MySQL/PostgreSQL), per class family (`db.m5`).
+    pub rds_reserved: BTreeMap<String, TermRates>,
+}
+
+/// The rates of one commitment for each term.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TermRates {
+    /// One year.
+    #[serde(rename = "1yr")]
+    pub one_year: PaymentRates,
+    /// Three years.
+    #[serde(rename = "3yr")]
+    pub three_year: PaymentRates,
+}
+
+/// The rates of one commitment and term for each payment option.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentRates {
+    /// Nothing upfront.
+    pub no_upfront: Rate,
+    /// Part upfront (half, for Savings Plans).
+    pub partial_upfront: Rate,
+    /// Everything upfront.
+    pub all_upfront: Rate,
+}
+
+/// A commitment's price as fractions of the on-demand hourly price of what it covers.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rate {
+    /// The upfront fee, per hour of the term: the fee is this × the on-demand hourly price ×
+    /// the term's hours.
+    pub upfront: f64,
+    /// The recurring charge per hour.
+    pub hourly: f64,
+}
+
+impl Rate {
+    /// Upfront and recurring together, per hour of the term.
+    #[must_use]
+    pub fn effective(self) -> f64 {
+        self.upfront + self.hourly
+    }
+}
+
+impl TermRates {
+    fn each(&self) -> [(&'static str, Rate); 6] {
+        let (a, b) = (&self.one_year, &self.three_year);
+        [
+            ("1yr.no_upfront", a.no_upfront),
+            ("1yr.partial_upfront", a.partial_upfront),
+            ("1yr.all_upfront", a.all_upfront),
+            ("3yr.no_upfront", b.no_upfront),
+            ("3yr.partial_upfront", b.partial_upfront),
+            ("3yr.all_upfront", b.all_upfront),
+        ]
+    }
 }
 
 /// vCPU, memory and price of one instance type or class.
@@ -199,7 +279,27 @@ impl PriceCatalog {
             }
         }
         price("rds_multi_az_factor".into(), self.rds_multi_az_factor)?;
-        price("public_ipv4_hourly".into(), self.public_ipv4_hourly)
+        price("public_ipv4_hourly".into(), self.public_ipv4_hourly)?;
+        if let Some(c) = &self.commitments {
+            for (table, rates) in [
+                ("compute_savings_plan", &c.compute_savings_plan),
+                ("ec2_instance_savings_plan", &c.ec2_instance_savings_plan),
+                ("rds_reserved", &c.rds_reserved),
+            ] {
+                for (family, terms) in rates {
+                    for (option, rate) in terms.each() {
+                        let fraction = |v: f64| (0.0..=1.0).contains(&v);
+                        if !(fraction(rate.upfront) && fraction(rate.hourly) && rate.effective() <= 1.0) {
+                            return Err(bad(
+                                format!("commitments.{table}.{family}.{option}"),
+                                "must be fractions of the on-demand price, together at most 1",
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The multiplier for a Region.
