@@ -91,7 +91,7 @@ impl Payment {
     pub const ALL: [Self; 3] = [Self::NoUpfront, Self::PartialUpfront, Self::AllUpfront];
 }
 
-fn rate(rates: &TermRates, term: Term, payment: Payment) -> Rate {
+fn rate(rates: &TermRates, term: Term, payment: Payment) -> Option<Rate> {
     let by_payment = match term {
         Term::OneYear => &rates.one_year,
         Term::ThreeYear => &rates.three_year,
@@ -427,10 +427,17 @@ pub fn recommend(inventory: &Inventory, catalog: &PriceCatalog, config: &Purchas
         let mean: f64 = compute.iter().map(|(_, u, _)| u.mean()).sum();
         for term in Term::ALL {
             for payment in Payment::ALL {
+                // Every family must offer the option for one plan to cover them all.
+                let Some(priced_rates) = compute
+                    .iter()
+                    .map(|(_, u, r)| rate(r, term, payment).map(|rate| (*u, rate)))
+                    .collect::<Option<Vec<_>>>()
+                else {
+                    continue;
+                };
                 // (on-demand, upfront part, recurring part) per hour slot.
                 let at = |k: usize| {
-                    compute.iter().fold((0.0, 0.0, 0.0), |(od, up, rec), (_, u, r)| {
-                        let rate = rate(r, term, payment);
+                    priced_rates.iter().fold((0.0, 0.0, 0.0), |(od, up, rec), (u, rate)| {
                         let spend = u.spend[k];
                         (od + spend, up + spend * rate.upfront, rec + spend * rate.hourly)
                     })
@@ -478,7 +485,7 @@ pub fn recommend(inventory: &Inventory, catalog: &PriceCatalog, config: &Purchas
         }
         for term in Term::ALL {
             for payment in Payment::ALL {
-                let rate = rate(r, term, payment);
+                let Some(rate) = rate(r, term, payment) else { continue };
                 plan.options.push(priced(
                     Commitment::Ec2InstanceSavingsPlan,
                     format!("{fam} in {region}"),
@@ -513,7 +520,7 @@ pub fn recommend(inventory: &Inventory, catalog: &PriceCatalog, config: &Purchas
         let covered = f64::from(steady) * hourly;
         for term in Term::ALL {
             for payment in Payment::ALL {
-                let rate = rate(r, term, payment);
+                let Some(rate) = rate(r, term, payment) else { continue };
                 let option = priced(
                     Commitment::RdsReservedInstance,
                     scope.clone(),
@@ -561,7 +568,7 @@ mod tests {
 
     fn rates(one: [(f64, f64); 3], three: [(f64, f64); 3]) -> TermRates {
         let payments = |r: [(f64, f64); 3]| {
-            let rate = |(upfront, hourly)| Rate { upfront, hourly };
+            let rate = |(upfront, hourly)| Some(Rate { upfront, hourly });
             PaymentRates {
                 no_upfront: rate(r[0]),
                 partial_upfront: rate(r[1]),
@@ -601,6 +608,12 @@ mod tests {
                 ),
             )]),
         });
+        // As AWS: RDS sells no 3-year reservation without an upfront payment.
+        if let Some(c) = catalog.commitments.as_mut() {
+            if let Some(db) = c.rds_reserved.get_mut("db.m5") {
+                db.three_year.no_upfront = None;
+            }
+        }
         catalog
     }
 
@@ -713,6 +726,12 @@ mod tests {
         assert!(close(ri.upfront_usd, od * 0.3 * 8760.0), "{ri:?}");
         assert!(close(ri.monthly_saving_usd, od * 0.4 * 730.0), "{ri:?}");
         assert!(close(ri.coverage_percent, 100.0), "{ri:?}");
+        let rds = |term, payment| {
+            plan.options
+                .iter()
+                .any(|o| o.commitment == Commitment::RdsReservedInstance && o.term == term && o.payment == payment)
+        };
+        assert!(rds(Term::OneYear, Payment::NoUpfront) && !rds(Term::ThreeYear, Payment::NoUpfront));
         // An estate 20 times larger: the 1-year Compute plan commits 20 × 1,211 = $24,220.
         let mut big = estate();
         let more: Vec<_> = (0..40)
@@ -757,7 +776,9 @@ mod tests {
             plan.not_covered
         );
         // A catalog without rates recommends nothing and says why.
-        let bare = recommend(&inv, PriceCatalog::built_in(), &PurchaseConfig::default());
+        let mut without = PriceCatalog::built_in().clone();
+        without.commitments = None;
+        let bare = recommend(&inv, &without, &PurchaseConfig::default());
         assert!(bare.options.is_empty() && bare.recommended.is_empty());
         assert_eq!(bare.not_covered, ["the price catalog has no commitment rates"]);
     }

@@ -82,16 +82,20 @@ pub struct TermRates {
     pub three_year: PaymentRates,
 }
 
-/// The rates of one commitment and term for each payment option.
+/// The rates of one commitment and term for each payment option; an option AWS does not offer
+/// (RDS sells no 3-year no-upfront reservation) or the source does not give is absent.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentRates {
     /// Nothing upfront.
-    pub no_upfront: Rate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_upfront: Option<Rate>,
     /// Part upfront (half, for Savings Plans).
-    pub partial_upfront: Rate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial_upfront: Option<Rate>,
     /// Everything upfront.
-    pub all_upfront: Rate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all_upfront: Option<Rate>,
 }
 
 /// A commitment's price as fractions of the on-demand hourly price of what it covers.
@@ -114,7 +118,7 @@ impl Rate {
 }
 
 impl TermRates {
-    fn each(&self) -> [(&'static str, Rate); 6] {
+    fn each(&self) -> [(&'static str, Option<Rate>); 6] {
         let (a, b) = (&self.one_year, &self.three_year);
         [
             ("1yr.no_upfront", a.no_upfront),
@@ -288,6 +292,7 @@ impl PriceCatalog {
             ] {
                 for (family, terms) in rates {
                     for (option, rate) in terms.each() {
+                        let Some(rate) = rate else { continue };
                         let fraction = |v: f64| (0.0..=1.0).contains(&v);
                         if !(fraction(rate.upfront) && fraction(rate.hourly) && rate.effective() <= 1.0) {
                             return Err(bad(
@@ -520,5 +525,33 @@ mod tests {
         std::fs::write(&bad, "{\"source\": 3}").unwrap();
         let err = PriceCatalog::load(&bad).unwrap_err().to_string();
         assert!(err.contains("bad.json"), "{err}");
+    }
+
+    #[test]
+    fn shipped_commitment_rates_reproduce_the_transcribed_reservations() {
+        let catalog = PriceCatalog::built_in();
+        let c = catalog
+            .commitments
+            .as_ref()
+            .expect("the shipped catalog has commitment rates");
+        assert_eq!(c.as_of, "2020-07-09");
+        let m5 = catalog.ec2_type("m5.large").unwrap().hourly_usd;
+        let near = |a: f64, b: f64, tolerance: f64| (a - b).abs() <= tolerance;
+        // Compute Savings Plans at the convertible reservation: 1-year no upfront $0.071/h,
+        // 3-year all upfront $1,161 for the term.
+        let compute = &c.compute_savings_plan["m5"];
+        assert!(near(compute.one_year.no_upfront.unwrap().hourly * m5, 0.071, 1e-5));
+        let all3 = compute.three_year.all_upfront.unwrap();
+        assert!(near(all3.upfront * m5 * 26_280.0, 1161.0, 1.0) && all3.hourly == 0.0);
+        // EC2 Instance Savings Plans at the standard reservation: 1-year partial upfront $252
+        // plus $0.029/h, paid half upfront as a Savings Plan is.
+        let partial = c.ec2_instance_savings_plan["m5"].one_year.partial_upfront.unwrap();
+        assert!(near(partial.effective() * m5, 252.0 / 8760.0 + 0.029, 1e-5));
+        assert!(near(partial.upfront, partial.hourly, 1e-9));
+        // Every EC2 family the demo estate runs has rates; RDS has none yet.
+        for family in ["c5", "m5", "m6i", "r5", "t3"] {
+            assert!(c.compute_savings_plan.contains_key(family), "{family}");
+        }
+        assert!(c.rds_reserved.is_empty());
     }
 }

@@ -150,4 +150,11 @@ fn print_worlds(report: &CycleReport) {
         Targets::SECURITY_SCORE,
         met(targets.score_met),
     );
+    if let Some(with_purchases) = targets.with_purchases_percent {
+        println!(
+            "with the recommended purchases (not bought, they wait for approval): cost {} {:.1}% from World0",
+            if with_purchases >= 0.0 { "down" } else { "up" },
+            with_purchases.abs()
+        );
+    }
 }

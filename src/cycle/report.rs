@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::{PhaseId, PhaseOutcome};
+use crate::purchase::PurchasePlan;
 use crate::world::WorldState;
 use crate::Error;
 
@@ -19,6 +20,10 @@ pub struct Targets {
     pub security_score: f64,
     /// Score target met.
     pub score_met: bool,
+    /// The cost reduction from World0 should the iteration's recommended purchases be bought,
+    /// percent: reported beside the target, which measures the estate as it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub with_purchases_percent: Option<f64>,
 }
 
 impl Targets {
@@ -43,7 +48,19 @@ impl Targets {
             cost_met: cost_reduction_percent >= Self::COST_REDUCTION_PERCENT,
             security_score,
             score_met: security_score >= Self::SECURITY_SCORE,
+            with_purchases_percent: None,
         }
+    }
+
+    /// Adds what the recommended `purchases` would take off the estate's cost.
+    #[must_use]
+    pub fn with_purchases(mut self, world0: &WorldState, world: &WorldState, purchases: &PurchasePlan) -> Self {
+        let before = world0.assessment.monthly_total_usd;
+        let after = world.assessment.monthly_total_usd - purchases.monthly_saving_usd();
+        if before > 0.0 && !purchases.recommended.is_empty() {
+            self.with_purchases_percent = Some((before - after) / before * 100.0);
+        }
+        self
     }
 }
 

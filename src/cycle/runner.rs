@@ -184,11 +184,13 @@ impl Cycle {
             }
         }
         let world = ctx.artefacts.get::<WorldState>();
-        let targets = ctx
-            .artefacts
-            .first::<WorldState>()
-            .zip(world)
-            .map(|(w0, w)| Targets::of(w0, w));
+        let targets = ctx.artefacts.first::<WorldState>().zip(world).map(|(w0, w)| {
+            let targets = Targets::of(w0, w);
+            match ctx.artefacts.get::<crate::purchase::PurchasePlan>() {
+                Some(purchases) => targets.with_purchases(w0, w, purchases),
+                None => targets,
+            }
+        });
         let record = IterationRecord {
             index,
             phases,

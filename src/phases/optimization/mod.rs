@@ -31,6 +31,8 @@ pub struct OptimizationConfig {
     pub rightsizing: RightsizingConfig,
     /// Guardrails of the allocation.
     pub guardrails: Guardrails,
+    /// Purchase recommendations on the estate the plan leaves.
+    pub purchases: crate::purchase::PurchaseConfig,
 }
 
 /// The right-sizing verdict on one resource.
@@ -355,10 +357,22 @@ impl Phase for Optimization {
             Some(times) => optimize(&world.since_changes(&times.0), plan, &ctx.catalog, &config),
             None => optimize(world, plan, &ctx.catalog, &config),
         };
+        // Purchases are sized on the estate the plan leaves, from the series whole: the baseline
+        // is which resources ran each hour, whatever changed since.
+        let target = out
+            .execution_plan
+            .steps
+            .iter()
+            .fold(world.inventory.clone(), |mut inventory, step| {
+                step.change.apply_to(&mut inventory);
+                inventory
+            });
+        let purchases = crate::purchase::recommend(&target, &ctx.catalog, &config.purchases);
         // The plan of the iteration now holds θ3's changes too; its reports are rendered again,
         // with the IaC of the execution plan's target state.
         let mut plan = plan.clone();
         plan.cost.extend(out.changes.iter().cloned());
+        ctx.artefacts.put(purchases);
         super::planning::write_plan(ctx, &plan, out.execution_plan.steps.iter().map(|s| &s.change))?;
         ctx.output
             .write("execution_plan.json", out.execution_plan.to_json().as_bytes())?;

@@ -348,7 +348,14 @@ pub fn write_plan<'a>(
         return Ok(());
     }
     let world = ctx.artefacts.require::<WorldState>("planning")?;
-    let cost = report::render_cost(world, plan, &ctx.catalog);
+    let context = report::CostContext {
+        purchases: ctx.artefacts.get::<crate::purchase::PurchasePlan>(),
+        world0_cost: ctx
+            .artefacts
+            .first::<WorldState>()
+            .map(|w0| w0.assessment.monthly_total_usd),
+    };
+    let cost = report::render_cost(world, plan, &ctx.catalog, context);
     let security = report::render_security(world, plan, &ctx.catalog);
     let iac = crate::iac::render(world, target);
     ctx.output.write("cost_optimization_plan.md", cost.as_bytes())?;

@@ -6,6 +6,7 @@ use std::fmt::Write;
 use crate::assessment::assess;
 use crate::catalog::PriceCatalog;
 use crate::plan::{Change, Plan};
+use crate::purchase::PurchasePlan;
 use crate::world::WorldState;
 
 /// The cost and score before and after a set of changes.
@@ -62,18 +63,53 @@ fn table(md: &mut String, changes: &[Change], money: bool) {
     }
 }
 
+/// What the cost plan says beside its changes: the purchases recommended on the estate it
+/// leaves, and World0's cost to measure the whole against.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CostContext<'a> {
+    /// θ3's purchase recommendations.
+    pub purchases: Option<&'a PurchasePlan>,
+    /// World0's monthly cost, USD.
+    pub world0_cost: Option<f64>,
+}
+
 /// Renders the cost plan.
 #[must_use]
-pub fn render_cost(world: &WorldState, plan: &Plan, catalog: &PriceCatalog) -> String {
+pub fn render_cost(world: &WorldState, plan: &Plan, catalog: &PriceCatalog, context: CostContext<'_>) -> String {
     let p = project(world, &plan.cost, catalog);
     let total: f64 = plan.cost.iter().map(|c| c.monthly_saving_usd).sum();
     let mut md = String::from("# Cost optimization plan\n\n");
     let _ = writeln!(
         md,
-        "- Monthly cost now: **${:.2}**\n- Monthly cost after this plan: **${:.2}** ({:+.1}%)\n- Changes: {}, estimated saving ${total:.2}/month\n- Prices: {} as of {}\n",
+        "- Monthly cost now: **${:.2}**\n- Monthly cost after this plan: **${:.2}** ({:+.1}%)",
         p.cost_before,
         p.cost_after,
         percent_change(p.cost_before, p.cost_after),
+    );
+    let purchased = context
+        .purchases
+        .map(|purchases| p.cost_after - purchases.monthly_saving_usd());
+    if let Some(with_purchases) = purchased {
+        let _ = writeln!(
+            md,
+            "- With the recommended purchases (not bought: they wait for approval): **${with_purchases:.2}** ({:+.1}%)",
+            percent_change(p.cost_before, with_purchases)
+        );
+    }
+    if let Some(w0) = context.world0_cost {
+        let _ = write!(
+            md,
+            "- From World0 (${w0:.2}): this plan {:+.1}%",
+            percent_change(w0, p.cost_after)
+        );
+        if let Some(with_purchases) = purchased {
+            let _ = write!(md, "; with the purchases {:+.1}%", percent_change(w0, with_purchases));
+        }
+        md.push('\n');
+    }
+    let _ = writeln!(
+        md,
+        "- Changes: {}, estimated saving ${total:.2}/month\n- Prices: {} as of {}\n",
         plan.cost.len(),
         world.assessment.catalog.source,
         world.assessment.catalog.as_of,
@@ -81,7 +117,51 @@ pub fn render_cost(world: &WorldState, plan: &Plan, catalog: &PriceCatalog) -> S
     let mut changes = plan.cost.clone();
     changes.sort_by(|a, b| b.monthly_saving_usd.total_cmp(&a.monthly_saving_usd));
     table(&mut md, &changes, true);
+    if let Some(purchases) = context.purchases {
+        purchase_section(&mut md, purchases);
+    }
     md
+}
+
+/// The purchase options: the recommended ones first, then every alternative.
+fn purchase_section(md: &mut String, purchases: &PurchasePlan) {
+    let _ = writeln!(
+        md,
+        "\n## Purchase options (recommended, not bought)\n\nSized to the steady baseline of the estate this plan leaves: the hourly minimum of its on-demand spend over {} hours. \
+         Every option waits for a human's approval, and the engine cannot buy: its SDK clients (EC2, RDS, S3, CloudWatch) have no purchase operation. \
+         Buy in the console, or with the Savings Plans API and RDS `PurchaseReservedDBInstancesOffering`.\n\n- Rates: {}\n- Recommended saving: **${:.2}/month**\n",
+        purchases.hours,
+        purchases.rates.as_deref().unwrap_or("none"),
+        purchases.monthly_saving_usd()
+    );
+    if !purchases.options.is_empty() {
+        md.push_str("| | option | covers $/h | commitment $/h | upfront $ | saving $/month | coverage | break-even | approval because |\n|---|---|---|---|---|---|---|---|---|\n");
+        let rows = purchases.recommended.iter().map(|o| (true, o)).chain(
+            purchases
+                .options
+                .iter()
+                .filter(|o| !purchases.recommended.contains(o))
+                .map(|o| (false, o)),
+        );
+        for (recommended, o) in rows {
+            let _ = writeln!(
+                md,
+                "| {} | {o} | {:.4} | {:.4} | {:.2} | {:.2} | {:.1}% | {:.1} months, {:.0}% use | {} |",
+                if recommended { "**recommended**" } else { "" },
+                o.covered_on_demand_hourly_usd,
+                o.commitment_hourly_usd,
+                o.upfront_usd,
+                o.monthly_saving_usd,
+                o.coverage_percent,
+                o.break_even_months,
+                o.break_even_utilisation_percent,
+                o.approval_reasons.join("; ")
+            );
+        }
+    }
+    for gap in &purchases.not_covered {
+        let _ = writeln!(md, "- on demand: {gap}");
+    }
 }
 
 /// Renders the security plan.
