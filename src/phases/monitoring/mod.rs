@@ -5,7 +5,7 @@
 //! without a CPU metric (volumes, buckets, groups, addresses) are listed as not alarmed.
 //!
 //! Cost has an alarm of its own. Billing metrics exist only in real accounts and lag by hours,
-//! so after an applying iteration θ5 publishes the engine's own monthly estimate of the estate
+//! so after an iteration that applied changes θ5 publishes the engine's own monthly estimate of the estate
 //! as θ4 left it (a custom metric, `Miyabi/Cost` `EstimatedMonthlyCost` per account) and
 //! alarms when it exceeds a budget: configured, or World0's estimate by default. The
 //! alarms are read back with `DescribeAlarms` (100 names a call) before they are reported, and
@@ -148,7 +148,8 @@ pub struct MonitoringReport {
     pub dashboard: Option<String>,
     /// Post-change CPU of the changed resources.
     pub readings: Vec<Reading>,
-    /// The cost alarm, after an applying iteration (a dry run publishes and creates nothing).
+    /// The cost alarm, after an iteration that applied changes (a dry run, or an apply that
+    /// changed nothing, publishes and creates nothing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_alarm: Option<CostAlarmRecord>,
     /// What was notified, and the error of each sink that failed.
@@ -505,7 +506,9 @@ impl Monitoring {
         if let Some(c) = watched.first().and_then(|r| clients.get(&r.region)) {
             report.dashboard = Some(self.dashboard(c, &watched).await?);
         }
-        if deployment.mode == Mode::Apply {
+        // The estimate moves only when θ4 changed the estate; a run that changed nothing leaves
+        // the account as it was, CloudWatch included.
+        if deployment.mode == Mode::Apply && deployment.applied() > 0 {
             report.cost_alarm = self.cost_alarm(ctx, deployment).await?;
         }
         let world = ctx.artefacts.get::<crate::world::WorldState>();

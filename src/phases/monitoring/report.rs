@@ -65,7 +65,9 @@ pub fn render(report: &MonitoringReport) -> String {
                 a.state.as_deref().unwrap_or("not found on read-back")
             );
         }
-        None => md.push_str("None: a dry run publishes no estimate and creates no alarm.\n\n"),
+        None => {
+            md.push_str("None: nothing was applied, so the estimate did not move (a dry run publishes nothing).\n\n")
+        }
     }
     md.push_str("## Notifications\n\n");
     if report.notifications.is_empty() {
