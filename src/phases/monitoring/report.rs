@@ -66,7 +66,7 @@ pub fn render(report: &MonitoringReport) -> String {
             );
         }
         None => {
-            md.push_str("None: nothing was applied, so the estimate did not move (a dry run publishes nothing).\n\n")
+            md.push_str("None: nothing was applied, so the estimate did not move (a dry run publishes nothing).\n\n");
         }
     }
     md.push_str("## Notifications\n\n");
