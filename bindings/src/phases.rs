@@ -290,8 +290,9 @@ fn plan(py: Python<'_>, world: PyWorldState, catalog: Option<PathBuf>) -> PyResu
     Ok(pythonize::pythonize(py, &plan)?)
 }
 
-/// θ3: right-sizing verdicts, θ3's changes and the execution plan of every θ2 and θ3 change,
-/// as a dict (`recommendations`, `changes`, `execution_plan`).
+/// θ3: right-sizing verdicts, θ3's changes, the execution plan of every θ2 and θ3 change and
+/// the purchase recommendations on the estate it leaves, as a dict (`recommendations`,
+/// `changes`, `execution_plan`, `purchases`).
 #[pyfunction]
 #[pyo3(signature = (world, *, max_changes=None, deny=None, environment="production", catalog=None))]
 fn optimize<'py>(
@@ -304,14 +305,17 @@ fn optimize<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let catalog = load_catalog(catalog)?;
     let config = optimization_config(max_changes, deny, environment)?;
-    let out = detach(py, || {
+    let (out, purchases) = detach(py, || {
         let plan = planning::plan(&world.inner, &catalog, &PlanningConfig::default());
-        optimization::optimize(&world.inner, &plan, &catalog, &config)
+        let out = optimization::optimize(&world.inner, &plan, &catalog, &config);
+        let purchases = optimization::purchases(&world.inner, &out.execution_plan, &catalog, &config.purchases);
+        (out, purchases)
     })?;
     let result = PyDict::new(py);
     result.set_item("recommendations", pythonize::pythonize(py, &out.recommendations)?)?;
     result.set_item("changes", pythonize::pythonize(py, &out.changes)?)?;
     result.set_item("execution_plan", pythonize::pythonize(py, &out.execution_plan)?)?;
+    result.set_item("purchases", pythonize::pythonize(py, &purchases)?)?;
     Ok(result.into_any())
 }
 

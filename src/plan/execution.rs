@@ -163,6 +163,20 @@ impl crate::artefact::Artefact for ExecutionPlan {
 }
 
 impl ExecutionPlan {
+    /// The inventory once the steps `keep` selects are applied (their desired state written in).
+    #[must_use]
+    pub fn project(
+        &self,
+        inventory: &crate::world::Inventory,
+        keep: impl Fn(&Step) -> bool,
+    ) -> crate::world::Inventory {
+        let mut projected = inventory.clone();
+        for step in self.steps.iter().filter(|s| keep(s)) {
+            step.change.apply_to(&mut projected);
+        }
+        projected
+    }
+
     /// Steps that may run now: those needing no approval, and those approved by id.
     pub fn applicable<'a>(&'a self, approved: &'a BTreeSet<String>) -> impl Iterator<Item = &'a Step> {
         self.steps

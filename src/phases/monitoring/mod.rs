@@ -174,6 +174,44 @@ fn cpu_metric(resource: &ResourceRef) -> Option<(&'static str, &'static str)> {
     }
 }
 
+/// One threshold alarm θ5 puts: "over `threshold`" on one metric series.
+struct AlarmSpec<'a> {
+    name: &'a str,
+    description: String,
+    namespace: &'a str,
+    metric: &'a str,
+    dimension: Dimension,
+    statistic: Statistic,
+    period_seconds: i32,
+    evaluation_periods: i32,
+    threshold: f64,
+}
+
+impl AlarmSpec<'_> {
+    /// Creates or updates the alarm.
+    async fn put(&self, c: &RegionClients) -> std::result::Result<(), AwsError> {
+        let cw = &c.cloudwatch;
+        cw.layer
+            .call("PutMetricAlarm", || {
+                cw.client
+                    .put_metric_alarm()
+                    .alarm_name(self.name)
+                    .alarm_description(&self.description)
+                    .namespace(self.namespace)
+                    .metric_name(self.metric)
+                    .dimensions(self.dimension.clone())
+                    .statistic(self.statistic.clone())
+                    .period(self.period_seconds)
+                    .evaluation_periods(self.evaluation_periods)
+                    .threshold(self.threshold)
+                    .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+                    .send()
+            })
+            .await?;
+        Ok(())
+    }
+}
+
 /// θ5 as a cycle phase.
 #[derive(Debug, Clone, Default)]
 pub struct Monitoring {
@@ -203,27 +241,22 @@ impl Monitoring {
         let (namespace, dimension) = cpu_metric(resource).unwrap_or(("AWS/EC2", "InstanceId"));
         let name = format!("miyabi-cpu-{}", resource.id);
         let cfg = &self.config;
-        let cw = &c.cloudwatch;
-        cw.layer
-            .call("PutMetricAlarm", || {
-                cw.client
-                    .put_metric_alarm()
-                    .alarm_name(&name)
-                    .alarm_description(format!(
-                        "CPU of {} above {}% after a Miyabi change",
-                        resource.id, cfg.cpu_alarm_percent
-                    ))
-                    .namespace(namespace)
-                    .metric_name("CPUUtilization")
-                    .dimensions(Dimension::builder().name(dimension).value(&resource.id).build())
-                    .statistic(Statistic::Average)
-                    .period(cfg.period_seconds)
-                    .evaluation_periods(cfg.evaluation_periods)
-                    .threshold(cfg.cpu_alarm_percent)
-                    .comparison_operator(ComparisonOperator::GreaterThanThreshold)
-                    .send()
-            })
-            .await?;
+        AlarmSpec {
+            name: &name,
+            description: format!(
+                "CPU of {} above {}% after a Miyabi change",
+                resource.id, cfg.cpu_alarm_percent
+            ),
+            namespace,
+            metric: "CPUUtilization",
+            dimension: Dimension::builder().name(dimension).value(&resource.id).build(),
+            statistic: Statistic::Average,
+            period_seconds: cfg.period_seconds,
+            evaluation_periods: cfg.evaluation_periods,
+            threshold: cfg.cpu_alarm_percent,
+        }
+        .put(c)
+        .await?;
         Ok(name)
     }
 
@@ -394,12 +427,10 @@ impl Monitoring {
             .filter(|s| s.outcome == StepOutcome::Applied)
             .map(|s| s.id.as_str())
             .collect();
-        let mut estate = world.inventory.clone();
-        if let Some(plan) = ctx.artefacts.get::<ExecutionPlan>() {
-            for step in plan.steps.iter().filter(|s| applied.contains(s.id.as_str())) {
-                step.change.apply_to(&mut estate);
-            }
-        }
+        let estate = match ctx.artefacts.get::<ExecutionPlan>() {
+            Some(plan) => plan.project(&world.inventory, |step| applied.contains(step.id.as_str())),
+            None => world.inventory.clone(),
+        };
         let estimate_usd = crate::assessment::monthly_cost(&estate, &ctx.catalog);
         let account = world.scope.account_id.as_deref().unwrap_or("unknown");
         let name = format!("miyabi-cost-{account}");
@@ -407,29 +438,25 @@ impl Monitoring {
         let c = ctx.aws.clients(&region).await;
         let cw = &c.cloudwatch;
         let namespace = &self.config.cost_namespace;
-        cw.layer
-            .call("PutMetricAlarm", || {
-                cw.client
-                    .put_metric_alarm()
-                    .alarm_name(&name)
-                    .alarm_description(format!(
-                        "Miyabi's monthly estimate for account {account} above ${budget_usd:.2} ({})",
-                        match budget_from {
-                            BudgetSource::Configured => "the configured budget",
-                            BudgetSource::World0 => "World0's estimate",
-                        }
-                    ))
-                    .namespace(namespace)
-                    .metric_name(COST_METRIC)
-                    .dimensions(dimension())
-                    .statistic(Statistic::Maximum)
-                    .period(COST_PERIOD_SECONDS)
-                    .evaluation_periods(1)
-                    .threshold(budget_usd)
-                    .comparison_operator(ComparisonOperator::GreaterThanThreshold)
-                    .send()
-            })
-            .await?;
+        AlarmSpec {
+            name: &name,
+            description: format!(
+                "Miyabi's monthly estimate for account {account} above ${budget_usd:.2} ({})",
+                match budget_from {
+                    BudgetSource::Configured => "the configured budget",
+                    BudgetSource::World0 => "World0's estimate",
+                }
+            ),
+            namespace,
+            metric: COST_METRIC,
+            dimension: dimension(),
+            statistic: Statistic::Maximum,
+            period_seconds: COST_PERIOD_SECONDS,
+            evaluation_periods: 1,
+            threshold: budget_usd,
+        }
+        .put(&c)
+        .await?;
         // No timestamp: CloudWatch stamps the datum on receipt, whatever clock the cycle runs on.
         cw.layer
             .call("PutMetricData", || {

@@ -156,6 +156,18 @@ pub fn optimize(
     }
 }
 
+/// Purchase recommendations on the estate `plan` leaves. `world` keeps its series whole (not cut
+/// at recent changes): the baseline is which resources ran each hour, whatever changed since.
+#[must_use]
+pub fn purchases(
+    world: &WorldState,
+    plan: &ExecutionPlan,
+    catalog: &PriceCatalog,
+    config: &crate::purchase::PurchaseConfig,
+) -> crate::purchase::PurchasePlan {
+    crate::purchase::recommend(&plan.project(&world.inventory, |_| true), catalog, config)
+}
+
 /// Right-sizing and the idle rule on one running instance: its verdict and the change it calls
 /// for, if any.
 fn judge_instance(
@@ -357,17 +369,7 @@ impl Phase for Optimization {
             Some(times) => optimize(&world.since_changes(&times.0), plan, &ctx.catalog, &config),
             None => optimize(world, plan, &ctx.catalog, &config),
         };
-        // Purchases are sized on the estate the plan leaves, from the series whole: the baseline
-        // is which resources ran each hour, whatever changed since.
-        let target = out
-            .execution_plan
-            .steps
-            .iter()
-            .fold(world.inventory.clone(), |mut inventory, step| {
-                step.change.apply_to(&mut inventory);
-                inventory
-            });
-        let purchases = crate::purchase::recommend(&target, &ctx.catalog, &config.purchases);
+        let purchases = purchases(world, &out.execution_plan, &ctx.catalog, &config.purchases);
         // The plan of the iteration now holds θ3's changes too; its reports are rendered again,
         // with the IaC of the execution plan's target state.
         let mut plan = plan.clone();
