@@ -70,6 +70,9 @@ pub enum Error {
     /// Invalid configuration given by the caller.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// Offer files could not become a price catalog.
+    #[error(transparent)]
+    Offers(#[from] crate::catalog::offers::OfferError),
     /// The run report could not be rendered.
     #[error(transparent)]
     Report(#[from] crate::run_report::RunReportError),

@@ -11,6 +11,8 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
+pub mod offers;
+
 const BUILT_IN: &str = include_str!("prices.json");
 
 /// A price catalog.

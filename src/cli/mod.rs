@@ -123,6 +123,25 @@ enum Command {
     Apply(ApplyArgs),
     /// The whole loop θ1 → θ6, until it converges.
     Cycle(CycleArgs),
+    /// Build a price catalog from AWS Price List bulk offer files (for one Region) into
+    /// `OUT/catalog.json`, over the `--catalog` file or the built-in one; no AWS call.
+    Catalog(CatalogArgs),
+}
+
+#[derive(Args, Debug)]
+struct CatalogArgs {
+    /// The `AmazonEC2` offer file (instances, EBS storage).
+    #[arg(long, value_name = "FILE")]
+    ec2: Option<PathBuf>,
+    /// The `AmazonRDS` offer file (classes, reservations).
+    #[arg(long, value_name = "FILE")]
+    rds: Option<PathBuf>,
+    /// The `AmazonS3` offer file (Standard storage).
+    #[arg(long, value_name = "FILE")]
+    s3: Option<PathBuf>,
+    /// The `AWSComputeSavingsPlan` price list (needs `--ec2`).
+    #[arg(long, value_name = "FILE")]
+    savings_plans: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -367,6 +386,33 @@ async fn execute(cli: Cli) -> Result<u8, Error> {
             );
             let cycle = one_pass().with_phase(Arc::new(deployment));
             run_cycle(&cycle, ctx, !d.dry_run, None).await
+        }
+        Command::Catalog(args) => {
+            let paths = crate::catalog::offers::OfferPaths {
+                ec2: args.ec2.clone(),
+                rds: args.rds.clone(),
+                s3: args.s3.clone(),
+                savings_plans: args.savings_plans.clone(),
+            };
+            let catalog = crate::catalog::offers::build_from_files(&ctx.catalog, &paths)?;
+            let path = g.out.join("catalog.json");
+            let write = |path: &std::path::Path| -> std::io::Result<()> {
+                std::fs::create_dir_all(&g.out)?;
+                let text = serde_json::to_string_pretty(&catalog).map_err(std::io::Error::other)?;
+                std::fs::write(path, text + "\n")
+            };
+            write(&path).map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
+            println!(
+                "{}: {} EC2 types, {} RDS classes; {}",
+                path.display(),
+                catalog.ec2.len(),
+                catalog.rds.len(),
+                catalog.source
+            );
+            Ok(0)
         }
         Command::Cycle(args) => {
             let (cycle, ctx) = full_cycle(g, args, ctx)?;
