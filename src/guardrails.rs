@@ -91,6 +91,9 @@ impl Guardrails {
         if change.is_destructive() {
             reasons.push(format!("{:?} is destructive", change.action));
         }
+        if let Some(why) = change.action.inherent_approval_reason() {
+            reasons.push(format!("{:?} {why}", change.action));
+        }
         let threshold = match self.environment {
             Environment::Production => self.production_increase_usd,
             Environment::Development => self.development_increase_usd,

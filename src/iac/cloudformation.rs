@@ -162,7 +162,7 @@ pub fn render(inventory: &Inventory, destructive: &[&Change]) -> Value {
     json!({
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": "Target state of the estate after the Miyabi plan, for import with a change set of type IMPORT.",
-        "Metadata": {"Miyabi": {"DestructiveStepsLeftToDeployment": deferred}},
+        "Metadata": {"Miyabi": {"StepsLeftToDeployment": deferred}},
         "Resources": resources,
     })
 }

@@ -1,21 +1,24 @@
 //! Infrastructure as code: the estate and its planned target state as Terraform and
 //! CloudFormation. One renderer serves θ2 (the plan) and θ3 (the execution plan).
 //!
-//! The target state is the inventory with every non-destructive change applied. Destructive
-//! changes (release, delete, terminate) are not expressed as configuration: a resource imported
-//! and then missing from the configuration would be destroyed by an `apply` without the
-//! snapshot θ4 takes first, so such resources keep their current block and are listed in a
-//! comment and in the template's metadata instead.
+//! The target state is the inventory with every change applied that configuration expresses
+//! safely. Two kinds are left to θ4, their resources keeping their current block, listed in a
+//! comment and in the template's metadata instead:
+//! - destructive changes (release, delete, terminate): a resource imported and then missing
+//!   from the configuration would be destroyed by an `apply` without the snapshot θ4 takes
+//!   first;
+//! - a volume's encryption: both engines would replace the volume (a new, empty one, destroying
+//!   the old), where θ4 swaps in an encrypted copy of its data.
 
 pub mod cloudformation;
 pub mod terraform;
 
 use std::path::{Path, PathBuf};
 
-use crate::plan::Change;
+use crate::plan::{Action, Change};
 use crate::world::{Inventory, WorldState};
 
-/// The inventory after the non-destructive `changes`, and the destructive ones set aside.
+/// The inventory after the `changes` configuration expresses, and the others set aside.
 #[must_use]
 pub fn target_state<'a>(
     world: &WorldState,
@@ -24,7 +27,7 @@ pub fn target_state<'a>(
     let mut inventory = world.inventory.clone();
     let mut destructive = Vec::new();
     for change in changes {
-        if change.is_destructive() {
+        if change.is_destructive() || change.action == Action::EncryptVolume {
             destructive.push(change);
         } else {
             change.apply_to(&mut inventory);

@@ -10,7 +10,7 @@ use super::identifier;
 use crate::plan::Change;
 use crate::world::{Inventory, SecurityGroupRule, Tags, VersioningStatus};
 
-/// Every file as `(name, text)`: `provider.tf`, `ec2.tf`, `s3.tf`, `rds.tf`.
+/// Every file as `(name, text)`: `provider.tf`, `ec2.tf`, `s3.tf`, `rds.tf`, `account.tf`.
 #[must_use]
 pub fn render(inventory: &Inventory, regions: &[String], destructive: &[&Change]) -> Vec<(String, String)> {
     let providers = Providers::new(regions);
@@ -20,7 +20,55 @@ pub fn render(inventory: &Inventory, regions: &[String], destructive: &[&Change]
         ("ec2.tf".to_owned(), note + &format(&ec2(inventory, &providers))),
         ("s3.tf".to_owned(), format(&s3(inventory, &providers))),
         ("rds.tf".to_owned(), format(&rds(inventory, &providers))),
+        ("account.tf".to_owned(), format(&account(inventory, &providers))),
     ]
+}
+
+/// The account's defaults in each Region. Each of these resources sets a default when
+/// created, so no `import` is needed; destroying one puts the default back to AWS's.
+fn account(inventory: &Inventory, providers: &Providers<'_>) -> Body {
+    let mut body = Body::builder();
+    for s in &inventory.region_settings {
+        let name = |what: &str| identifier(what, &s.region);
+        if let Some(enabled) = s.ebs_encryption_by_default {
+            body = body.add_block(
+                resource(
+                    "aws_ebs_encryption_by_default",
+                    &name("ebs_default_encryption"),
+                    providers.of(&s.region),
+                )
+                .add_attribute(("enabled", enabled))
+                .build(),
+            );
+        }
+        if let Some(state) = &s.snapshot_block_public_access {
+            body = body.add_block(
+                resource(
+                    "aws_ebs_snapshot_block_public_access",
+                    &name("snapshot_block_public_access"),
+                    providers.of(&s.region),
+                )
+                .add_attribute(("state", state.as_str()))
+                .build(),
+            );
+        }
+        if let Some(tokens) = s
+            .instance_metadata_http_tokens
+            .as_deref()
+            .filter(|t| *t != "no-preference")
+        {
+            body = body.add_block(
+                resource(
+                    "aws_ec2_instance_metadata_defaults",
+                    &name("instance_metadata_defaults"),
+                    providers.of(&s.region),
+                )
+                .add_attribute(("http_tokens", tokens))
+                .build(),
+            );
+        }
+    }
+    body.build()
 }
 
 fn format(body: &Body) -> String {
@@ -81,7 +129,7 @@ fn destructive_note(destructive: &[&Change]) -> String {
         return String::new();
     }
     let mut note = String::from(
-        "# Destructive steps of the plan are carried out by the deployment phase, after a snapshot,\n# not by this configuration:\n",
+        "# Steps of the plan carried out by the deployment phase, not by this configuration (destructive\n# ones after a snapshot; an encryption by swapping in an encrypted copy, where this\n# configuration would replace the volume with an empty one):\n",
     );
     for c in destructive {
         let _ = writeln!(

@@ -370,13 +370,22 @@ fn wave_kind(action: Action) -> WaveKind {
 fn backup_of(change: &Change) -> Option<String> {
     let id = &change.resource.id;
     match change.action {
-        Action::DeleteVolume => Some(format!("EBS snapshot of {id}")),
+        Action::DeleteVolume => Some(match change.current.get("replaced_by").and_then(Value::as_str) {
+            Some(copy) => format!("{copy}, the encrypted copy that replaced {id} (a snapshot if it is gone)"),
+            None => format!("EBS snapshot of {id}"),
+        }),
         Action::TerminateInstance => Some(format!("EBS snapshots of the volumes of {id}")),
         Action::ResizeDbInstance => Some(format!("RDS snapshot of {id}")),
         Action::ReleaseAddress => Some(format!("record of {id} and its public IP {}", change.current)),
         Action::RevokeIngress => Some(format!("record of the revoked rule of {id}")),
         Action::BlockPublicAccess | Action::EnableDefaultEncryption | Action::EnableVersioning => {
             Some(format!("record of the bucket settings of {id}"))
+        }
+        Action::EncryptVolume => Some(format!(
+            "EBS snapshot of {id} taken while its instance is stopped; {id} itself is kept, detached"
+        )),
+        Action::EnableEbsDefaultEncryption | Action::BlockSnapshotPublicAccess | Action::RequireImdsV2ByDefault => {
+            Some(format!("record of the account setting in {}", change.resource.region))
         }
         _ => None,
     }

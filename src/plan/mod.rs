@@ -18,9 +18,14 @@ use sha2::{Digest, Sha256};
 use crate::assessment::security::run_checks;
 use crate::assessment::{FindingStatus, ResourceKind};
 use crate::world::{
-    EbsVolume, Ec2Instance, ElasticIp, Inventory, NetworkInterface, PublicAccessBlock, RdsInstance, S3Bucket,
-    SecurityGroup, Subnet,
+    EbsSnapshot, EbsVolume, Ec2Instance, ElasticIp, Inventory, NetworkInterface, PublicAccessBlock, RdsInstance,
+    RegionSettings, S3Bucket, SecurityGroup, Subnet,
 };
+
+/// On a volume an encryption swap replaced: the id of the encrypted copy in its place.
+pub const REPLACED_BY_TAG: &str = "MiyabiReplacedBy";
+/// On the encrypted copy and on the snapshot it was made from: the id of the volume replaced.
+pub const REPLACES_TAG: &str = "MiyabiReplaces";
 
 /// What a change does. Each maps to the AWS API operations that carry it out, which the
 /// guardrails check against the deny-list.
@@ -58,6 +63,18 @@ pub enum Action {
     DeleteVolume,
     /// Terminate an instance stopped for over 30 days, after snapshots. Destructive.
     TerminateInstance,
+    /// Put an encrypted copy in place of an unencrypted volume: stop the instance, snapshot,
+    /// create an encrypted volume from the snapshot, swap, start. The old volume stays,
+    /// detached and tagged, so that the swap can be undone; a later iteration deletes it.
+    EncryptVolume,
+    /// Keep a synchronous standby of a DB instance in a second Availability Zone.
+    EnableRdsMultiAz,
+    /// Encrypt the account's new EBS volumes in the Region by default.
+    EnableEbsDefaultEncryption,
+    /// Block public sharing of the account's EBS snapshots in the Region.
+    BlockSnapshotPublicAccess,
+    /// Make IMDSv2 the account's default for instances launched in the Region.
+    RequireImdsV2ByDefault,
 }
 
 impl Action {
@@ -75,6 +92,26 @@ impl Action {
         matches!(
             self,
             Self::ReleaseAddress | Self::DeleteVolume | Self::TerminateInstance
+        )
+    }
+
+    /// Why the change always waits for a human, whatever its cost and risk: it stops a
+    /// workload or costs money by its nature.
+    #[must_use]
+    pub fn inherent_approval_reason(self) -> Option<&'static str> {
+        match self {
+            Self::EncryptVolume => Some("stops the instance while its volume is swapped (downtime)"),
+            Self::EnableRdsMultiAz => Some("adds a standby DB instance, billed like the primary"),
+            _ => None,
+        }
+    }
+
+    /// Whether the change sets an account-wide default in one Region.
+    #[must_use]
+    pub fn is_account_setting(self) -> bool {
+        matches!(
+            self,
+            Self::EnableEbsDefaultEncryption | Self::BlockSnapshotPublicAccess | Self::RequireImdsV2ByDefault
         )
     }
 
@@ -97,6 +134,20 @@ impl Action {
             Self::ReleaseAddress => &["ReleaseAddress"],
             Self::DeleteVolume => &["CreateSnapshot", "DeleteVolume"],
             Self::TerminateInstance => &["CreateSnapshot", "TerminateInstances"],
+            Self::EncryptVolume => &[
+                "StopInstances",
+                "CreateSnapshot",
+                "CreateVolume",
+                "DetachVolume",
+                "AttachVolume",
+                "StartInstances",
+                "CreateTags",
+                "DeleteSnapshot",
+            ],
+            Self::EnableRdsMultiAz => &["ModifyDBInstance"],
+            Self::EnableEbsDefaultEncryption => &["EnableEbsEncryptionByDefault"],
+            Self::BlockSnapshotPublicAccess => &["EnableSnapshotBlockPublicAccess"],
+            Self::RequireImdsV2ByDefault => &["ModifyInstanceMetadataDefaults"],
         }
     }
 
@@ -108,8 +159,13 @@ impl Action {
             Self::DisableRdsPublicAccess
             | Self::EnableRdsBackups
             | Self::EnableRdsDeletionProtection
-            | Self::ResizeDbInstance => "rds",
-            Self::MigrateVolumeToGp3 | Self::DeleteVolume => "ebs",
+            | Self::ResizeDbInstance
+            | Self::EnableRdsMultiAz => "rds",
+            Self::MigrateVolumeToGp3
+            | Self::DeleteVolume
+            | Self::EncryptVolume
+            | Self::EnableEbsDefaultEncryption
+            | Self::BlockSnapshotPublicAccess => "ebs",
             _ => "ec2",
         }
     }
@@ -228,6 +284,20 @@ impl Change {
         before - crate::assessment::monthly_cost(&alone, catalog)
     }
 
+    /// What θ4 must not touch twice at once: the instance an encryption swap stops, otherwise
+    /// the resource itself. Steps with the same key run one after another.
+    #[must_use]
+    pub fn serialised_on(&self) -> &str {
+        match self.action {
+            Action::EncryptVolume => self
+                .current
+                .get("instance_id")
+                .and_then(Value::as_str)
+                .unwrap_or(&self.resource.id),
+            _ => &self.resource.id,
+        }
+    }
+
     /// True for release, delete and terminate.
     #[must_use]
     pub fn is_destructive(&self) -> bool {
@@ -316,6 +386,38 @@ impl Change {
                 inventory.instances.retain(|i| i.id != id);
                 inventory.volumes.retain(|v| !v.attached_to.iter().any(|a| a == id));
             }
+            // The projection keeps the volume's place and its id: the encrypted copy takes both.
+            Action::EncryptVolume => {
+                if let Some(v) = inventory.volumes.iter_mut().find(|v| v.id == id) {
+                    v.encrypted = self.desired.get("encrypted").and_then(Value::as_bool).unwrap_or(true);
+                }
+            }
+            Action::EnableRdsMultiAz => {
+                if let Some(d) = inventory.db_instances.iter_mut().find(|d| d.id == id) {
+                    d.multi_az = true;
+                }
+            }
+            Action::EnableEbsDefaultEncryption | Action::BlockSnapshotPublicAccess | Action::RequireImdsV2ByDefault => {
+                self.apply_account_setting(inventory);
+            }
+        }
+    }
+
+    /// [`Change::apply_to`] for the account's defaults in the change's Region.
+    fn apply_account_setting(&self, inventory: &mut Inventory) {
+        let (account, region) = (self.resource.id.as_str(), self.resource.region.as_str());
+        let Some(s) = inventory
+            .region_settings
+            .iter_mut()
+            .find(|s| s.account_id == account && s.region == region)
+        else {
+            return;
+        };
+        let desired = self.desired.as_str().map(str::to_owned);
+        match self.action {
+            Action::EnableEbsDefaultEncryption => s.ebs_encryption_by_default = self.desired.as_bool(),
+            Action::BlockSnapshotPublicAccess => s.snapshot_block_public_access = desired,
+            _ => s.instance_metadata_http_tokens = desired,
         }
     }
 }
@@ -419,6 +521,18 @@ pub struct InventoryIndex<'a> {
     interfaces_by_group: HashMap<&'a str, Vec<&'a NetworkInterface>>,
     interfaces_by_instance: HashMap<&'a str, Vec<&'a NetworkInterface>>,
     subnets: HashMap<&'a str, &'a Subnet>,
+    /// Per Region: the account's settings, and one instance, volume and snapshot, which make
+    /// the account-level checks apply there.
+    regions: HashMap<&'a str, RegionSlice<'a>>,
+}
+
+/// What an account-level change is judged on in one Region.
+#[derive(Debug, Default)]
+struct RegionSlice<'a> {
+    settings: Vec<&'a RegionSettings>,
+    instance: Option<&'a Ec2Instance>,
+    volume: Option<&'a EbsVolume>,
+    snapshot: Option<&'a EbsSnapshot>,
 }
 
 impl InventoryIndex<'_> {
@@ -459,13 +573,25 @@ impl InventoryIndex<'_> {
             }
             ResourceKind::S3Bucket => alone.buckets = one(&self.buckets, id),
             ResourceKind::RdsInstance => alone.db_instances = one(&self.db_instances, id),
+            ResourceKind::Account => {
+                if let Some(slice) = self.regions.get(resource.region.as_str()) {
+                    alone.region_settings = slice
+                        .settings
+                        .iter()
+                        .filter(|s| s.account_id == id)
+                        .map(|s| (*s).clone())
+                        .collect();
+                    alone.instances.extend(slice.instance.cloned());
+                    alone.volumes.extend(slice.volume.cloned());
+                    alone.snapshots.extend(slice.snapshot.cloned());
+                }
+            }
             // No change is planned on these kinds: nothing of theirs is indexed.
             ResourceKind::NetworkAcl
             | ResourceKind::EbsSnapshot
             | ResourceKind::RdsCluster
             | ResourceKind::RdsSnapshot
-            | ResourceKind::RdsEventSubscription
-            | ResourceKind::Account => {}
+            | ResourceKind::RdsEventSubscription => {}
         }
         alone
     }
@@ -487,7 +613,21 @@ impl Inventory {
                 interfaces_by_instance.entry(instance.as_str()).or_default().push(n);
             }
         }
+        let mut regions: HashMap<&str, RegionSlice<'_>> = HashMap::new();
+        for s in &self.region_settings {
+            regions.entry(s.region.as_str()).or_default().settings.push(s);
+        }
+        for i in &self.instances {
+            regions.entry(i.region.as_str()).or_default().instance.get_or_insert(i);
+        }
+        for v in &self.volumes {
+            regions.entry(v.region.as_str()).or_default().volume.get_or_insert(v);
+        }
+        for s in &self.snapshots {
+            regions.entry(s.region.as_str()).or_default().snapshot.get_or_insert(s);
+        }
         InventoryIndex {
+            regions,
             interfaces_by_group: self.interfaces_by_group(),
             interfaces_by_instance,
             subnets: self.subnets.iter().map(|s| (s.id.as_str(), s)).collect(),

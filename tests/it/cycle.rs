@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use std::collections::BTreeMap;
 
-use miyabi_aws::assessment::{FindingStatus, Severity};
+use miyabi_aws::assessment::{monthly_cost, FindingStatus, Severity};
+use miyabi_aws::catalog::PriceCatalog;
 use miyabi_aws::knowledge::LearnedHeadroom;
 use miyabi_aws::phases::deployment::{Approval, WaitPolicy};
 use miyabi_aws::phases::learning::KnowledgeBase;
@@ -106,11 +107,43 @@ async fn the_full_cycle_converges_and_a_second_run_changes_nothing() {
     assert_eq!(report.iterations.last().map(|it| it.applied_changes), Some(Some(0)));
     let first = report.iterations[0].world.expect("World0");
     let last = report.iterations.last().and_then(|it| it.world).expect("World_final");
+    // Approving every step buys a standby for each single-AZ database (Multi-AZ costs money
+    // by design): the rest of what the loop did saves.
+    let world0 = WorldState::load(out.join("world_state_0.json")).expect("World0");
+    let final_world = WorldState::load(out.join(format!("world_state_{}.json", report.iterations.len() - 1)))
+        .expect("final world state");
+    let single_az: Vec<&str> = world0
+        .inventory
+        .db_instances
+        .iter()
+        .filter(|d| !d.multi_az)
+        .map(|d| d.id.as_str())
+        .collect();
+    assert!(!single_az.is_empty(), "the fixture needs a single-AZ database");
+    let mut without_standbys = final_world.inventory.clone();
+    for d in &mut without_standbys.db_instances {
+        if single_az.contains(&d.id.as_str()) {
+            assert!(d.multi_az, "{} got its standby", d.id);
+            d.multi_az = false;
+        }
+    }
+    let saved_cost = monthly_cost(&without_standbys, PriceCatalog::built_in());
     assert!(
-        last.monthly_cost_usd < first.monthly_cost_usd,
-        "cost {} → {}",
+        saved_cost < first.monthly_cost_usd,
+        "cost {} → {} ({saved_cost} without the standbys)",
         first.monthly_cost_usd,
         last.monthly_cost_usd
+    );
+    // Every volume in the instances' places is encrypted, and the volumes replaced are gone.
+    assert!(
+        final_world.inventory.volumes.iter().all(|v| v.encrypted),
+        "{:#?}",
+        final_world
+            .inventory
+            .volumes
+            .iter()
+            .filter(|v| !v.encrypted)
+            .collect::<Vec<_>>()
     );
     assert!(
         last.security_score > first.security_score,
@@ -123,8 +156,6 @@ async fn the_full_cycle_converges_and_a_second_run_changes_nothing() {
     }
     // A saturated instance hid its demand behind 100% CPU: the loop sized it up twice, the
     // second time from the metrics the simulator published for its first new type.
-    let final_world = WorldState::load(out.join(format!("world_state_{}.json", report.iterations.len() - 1)))
-        .expect("final world state");
     for seeded in &saturated {
         let now = final_world
             .inventory

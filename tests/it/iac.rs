@@ -49,7 +49,7 @@ fn rendered(
     }
     let mut bodies = BTreeMap::new();
     let mut texts = BTreeMap::new();
-    for name in ["provider.tf", "ec2.tf", "s3.tf", "rds.tf"] {
+    for name in ["provider.tf", "ec2.tf", "s3.tf", "rds.tf", "account.tf"] {
         let text = std::fs::read_to_string(dir.join("terraform").join(name)).unwrap();
         bodies.insert(
             name.to_owned(),
@@ -197,7 +197,7 @@ fn the_planned_changes_are_in_the_terraform_and_cloudformation() {
     let resources = template["Resources"].as_object().unwrap();
     let cf_big = &resources[&iac::identifier("Instance", "i-big").replace('_', "")];
     assert_eq!(cf_big["Properties"]["InstanceType"], "m5.xlarge");
-    let deferred = template["Metadata"]["Miyabi"]["DestructiveStepsLeftToDeployment"]
+    let deferred = template["Metadata"]["Miyabi"]["StepsLeftToDeployment"]
         .as_array()
         .unwrap();
     assert!(deferred

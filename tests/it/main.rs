@@ -19,6 +19,7 @@ mod limits;
 mod monitoring;
 mod optimization;
 mod partial;
+mod remediation;
 mod secrets;
 mod support;
 mod terraform;

@@ -8,7 +8,7 @@
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::executor::{Backup, StepExecutor};
+use super::executor::{Backup, Checkpoint, StepExecutor};
 use super::{Approval, DeployError};
 use crate::guardrails::Guardrails;
 use crate::plan::execution::Step;
@@ -81,9 +81,9 @@ impl<E: StepExecutor> StepExecutor for Guarded<E> {
         self.inner.backup(step).await
     }
 
-    async fn apply(&self, step: &Step) -> Result<(), DeployError> {
+    async fn apply(&self, step: &Step, checkpoint: &dyn Checkpoint) -> Result<(), DeployError> {
         self.check(step)?;
-        self.inner.apply(step).await
+        self.inner.apply(step, checkpoint).await
     }
 
     /// Undoing needs no approval (it restores what was approved before), only the deny-list.

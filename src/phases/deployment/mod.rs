@@ -27,7 +27,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use self::executor::{Backup, SdkExecutor, StepExecutor, WaitPolicy, MANAGED_TAG};
+pub use self::executor::{
+    Backup, Checkpoint, NoCheckpoint, SdkExecutor, StepExecutor, SwapStage, VolumeSwap, WaitPolicy, MANAGED_TAG,
+    REPLACED_BY_TAG, REPLACES_TAG,
+};
 pub use self::guard::Guarded;
 use self::journal::{Journal, Progress};
 pub use self::terraform::TerraformMode;
@@ -490,16 +493,16 @@ async fn run_wave(
     journal: Option<SharedJournal<'_>>,
 ) -> Vec<(usize, StepResult)> {
     use futures::StreamExt;
-    let mut lanes: Vec<(&ResourceRef, Vec<usize>)> = Vec::new();
+    let mut lanes: Vec<((&str, &str), Vec<usize>)> = Vec::new();
     for (k, step) in plan.steps.iter().enumerate().filter(|(_, s)| s.wave == wave) {
-        let resource = &step.change.resource;
-        match lanes.iter_mut().find(|(r, _)| *r == resource) {
+        let key = (step.change.resource.region.as_str(), step.change.serialised_on());
+        match lanes.iter_mut().find(|(r, _)| *r == key) {
             Some((_, lane)) => lane.push(k),
-            None => lanes.push((resource, vec![k])),
+            None => lanes.push((key, vec![k])),
         }
     }
-    let lanes = spread(lanes, |(resource, lane)| {
-        (resource.region.clone(), plan.steps[lane[0]].change.action)
+    let lanes = spread(lanes, |((region, _), lane)| {
+        (*region, plan.steps[lane[0]].change.action)
     });
     let stop = std::sync::atomic::AtomicBool::new(false);
     let done = std::sync::Mutex::new(Vec::new());
@@ -685,8 +688,13 @@ async fn run_step(
         }
         Err(e) => return Err((e, None)),
     };
+    let progress = Journaled {
+        journal,
+        step: &step.id,
+        latest: std::sync::Mutex::new(None),
+    };
     let acted = async {
-        executor.apply(step).await?;
+        executor.apply(step, &progress).await?;
         if !step.change.is_destructive() {
             executor.tag(step).await?;
         }
@@ -703,6 +711,8 @@ async fn run_step(
         }
     };
     let result = acted.await;
+    // A multi-step change's record of what it made is its backup from here on.
+    let backup = progress.latest().or(backup);
     if let Some((journal, path)) = journal {
         let progress = if result.is_ok() {
             Progress::Applied
@@ -716,6 +726,33 @@ async fn run_step(
     match result {
         Ok(()) => Ok((StepOutcome::Applied, backup)),
         Err(e) => Err((e, backup)),
+    }
+}
+
+/// The [`Checkpoint`] of one step: each sub-step's record goes to the journal (when there is
+/// one) before the next sub-step begins, and the latest is kept for a rollback in this run.
+struct Journaled<'a> {
+    journal: Option<SharedJournal<'a>>,
+    step: &'a str,
+    latest: std::sync::Mutex<Option<Backup>>,
+}
+
+impl Journaled<'_> {
+    fn latest(self) -> Option<Backup> {
+        self.latest
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Checkpoint for Journaled<'_> {
+    fn reached(&self, progress: Backup) {
+        if let Some((journal, path)) = self.journal {
+            let mut journal = lock(journal);
+            journal.mark(self.step, Progress::Started, Some(&progress));
+            save(&mut journal, Some(path));
+        }
+        *self.latest.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(progress);
     }
 }
 

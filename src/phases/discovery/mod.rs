@@ -11,7 +11,7 @@
 mod convert;
 pub(crate) mod ec2;
 mod incremental;
-mod posture;
+pub(crate) mod posture;
 pub(crate) mod rds;
 pub mod report;
 pub(crate) mod s3;

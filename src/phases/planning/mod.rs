@@ -10,6 +10,7 @@
 //! Every rule is a pure function of the world state. Savings are the catalog price of the
 //! resource before minus after the change, so a plan's savings add up to the projected total.
 
+pub mod manual;
 pub mod report;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -202,6 +203,85 @@ fn security_changes(inv: &Inventory, index: &InventoryIndex<'_>, config: &Planni
             ));
         }
     }
+    for d in inv
+        .db_instances
+        .iter()
+        .filter(|d| !d.multi_az && d.cluster_id.is_none())
+    {
+        push(Change::new(
+            Action::EnableRdsMultiAz,
+            resource(ResourceKind::RdsInstance, &d.id, &d.region),
+            "multi_az",
+            json!(false),
+            json!(true),
+            "prowler_rds_instance_multi_az",
+            "a single-AZ DB instance is down while its zone is".into(),
+            Risk::Medium,
+        ));
+    }
+    for v in inv.volumes.iter().filter(|v| !v.encrypted && v.state == "in-use") {
+        let [instance] = v.attached_to.as_slice() else { continue };
+        let at = |encrypted: bool| json!({"encrypted": encrypted, "instance_id": instance});
+        push(Change::new(
+            Action::EncryptVolume,
+            resource(ResourceKind::EbsVolume, &v.id, &v.region),
+            "encryption",
+            at(false),
+            at(true),
+            "prowler_ec2_ebs_volume_encryption",
+            format!(
+                "{} GiB {} volume of {instance} is not encrypted: an encrypted copy takes its place while {instance} is stopped",
+                v.size_gib, v.volume_type
+            ),
+            Risk::High,
+        ));
+    }
+    for s in &inv.region_settings {
+        let account = || resource(ResourceKind::Account, &s.account_id, &s.region);
+        if s.ebs_encryption_by_default == Some(false) {
+            push(Change::new(
+                Action::EnableEbsDefaultEncryption,
+                account(),
+                "ebs_encryption_by_default",
+                json!(false),
+                json!(true),
+                "prowler_ec2_ebs_default_encryption",
+                format!("new EBS volumes in {} are not encrypted by default", s.region),
+                Risk::Low,
+            ));
+        }
+        if let Some(state) = s
+            .snapshot_block_public_access
+            .as_deref()
+            .filter(|s| *s != "block-all-sharing")
+        {
+            push(Change::new(
+                Action::BlockSnapshotPublicAccess,
+                account(),
+                "snapshot_block_public_access",
+                json!(state),
+                json!("block-all-sharing"),
+                "prowler_ec2_ebs_snapshot_account_block_public_access",
+                format!("snapshots in {} can be shared publicly ({state})", s.region),
+                Risk::Medium,
+            ));
+        }
+        if let Some(tokens) = s.instance_metadata_http_tokens.as_deref().filter(|t| *t != "required") {
+            push(Change::new(
+                Action::RequireImdsV2ByDefault,
+                account(),
+                "instance_metadata_http_tokens",
+                json!(tokens),
+                json!("required"),
+                "prowler_ec2_instance_account_imdsv2_enabled",
+                format!(
+                    "instances launched in {} do not require IMDSv2 by default ({tokens})",
+                    s.region
+                ),
+                Risk::Medium,
+            ));
+        }
+    }
     candidates
         .into_par_iter()
         .map(|change| change.with_findings_removed(index))
@@ -240,17 +320,28 @@ fn cost_changes(
         .filter(|v| v.attached_to.is_empty() && v.state == "available")
     {
         deleted.insert(v.id.as_str());
+        let mut current = json!({"volume_type": v.volume_type, "size_gib": v.size_gib});
+        let rationale = match v.tags.get(crate::plan::REPLACED_BY_TAG) {
+            Some(copy) => {
+                current["replaced_by"] = json!(copy);
+                format!(
+                    "{} GiB {} volume replaced by its encrypted copy {copy}, which holds its data (no snapshot)",
+                    v.size_gib, v.volume_type
+                )
+            }
+            None => format!(
+                "{} GiB {} volume attached to nothing (snapshot first)",
+                v.size_gib, v.volume_type
+            ),
+        };
         push(Change::new(
             Action::DeleteVolume,
             resource(ResourceKind::EbsVolume, &v.id, &v.region),
             "volume",
-            json!({"volume_type": v.volume_type, "size_gib": v.size_gib}),
+            current,
             Value::Null,
             "trusted_advisor_underutilized_ebs_volume",
-            format!(
-                "{} GiB {} volume attached to nothing (snapshot first)",
-                v.size_gib, v.volume_type
-            ),
+            rationale,
             Risk::High,
         ));
     }

@@ -180,8 +180,18 @@ pub fn render_security(world: &WorldState, plan: &Plan, catalog: &PriceCatalog) 
     table(&mut md, &plan.security, false);
     if !plan.manual.is_empty() {
         let _ = writeln!(md, "\n## Needs a human\n");
+        let mut by_check: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
         for (check, resource) in &plan.manual {
-            let _ = writeln!(md, "- `{check}` on {resource}");
+            by_check.entry(check).or_default().push(resource);
+        }
+        for (check, resources) in by_check {
+            let _ = writeln!(
+                md,
+                "- `{check}` ({} resources): {}.\n  {}",
+                resources.len(),
+                super::manual::why_not_automatic(check),
+                resources.join(", ")
+            );
         }
     }
     if !plan.held.is_empty() {

@@ -3,6 +3,11 @@
 //! Reads reuse θ1's readers (the same conversion into the world model), narrowed to the one
 //! resource, so that a precondition or a validation compares exactly what discovery would see.
 
+mod account;
+mod volume_swap;
+
+pub use self::volume_swap::{SwapStage, VolumeSwap, REPLACED_BY_TAG, REPLACES_TAG};
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -45,6 +50,23 @@ pub enum Backup {
         /// The value as read before the change.
         value: Value,
     },
+    /// An encryption swap's progress: what it found and what it made so far.
+    VolumeSwap(VolumeSwap),
+}
+
+/// Where a multi-step change reports each finished sub-step, before the next begins: θ4
+/// journals it, so that a run killed between two sub-steps is undone from what they made.
+pub trait Checkpoint: Send + Sync {
+    /// `progress` holds everything the sub-steps so far found and made.
+    fn reached(&self, progress: Backup);
+}
+
+/// A [`Checkpoint`] that keeps nothing: for single-step changes and callers without a journal.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoCheckpoint;
+
+impl Checkpoint for NoCheckpoint {
+    fn reached(&self, _: Backup) {}
 }
 
 /// The actions on one resource a step needs. Object-safe: θ4 holds `Arc<dyn StepExecutor>`,
@@ -58,8 +80,8 @@ pub trait StepExecutor: Send + Sync {
     /// Takes the backup a risky step needs before it acts.
     async fn backup(&self, step: &Step) -> Result<Option<Backup>, DeployError>;
 
-    /// Makes the change.
-    async fn apply(&self, step: &Step) -> Result<(), DeployError>;
+    /// Makes the change; a multi-step change reports each sub-step to `checkpoint`.
+    async fn apply(&self, step: &Step, checkpoint: &dyn Checkpoint) -> Result<(), DeployError>;
 
     /// Puts the attribute back to the step's precondition.
     async fn revert(&self, step: &Step, backup: Option<&Backup>) -> Result<(), DeployError>;
@@ -179,56 +201,80 @@ impl SdkExecutor {
         })
     }
 
-    /// The state of the step's instance (`gone` when EC2 no longer lists it), from a read that
+    /// The state of instance `id` (`gone` when EC2 no longer lists it), from a read that
     /// started after this call.
-    async fn instance_state(&self, step: &Step) -> Result<String, DeployError> {
+    async fn instance_state(&self, step: &Step, id: &str) -> Result<String, DeployError> {
         let c = self.clients(step)?;
         let found = self
             .state_reads(step)?
-            .get(&step.change.resource.id, |ids: Vec<String>| async move {
+            .get(id, |ids: Vec<String>| async move {
                 ec2::instance_states(&c.ec2, &ids).await
             })
             .await?;
         Ok(found.unwrap_or_else(|| "gone".to_owned()))
     }
 
-    /// Waits until the step's instance is in state `want`. Every wait in the Region polls
-    /// through one `DescribeInstances` a round.
-    async fn wait_for_state(&self, step: &Step, want: &str) -> Result<(), DeployError> {
-        let _watching = self.state_reads(step)?.watch(&step.change.resource.id);
-        match wait::until(self.wait, || self.instance_state(step), |state| state == want).await {
+    /// Waits until instance `id` is in state `want`. Every wait in the Region polls through
+    /// one `DescribeInstances` a round.
+    async fn wait_for_state(&self, step: &Step, id: &str, want: &str) -> Result<(), DeployError> {
+        let _watching = self.state_reads(step)?.watch(id);
+        match wait::until(self.wait, || self.instance_state(step, id), |state| state == want).await {
             Ok(_) => Ok(()),
             Err(WaitError::Read(e)) => Err(e),
             Err(WaitError::Timeout { last, after }) => Err(DeployError::Timeout {
                 step: step.id.clone(),
-                waiting_for: format!("{} to be {want} (still {last})", step.change.resource.id),
+                waiting_for: format!("{id} to be {want} (still {last})"),
                 after,
             }),
         }
     }
 
-    async fn stop(&self, step: &Step) -> Result<(), DeployError> {
+    async fn stop(&self, step: &Step, id: &str) -> Result<(), DeployError> {
         let c = self.clients(step)?;
-        let id = &step.change.resource.id;
         c.ec2
             .layer
             .call("StopInstances", || {
                 c.ec2.client.stop_instances().instance_ids(id).send()
             })
             .await?;
-        self.wait_for_state(step, "stopped").await
+        self.wait_for_state(step, id, "stopped").await
     }
 
-    async fn start(&self, step: &Step) -> Result<(), DeployError> {
+    async fn start(&self, step: &Step, id: &str) -> Result<(), DeployError> {
         let c = self.clients(step)?;
-        let id = &step.change.resource.id;
         c.ec2
             .layer
             .call("StartInstances", || {
                 c.ec2.client.start_instances().instance_ids(id).send()
             })
             .await?;
-        self.wait_for_state(step, "running").await
+        self.wait_for_state(step, id, "running").await
+    }
+
+    /// Brings instance `id` to `stopped` from wherever it is (a stop in flight is awaited).
+    async fn ensure_stopped(&self, step: &Step, id: &str) -> Result<(), DeployError> {
+        match self.instance_state(step, id).await?.as_str() {
+            "stopped" => Ok(()),
+            "stopping" => self.wait_for_state(step, id, "stopped").await,
+            "pending" => {
+                self.wait_for_state(step, id, "running").await?;
+                self.stop(step, id).await
+            }
+            _ => self.stop(step, id).await,
+        }
+    }
+
+    /// Brings instance `id` back to `running` from wherever an interrupted step left it.
+    async fn ensure_running(&self, step: &Step, id: &str) -> Result<(), DeployError> {
+        match self.instance_state(step, id).await?.as_str() {
+            "running" => Ok(()),
+            "pending" => self.wait_for_state(step, id, "running").await,
+            "stopping" => {
+                self.wait_for_state(step, id, "stopped").await?;
+                self.start(step, id).await
+            }
+            _ => self.start(step, id).await,
+        }
     }
 
     /// Stop, wait until stopped, modify the type, start, wait until running: EC2 only changes
@@ -236,7 +282,7 @@ impl SdkExecutor {
     async fn resize(&self, step: &Step, to: &str) -> Result<(), DeployError> {
         let c = self.clients(step)?;
         let id = &step.change.resource.id;
-        self.stop(step).await?;
+        self.stop(step, id).await?;
         c.ec2
             .layer
             .call("ModifyInstanceAttribute", || {
@@ -248,7 +294,7 @@ impl SdkExecutor {
                     .send()
             })
             .await?;
-        self.start(step).await
+        self.start(step, id).await
     }
 
     async fn set_imds(&self, step: &Step, tokens: HttpTokensState) -> Result<(), DeployError> {
@@ -427,6 +473,7 @@ impl SdkExecutor {
                 Action::EnableRdsBackups => {
                     r.set_backup_retention_period(value.as_i64().and_then(|v| i32::try_from(v).ok()))
                 }
+                Action::EnableRdsMultiAz => r.set_multi_az(value.as_bool()),
                 _ => r.set_db_instance_class(value.as_str().map(str::to_owned)),
             }
         };
@@ -438,6 +485,11 @@ impl SdkExecutor {
 #[async_trait]
 impl StepExecutor for SdkExecutor {
     async fn read(&self, step: &Step) -> Result<Value, DeployError> {
+        match step.change.action {
+            Action::EncryptVolume => return self.swap_read(step).await,
+            a if a.is_account_setting() => return self.account_setting(step).await,
+            _ => {}
+        }
         let Some(resource) = Box::pin(self.resource(step)).await? else {
             return Ok(Value::Null);
         };
@@ -456,10 +508,16 @@ impl StepExecutor for SdkExecutor {
                 }
             }
             Action::ReleaseAddress => resource.get("public_ip").cloned().unwrap_or(Value::Null),
-            Action::DeleteVolume => serde_json::json!({
-                "volume_type": resource.get("volume_type"),
-                "size_gib": resource.get("size_gib"),
-            }),
+            Action::DeleteVolume => {
+                let mut found = serde_json::json!({
+                    "volume_type": resource.get("volume_type"),
+                    "size_gib": resource.get("size_gib"),
+                });
+                if let Some(copy) = resource.pointer(&format!("/tags/{REPLACED_BY_TAG}")) {
+                    found["replaced_by"] = copy.clone();
+                }
+                found
+            }
             _ => resource.get(&change.attribute).cloned().unwrap_or(Value::Null),
         })
     }
@@ -468,6 +526,9 @@ impl StepExecutor for SdkExecutor {
         let c = self.clients(step)?;
         let id = &step.change.resource.id;
         match step.change.action {
+            Action::DeleteVolume if self.replacement_holds_data(step).await? => Ok(Some(Backup::Recorded {
+                value: step.change.current.clone(),
+            })),
             Action::DeleteVolume => {
                 let snapshot = c
                     .ec2
@@ -524,21 +585,24 @@ impl StepExecutor for SdkExecutor {
             | Action::ReleaseAddress
             | Action::BlockPublicAccess
             | Action::EnableDefaultEncryption
-            | Action::EnableVersioning => Ok(Some(Backup::Recorded {
+            | Action::EnableVersioning
+            | Action::EnableEbsDefaultEncryption
+            | Action::BlockSnapshotPublicAccess
+            | Action::RequireImdsV2ByDefault => Ok(Some(Backup::Recorded {
                 value: self.read(step).await?,
             })),
             _ => Ok(None),
         }
     }
 
-    async fn apply(&self, step: &Step) -> Result<(), DeployError> {
+    async fn apply(&self, step: &Step, checkpoint: &dyn Checkpoint) -> Result<(), DeployError> {
         let c = self.clients(step)?;
         let id = &step.change.resource.id;
         let desired = &step.change.desired;
         match step.change.action {
             Action::RequireImdsV2 => self.set_imds(step, HttpTokensState::Required).await,
             Action::ResizeInstance => self.resize(step, desired.as_str().unwrap_or_default()).await,
-            Action::StopInstance => self.stop(step).await,
+            Action::StopInstance => self.stop(step, id).await,
             Action::MigrateVolumeToGp3 => self.set_volume_type(step, desired.as_str().unwrap_or("gp3")).await,
             Action::RevokeIngress => self.ingress(step, true).await,
             Action::BlockPublicAccess | Action::EnableDefaultEncryption | Action::EnableVersioning => {
@@ -547,7 +611,12 @@ impl StepExecutor for SdkExecutor {
             Action::DisableRdsPublicAccess
             | Action::EnableRdsBackups
             | Action::EnableRdsDeletionProtection
+            | Action::EnableRdsMultiAz
             | Action::ResizeDbInstance => self.db_setting(step, desired).await,
+            Action::EncryptVolume => self.swap_apply(step, checkpoint).await,
+            Action::EnableEbsDefaultEncryption | Action::BlockSnapshotPublicAccess | Action::RequireImdsV2ByDefault => {
+                self.set_account_setting(step, desired).await
+            }
             Action::ReleaseAddress => {
                 c.ec2
                     .layer
@@ -584,7 +653,7 @@ impl StepExecutor for SdkExecutor {
         match step.change.action {
             Action::RequireImdsV2 => self.set_imds(step, HttpTokensState::Optional).await,
             Action::ResizeInstance => self.resize(step, before.as_str().unwrap_or_default()).await,
-            Action::StopInstance => self.start(step).await,
+            Action::StopInstance => self.start(step, &step.change.resource.id).await,
             Action::MigrateVolumeToGp3 => self.set_volume_type(step, before.as_str().unwrap_or("gp2")).await,
             Action::RevokeIngress => self.ingress(step, false).await,
             Action::BlockPublicAccess | Action::EnableDefaultEncryption | Action::EnableVersioning => {
@@ -593,11 +662,18 @@ impl StepExecutor for SdkExecutor {
             Action::DisableRdsPublicAccess
             | Action::EnableRdsBackups
             | Action::EnableRdsDeletionProtection
+            | Action::EnableRdsMultiAz
             | Action::ResizeDbInstance => self.db_setting(step, before).await,
-            _ => Err(DeployError::Irreversible {
-                step: step.id.clone(),
-                backup: backup.cloned(),
-            }),
+            Action::EncryptVolume => self.swap_revert(step, backup).await,
+            Action::EnableEbsDefaultEncryption | Action::BlockSnapshotPublicAccess | Action::RequireImdsV2ByDefault => {
+                self.set_account_setting(step, before).await
+            }
+            Action::ReleaseAddress | Action::DeleteVolume | Action::TerminateInstance => {
+                Err(DeployError::Irreversible {
+                    step: step.id.clone(),
+                    backup: backup.cloned(),
+                })
+            }
         }
     }
 
@@ -606,12 +682,9 @@ impl StepExecutor for SdkExecutor {
         if step.change.resource.kind != ResourceKind::Ec2Instance || stops_by_design {
             return Ok(());
         }
-        match self.instance_state(step).await?.as_str() {
-            "stopped" => self.start(step).await,
-            "stopping" => {
-                self.wait_for_state(step, "stopped").await?;
-                self.start(step).await
-            }
+        let id = &step.change.resource.id;
+        match self.instance_state(step, id).await?.as_str() {
+            "stopped" | "stopping" => self.ensure_running(step, id).await,
             _ => Ok(()),
         }
     }
@@ -691,6 +764,8 @@ impl StepExecutor for SdkExecutor {
                     })
                     .await?;
             }
+            // An account setting has nothing to carry a tag.
+            ResourceKind::Account => {}
             other => return Err(no_changes_on(step, other)),
         }
         Ok(())

@@ -1,0 +1,439 @@
+//! Remediations applied and rolled back through the proxy, each proven by re-discovery: its check
+//! passes after the apply and fails again after the rollback. The EBS encryption swap is
+//! multi-step: a fault at any of its sub-steps, and a SIGKILL between two of them, leave the
+//! estate as it was.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use aws_sdk_ec2::types::{Filter, InstanceType};
+use miyabi_aws::assessment::FindingStatus;
+use miyabi_aws::catalog::PriceCatalog;
+use miyabi_aws::guardrails::Guardrails;
+use miyabi_aws::phases::deployment::{
+    deploy, Approval, Backup, DeploymentConfig, Guarded, SdkExecutor, StepExecutor, StepOutcome, SwapStage, WaitPolicy,
+    REPLACED_BY_TAG,
+};
+use miyabi_aws::phases::planning::{plan, PlanningConfig};
+use miyabi_aws::plan::execution::{allocate, ExecutionPlan};
+use miyabi_aws::plan::Action;
+use miyabi_aws::world::WorldState;
+use miyabi_aws_testkit::proxy::{Fault, FaultRule};
+
+use super::support::{harness, Harness};
+
+async fn executor(h: &Harness) -> Guarded<SdkExecutor> {
+    let sdk = SdkExecutor::connect(&[h.region.to_owned()], &h.session())
+        .await
+        .with_wait(WaitPolicy {
+            poll: Duration::from_millis(20),
+            timeout: Duration::from_secs(30),
+        });
+    Guarded::new(sdk, Guardrails::default(), Approval::All)
+}
+
+async fn discover(h: &Harness) -> WorldState {
+    h.discovery()
+        .discover(&h.session(), PriceCatalog::built_in())
+        .await
+        .expect("discovery")
+        .world
+}
+
+/// The status of `check` on `resource` in a fresh discovery.
+fn verdict(world: &WorldState, check: &str, resource: &str) -> Option<FindingStatus> {
+    world
+        .assessment
+        .findings
+        .iter()
+        .find(|f| f.check_id == check && f.resource_id == resource)
+        .map(|f| f.status)
+}
+
+/// θ2's plan of `action` on `resource`, alone, allocated under the default guardrails.
+fn planned(world: &WorldState, action: Action, resource: &str) -> ExecutionPlan {
+    let changes: Vec<_> = plan(world, PriceCatalog::built_in(), &PlanningConfig::default())
+        .changes()
+        .filter(|c| c.action == action && c.resource.id == resource)
+        .cloned()
+        .collect();
+    assert_eq!(changes.len(), 1, "θ2 plans one {action:?} on {resource}");
+    allocate(changes, &Guardrails::default(), |_| None)
+}
+
+/// An instance and its (unencrypted) root volume.
+async fn instance_with_volume(h: &Harness) -> (String, String) {
+    let instance = h.launch(InstanceType::T3Micro, 1).await.remove(0);
+    let volumes = h
+        .seed
+        .ec2
+        .describe_volumes()
+        .filters(
+            Filter::builder()
+                .name("attachment.instance-id")
+                .values(&instance)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let volume = volumes.volumes()[0].volume_id().unwrap().to_owned();
+    (instance, volume)
+}
+
+/// What the swap may touch, as EC2 reports it: the instance's state, every volume of the Region
+/// (id, encrypted, attached to, device, tags other than `MiyabiManaged`) and every snapshot.
+async fn estate(h: &Harness, instance: &str) -> (String, BTreeSet<String>, BTreeSet<String>) {
+    let state = h
+        .seed
+        .ec2
+        .describe_instances()
+        .instance_ids(instance)
+        .send()
+        .await
+        .unwrap()
+        .reservations()[0]
+        .instances()[0]
+        .state()
+        .and_then(|s| s.name())
+        .map(|n| n.as_str().to_owned())
+        .unwrap_or_default();
+    let volumes = h.seed.ec2.describe_volumes().send().await.unwrap();
+    let volumes = volumes
+        .volumes()
+        .iter()
+        .map(|v| {
+            let attachment = v.attachments().first();
+            let mut tags: Vec<String> = v
+                .tags()
+                .iter()
+                .filter(|t| t.key() != Some("MiyabiManaged"))
+                .map(|t| format!("{}={}", t.key().unwrap_or(""), t.value().unwrap_or("")))
+                .collect();
+            tags.sort();
+            format!(
+                "{} encrypted={} on={:?} at={:?} tags={tags:?}",
+                v.volume_id().unwrap_or(""),
+                v.encrypted().unwrap_or(false),
+                attachment.and_then(|a| a.instance_id()),
+                attachment.and_then(|a| a.device()),
+            )
+        })
+        .collect();
+    let snapshots = h
+        .seed
+        .ec2
+        .describe_snapshots()
+        .owner_ids("self")
+        .send()
+        .await
+        .unwrap()
+        .snapshots()
+        .iter()
+        .filter_map(|s| s.snapshot_id().map(str::to_owned))
+        .collect();
+    (state, volumes, snapshots)
+}
+
+/// The volume attached to `instance` now.
+async fn attached_volume(h: &Harness, instance: &str) -> (String, bool) {
+    let volumes = h
+        .seed
+        .ec2
+        .describe_volumes()
+        .filters(
+            Filter::builder()
+                .name("attachment.instance-id")
+                .values(instance)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let v = &volumes.volumes()[0];
+    (v.volume_id().unwrap().to_owned(), v.encrypted().unwrap_or(false))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unencrypted_volume_is_swapped_for_an_encrypted_copy_and_back() {
+    let h = harness("sa-east-1").await;
+    let (instance, volume) = instance_with_volume(&h).await;
+    let world = discover(&h).await;
+    assert_eq!(
+        verdict(&world, "ec2_ebs_volume_encryption", &volume),
+        Some(FindingStatus::Fail)
+    );
+    let ep = planned(&world, Action::EncryptVolume, &volume);
+    let step = &ep.steps[0];
+    assert!(step.needs_approval, "downtime needs approval: {step:#?}");
+    assert!(
+        step.approval_reasons.iter().any(|r| r.contains("downtime")),
+        "{step:#?}"
+    );
+
+    // Without approval nothing is sent.
+    h.proxy.reset_log();
+    let refused = deploy(
+        &ep,
+        &Guarded::new(
+            SdkExecutor::connect(&[h.region.to_owned()], &h.session()).await,
+            Guardrails::default(),
+            Approval::Nothing,
+        ),
+        &DeploymentConfig::applying(Approval::Nothing),
+    )
+    .await;
+    assert!(
+        matches!(refused.steps[0].outcome, StepOutcome::Skipped { .. }),
+        "{refused:#?}"
+    );
+    assert!(super::support::mutating(&h.proxy.requests()).is_empty());
+
+    let before = estate(&h, &instance).await;
+    h.proxy.reset_log();
+    let report = deploy(&ep, &executor(&h).await, &DeploymentConfig::applying(Approval::All)).await;
+    assert_eq!(report.steps[0].outcome, StepOutcome::Applied, "{report:#?}");
+
+    // The order at the wire: the copy is made while the instance is stopped, and the instance
+    // starts only once the copy is in place.
+    let ops: Vec<String> = super::support::mutating(&h.proxy.requests());
+    let expected = [
+        "StopInstances",
+        "CreateSnapshot",
+        "CreateVolume",
+        "DetachVolume",
+        "AttachVolume",
+        "StartInstances",
+        "CreateTags",
+        "DeleteSnapshot",
+    ];
+    let positions: Vec<usize> = expected
+        .iter()
+        .map(|op| {
+            ops.iter()
+                .position(|o| o == op)
+                .unwrap_or_else(|| panic!("{op} missing: {ops:?}"))
+        })
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{ops:?}");
+
+    // Re-discovery: the volume in the instance's place is an encrypted copy and passes; the
+    // old one is kept, detached and marked.
+    let (copy, encrypted) = attached_volume(&h, &instance).await;
+    assert_ne!(copy, volume);
+    assert!(encrypted);
+    let after = discover(&h).await;
+    assert_eq!(
+        verdict(&after, "ec2_ebs_volume_encryption", &copy),
+        Some(FindingStatus::Pass)
+    );
+    let old = after
+        .inventory
+        .volumes
+        .iter()
+        .find(|v| v.id == volume)
+        .expect("the old volume is kept");
+    assert!(old.attached_to.is_empty());
+    assert_eq!(old.tags.get(REPLACED_BY_TAG).map(String::as_str), Some(copy.as_str()));
+    assert_eq!(
+        after
+            .inventory
+            .instances
+            .iter()
+            .find(|i| i.id == instance)
+            .unwrap()
+            .state,
+        "running"
+    );
+    assert!(
+        after.inventory.snapshots.is_empty(),
+        "the swap's snapshot is deleted: {:?}",
+        after.inventory.snapshots
+    );
+    let Some(Backup::VolumeSwap(swap)) = &report.steps[0].backup else {
+        panic!("the swap's record is its backup: {report:#?}")
+    };
+    assert_eq!(swap.reached, SwapStage::Cleaned);
+
+    // Rolled back: the old volume is in its place again and the check fails again.
+    let exec = executor(&h).await;
+    exec.revert(step, report.steps[0].backup.as_ref())
+        .await
+        .expect("revert");
+    assert_eq!(attached_volume(&h, &instance).await, (volume.clone(), false));
+    let reverted = discover(&h).await;
+    assert_eq!(
+        verdict(&reverted, "ec2_ebs_volume_encryption", &volume),
+        Some(FindingStatus::Fail)
+    );
+    assert_eq!(
+        estate(&h, &instance).await,
+        before,
+        "the rollback leaves the estate as it was"
+    );
+    // And the step reads as not applied, so the next run proposes it again.
+    assert_eq!(exec.read(step).await.unwrap(), step.precondition.equals);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fault_at_any_sub_step_of_the_swap_leaves_the_estate_as_it_was() {
+    let h = harness("me-south-1").await;
+    let (instance, volume) = instance_with_volume(&h).await;
+    let ep = planned(&discover(&h).await, Action::EncryptVolume, &volume);
+    let before = estate(&h, &instance).await;
+    for op in [
+        "StopInstances",
+        "CreateSnapshot",
+        "CreateVolume",
+        "DetachVolume",
+        "AttachVolume",
+        "StartInstances",
+        "CreateTags",
+        "DeleteSnapshot",
+    ] {
+        h.proxy.clear_faults();
+        h.proxy.inject(
+            FaultRule::new("ec2", Fault::AuthError)
+                .operation(op)
+                .region(h.region)
+                .times(1),
+        );
+        let report = deploy(&ep, &executor(&h).await, &DeploymentConfig::applying(Approval::All)).await;
+        assert!(
+            matches!(&report.steps[0].outcome, StepOutcome::Failed { error } if error.contains("AuthFailure") || error.contains(op)),
+            "{op}: {report:#?}"
+        );
+        assert_eq!(estate(&h, &instance).await, before, "{op}: the estate is as it was");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swap_killed_between_two_sub_steps_is_undone_by_the_next_run() {
+    let h = harness("af-south-1").await;
+    let dir = super::support::tmp_dir("killed-swap");
+    // Killed with the old volume detached (waiting to attach the copy), and with the copy in
+    // place (waiting to start the instance).
+    for (k, held) in ["AttachVolume", "StartInstances"].into_iter().enumerate() {
+        let (instance, volume) = instance_with_volume(&h).await;
+        let ep = planned(&discover(&h).await, Action::EncryptVolume, &volume);
+        let before = estate(&h, &instance).await;
+        let plan_file = dir.join(format!("plan-{k}.json"));
+        std::fs::write(&plan_file, serde_json::to_vec(&ep).unwrap()).unwrap();
+        let journal = dir.join(format!("journal-{k}.jsonl"));
+        h.proxy.clear_faults();
+        h.proxy.reset_log();
+        h.proxy.inject(
+            FaultRule::new("ec2", Fault::Throttle)
+                .operation(held)
+                .region(h.region)
+                .times(9),
+        );
+        let spec = serde_json::json!({"plan": plan_file, "proxy": h.proxy.url, "region": h.region, "journal": journal});
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["deployment::apply_child", "--exact", "--ignored", "--nocapture"])
+            .env("MIYABI_APPLY_CHILD", spec.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        while h.proxy.calls("ec2", held).is_empty() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the child never reached {held}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        h.proxy.clear_faults();
+        assert_ne!(
+            estate(&h, &instance).await,
+            before,
+            "{held}: the kill left the swap half done"
+        );
+        let text = std::fs::read_to_string(&journal).unwrap();
+        let stage = if held == "AttachVolume" { "detached" } else { "attached" };
+        assert!(text.contains(&format!("\"reached\":\"{stage}\"")), "{held}: {text}");
+
+        let config = DeploymentConfig {
+            journal: Some(journal.clone()),
+            ..DeploymentConfig::applying(Approval::Ids(BTreeSet::new()))
+        };
+        let report = deploy(&ep, &executor(&h).await, &config).await;
+        assert_eq!(report.recovered.len(), 1, "{held}: {report:#?}");
+        assert!(
+            matches!(report.recovered[0].outcome, StepOutcome::RolledBack { .. }),
+            "{held}: {report:#?}"
+        );
+        assert_eq!(estate(&h, &instance).await, before, "{held}: the estate is as it was");
+        assert!(!journal.exists());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_defaults_and_multi_az_are_set_and_put_back() {
+    let h = harness("ap-southeast-3").await;
+    let (_, volume) = instance_with_volume(&h).await;
+    // A snapshot, so that the account's snapshot setting applies in the Region.
+    h.seed.ec2.create_snapshot().volume_id(&volume).send().await.unwrap();
+    h.seed
+        .rds
+        .create_db_instance()
+        .db_instance_identifier("single-az")
+        .db_instance_class("db.t3.micro")
+        .engine("mysql")
+        .master_username("admin")
+        .master_user_password("password123")
+        .allocated_storage(20)
+        .send()
+        .await
+        .unwrap();
+    let world = discover(&h).await;
+    let account = world.inventory.region_settings[0].account_id.clone();
+    let cases = [
+        (
+            Action::EnableEbsDefaultEncryption,
+            "ec2_ebs_default_encryption",
+            account.as_str(),
+        ),
+        (
+            Action::BlockSnapshotPublicAccess,
+            "ec2_ebs_snapshot_account_block_public_access",
+            account.as_str(),
+        ),
+        (
+            Action::RequireImdsV2ByDefault,
+            "ec2_instance_account_imdsv2_enabled",
+            account.as_str(),
+        ),
+        (Action::EnableRdsMultiAz, "rds_instance_multi_az", "single-az"),
+    ];
+    let exec = executor(&h).await;
+    for (action, check, resource) in cases {
+        let finding_id = |w: &WorldState| verdict(w, check, resource);
+        assert_eq!(finding_id(&world), Some(FindingStatus::Fail), "{check}");
+        let ep = planned(&world, action, resource);
+        assert_eq!(
+            ep.steps[0].needs_approval,
+            action == Action::EnableRdsMultiAz,
+            "only the standby, which costs money, waits for approval: {:?}",
+            ep.steps[0].approval_reasons
+        );
+        let report = deploy(&ep, &exec, &DeploymentConfig::applying(Approval::All)).await;
+        assert_eq!(report.steps[0].outcome, StepOutcome::Applied, "{action:?}: {report:#?}");
+        assert_eq!(
+            finding_id(&discover(&h).await),
+            Some(FindingStatus::Pass),
+            "{check} after apply"
+        );
+        exec.revert(&ep.steps[0], report.steps[0].backup.as_ref())
+            .await
+            .expect("revert");
+        assert_eq!(
+            finding_id(&discover(&h).await),
+            Some(FindingStatus::Fail),
+            "{check} after rollback"
+        );
+    }
+}
