@@ -8,7 +8,10 @@
 //!   from the configuration would be destroyed by an `apply` without the snapshot θ4 takes
 //!   first;
 //! - a volume's encryption: both engines would replace the volume (a new, empty one, destroying
-//!   the old), where θ4 swaps in an encrypted copy of its data.
+//!   the old), where θ4 swaps in an encrypted copy of its data;
+//! - access logging: it logs into a bucket θ4 creates, with its policy, on first use;
+//! - a public IP's removal: both engines would replace the instance, where θ4 changes its
+//!   network interface.
 
 pub mod cloudformation;
 pub mod terraform;
@@ -27,7 +30,12 @@ pub fn target_state<'a>(
     let mut inventory = world.inventory.clone();
     let mut destructive = Vec::new();
     for change in changes {
-        if change.is_destructive() || change.action == Action::EncryptVolume {
+        if change.is_destructive()
+            || matches!(
+                change.action,
+                Action::EncryptVolume | Action::EnableAccessLogging | Action::RemovePublicIp
+            )
+        {
             destructive.push(change);
         } else {
             change.apply_to(&mut inventory);

@@ -129,7 +129,7 @@ fn destructive_note(destructive: &[&Change]) -> String {
         return String::new();
     }
     let mut note = String::from(
-        "# Steps of the plan carried out by the deployment phase, not by this configuration (destructive\n# ones after a snapshot; an encryption by swapping in an encrypted copy, where this\n# configuration would replace the volume with an empty one):\n",
+        "# Steps of the plan carried out by the deployment phase, not by this configuration (destructive\n# ones after a snapshot; an encryption by swapping in an encrypted copy, where this\n# configuration would replace the volume with an empty one; access logging into the log\n# bucket the deployment phase creates; a public IP's removal, for which this configuration\n# would replace the instance):\n",
     );
     for c in destructive {
         let _ = writeln!(

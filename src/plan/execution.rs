@@ -378,11 +378,15 @@ fn backup_of(change: &Change) -> Option<String> {
         Action::ResizeDbInstance => Some(format!("RDS snapshot of {id}")),
         Action::ReleaseAddress => Some(format!("record of {id} and its public IP {}", change.current)),
         Action::RevokeIngress => Some(format!("record of the revoked rule of {id}")),
-        Action::BlockPublicAccess | Action::EnableDefaultEncryption | Action::EnableVersioning => {
-            Some(format!("record of the bucket settings of {id}"))
-        }
+        Action::BlockPublicAccess
+        | Action::EnableDefaultEncryption
+        | Action::EnableVersioning
+        | Action::EnableAccessLogging => Some(format!("record of the bucket settings of {id}")),
         Action::EncryptVolume => Some(format!(
             "EBS snapshot of {id} taken while its instance is stopped; {id} itself is kept, detached"
+        )),
+        Action::EncryptDbStorage => Some(format!(
+            "encrypted copy of an RDS snapshot of {id}; the cutover can be undone until the old instance is deleted"
         )),
         Action::EnableEbsDefaultEncryption | Action::BlockSnapshotPublicAccess | Action::RequireImdsV2ByDefault => {
             Some(format!("record of the account setting in {}", change.resource.region))

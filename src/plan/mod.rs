@@ -27,6 +27,24 @@ pub const REPLACED_BY_TAG: &str = "MiyabiReplacedBy";
 /// On the encrypted copy and on the snapshot it was made from: the id of the volume replaced.
 pub const REPLACES_TAG: &str = "MiyabiReplaces";
 
+/// The tag that marks the engine's S3 access-log bucket of an account and Region.
+pub const LOG_BUCKET_ROLE: (&str, &str) = ("MiyabiRole", "access-logs");
+
+const LOG_BUCKET_PREFIX: &str = "miyabi-access-logs-";
+
+/// The engine's access-log bucket of `account` in `region`.
+#[must_use]
+pub fn log_bucket_name(account: &str, region: &str) -> String {
+    format!("{LOG_BUCKET_PREFIX}{account}-{region}")
+}
+
+/// The account of a bucket named by [`log_bucket_name`].
+#[must_use]
+pub fn log_bucket_account(name: &str) -> Option<&str> {
+    let (account, _) = name.strip_prefix(LOG_BUCKET_PREFIX)?.split_once('-')?;
+    (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())).then_some(account)
+}
+
 /// What a change does. Each maps to the AWS API operations that carry it out, which the
 /// guardrails check against the deny-list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
@@ -75,6 +93,15 @@ pub enum Action {
     BlockSnapshotPublicAccess,
     /// Make IMDSv2 the account's default for instances launched in the Region.
     RequireImdsV2ByDefault,
+    /// Turn on server access logging into the engine's log bucket of the Region (created,
+    /// with its policy, when missing).
+    EnableAccessLogging,
+    /// Remove an instance's auto-assigned public IPv4 address, where no security group of it
+    /// admits traffic from outside private address space.
+    RemovePublicIp,
+    /// Encrypt a DB instance's storage: restore an encrypted snapshot copy and cut over to it
+    /// under the same identifier, then delete the old instance. Destructive.
+    EncryptDbStorage,
 }
 
 impl Action {
@@ -91,7 +118,7 @@ impl Action {
     pub fn is_destructive(self) -> bool {
         matches!(
             self,
-            Self::ReleaseAddress | Self::DeleteVolume | Self::TerminateInstance
+            Self::ReleaseAddress | Self::DeleteVolume | Self::TerminateInstance | Self::EncryptDbStorage
         )
     }
 
@@ -102,6 +129,10 @@ impl Action {
         match self {
             Self::EncryptVolume => Some("stops the instance while its volume is swapped (downtime)"),
             Self::EnableRdsMultiAz => Some("adds a standby DB instance, billed like the primary"),
+            Self::EncryptDbStorage => Some("cuts clients over to a restored instance (downtime)"),
+            Self::RemovePublicIp => {
+                Some("cuts off clients reaching the instance at its public IP; one given back is a new address")
+            }
             _ => None,
         }
     }
@@ -145,6 +176,26 @@ impl Action {
                 "DeleteSnapshot",
             ],
             Self::EnableRdsMultiAz => &["ModifyDBInstance"],
+            Self::RemovePublicIp => &["ModifyNetworkInterfaceAttribute"],
+            Self::EnableAccessLogging => &[
+                "CreateBucket",
+                "PutBucketTagging",
+                "PutPublicAccessBlock",
+                "PutBucketOwnershipControls",
+                "PutBucketEncryption",
+                "PutBucketVersioning",
+                "PutBucketLifecycleConfiguration",
+                "PutBucketPolicy",
+                "PutBucketLogging",
+            ],
+            Self::EncryptDbStorage => &[
+                "CreateDBSnapshot",
+                "CopyDBSnapshot",
+                "RestoreDBInstanceFromDBSnapshot",
+                "ModifyDBInstance",
+                "DeleteDBSnapshot",
+                "DeleteDBInstance",
+            ],
             Self::EnableEbsDefaultEncryption => &["EnableEbsEncryptionByDefault"],
             Self::BlockSnapshotPublicAccess => &["EnableSnapshotBlockPublicAccess"],
             Self::RequireImdsV2ByDefault => &["ModifyInstanceMetadataDefaults"],
@@ -155,12 +206,16 @@ impl Action {
     #[must_use]
     pub fn service(self) -> &'static str {
         match self {
-            Self::BlockPublicAccess | Self::EnableDefaultEncryption | Self::EnableVersioning => "s3",
+            Self::BlockPublicAccess
+            | Self::EnableDefaultEncryption
+            | Self::EnableVersioning
+            | Self::EnableAccessLogging => "s3",
             Self::DisableRdsPublicAccess
             | Self::EnableRdsBackups
             | Self::EnableRdsDeletionProtection
             | Self::ResizeDbInstance
-            | Self::EnableRdsMultiAz => "rds",
+            | Self::EnableRdsMultiAz
+            | Self::EncryptDbStorage => "rds",
             Self::MigrateVolumeToGp3
             | Self::DeleteVolume
             | Self::EncryptVolume
@@ -284,11 +339,13 @@ impl Change {
         before - crate::assessment::monthly_cost(&alone, catalog)
     }
 
-    /// What θ4 must not touch twice at once: the instance an encryption swap stops, otherwise
-    /// the resource itself. Steps with the same key run one after another.
+    /// What θ4 must not touch twice at once: the instance an encryption swap stops, the log
+    /// bucket a logging change may create, otherwise the resource itself. Steps with the same
+    /// key run one after another.
     #[must_use]
     pub fn serialised_on(&self) -> &str {
         match self.action {
+            Action::EnableAccessLogging => self.desired.as_str().unwrap_or(&self.resource.id),
             Action::EncryptVolume => self
                 .current
                 .get("instance_id")
@@ -332,24 +389,14 @@ impl Change {
                     b.versioning = crate::world::VersioningStatus::Enabled;
                 }
             }
+            Action::EnableAccessLogging => {
+                if let Some(b) = inventory.buckets.iter_mut().find(|b| b.name == id) {
+                    b.logging_enabled = !self.desired.is_null();
+                }
+            }
             Action::RequireImdsV2 => {
                 if let Some(i) = inventory.instances.iter_mut().find(|i| i.id == id) {
                     i.imds_v2_required = true;
-                }
-            }
-            Action::DisableRdsPublicAccess => {
-                if let Some(d) = inventory.db_instances.iter_mut().find(|d| d.id == id) {
-                    d.publicly_accessible = false;
-                }
-            }
-            Action::EnableRdsBackups => {
-                if let Some(d) = inventory.db_instances.iter_mut().find(|d| d.id == id) {
-                    d.backup_retention_days = self.desired.as_i64().map_or(7, |v| i32::try_from(v).unwrap_or(7));
-                }
-            }
-            Action::EnableRdsDeletionProtection => {
-                if let Some(d) = inventory.db_instances.iter_mut().find(|d| d.id == id) {
-                    d.deletion_protection = true;
                 }
             }
             Action::MigrateVolumeToGp3 => {
@@ -367,17 +414,14 @@ impl Change {
                     t.clone_into(&mut i.instance_type);
                 }
             }
-            Action::ResizeDbInstance => {
-                if let (Some(d), Some(c)) = (
-                    inventory.db_instances.iter_mut().find(|d| d.id == id),
-                    self.desired.as_str(),
-                ) {
-                    c.clone_into(&mut d.class);
-                }
-            }
             Action::StopInstance => {
                 if let Some(i) = inventory.instances.iter_mut().find(|i| i.id == id) {
                     "stopped".clone_into(&mut i.state);
+                }
+            }
+            Action::RemovePublicIp => {
+                if let Some(i) = inventory.instances.iter_mut().find(|i| i.id == id) {
+                    i.public_ip = None;
                 }
             }
             Action::ReleaseAddress => inventory.addresses.retain(|a| a.allocation_id != id),
@@ -392,13 +436,36 @@ impl Change {
                     v.encrypted = self.desired.get("encrypted").and_then(Value::as_bool).unwrap_or(true);
                 }
             }
-            Action::EnableRdsMultiAz => {
-                if let Some(d) = inventory.db_instances.iter_mut().find(|d| d.id == id) {
-                    d.multi_az = true;
-                }
-            }
             Action::EnableEbsDefaultEncryption | Action::BlockSnapshotPublicAccess | Action::RequireImdsV2ByDefault => {
                 self.apply_account_setting(inventory);
+            }
+            Action::DisableRdsPublicAccess
+            | Action::EnableRdsBackups
+            | Action::EnableRdsDeletionProtection
+            | Action::ResizeDbInstance
+            | Action::EnableRdsMultiAz
+            | Action::EncryptDbStorage => {
+                if let Some(d) = inventory.db_instances.iter_mut().find(|d| d.id == id) {
+                    self.apply_to_db(d);
+                }
+            }
+        }
+    }
+
+    /// [`Change::apply_to`] for a DB instance.
+    fn apply_to_db(&self, d: &mut RdsInstance) {
+        match self.action {
+            Action::DisableRdsPublicAccess => d.publicly_accessible = false,
+            Action::EnableRdsBackups => {
+                d.backup_retention_days = self.desired.as_i64().map_or(7, |v| i32::try_from(v).unwrap_or(7));
+            }
+            Action::EnableRdsDeletionProtection => d.deletion_protection = true,
+            Action::EnableRdsMultiAz => d.multi_az = true,
+            Action::EncryptDbStorage => d.storage_encrypted = true,
+            _ => {
+                if let Some(c) = self.desired.as_str() {
+                    c.clone_into(&mut d.class);
+                }
             }
         }
     }

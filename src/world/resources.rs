@@ -214,6 +214,34 @@ impl SecurityGroupRule {
         self.ipv4_ranges.iter().any(|r| r == "0.0.0.0/0") || self.ipv6_ranges.iter().any(|r| r == "::/0")
     }
 
+    /// True when the rule admits a source outside private address space: an IPv4 range that
+    /// is not within RFC 1918 or shared (100.64.0.0/10) space, or an IPv6 range that is not
+    /// unique-local or link-local. A rule naming only security groups admits none.
+    #[must_use]
+    pub fn admits_public_sources(&self) -> bool {
+        fn private_v4(cidr: &str) -> bool {
+            let Some(Ok(ip)) = cidr.split('/').next().map(str::parse::<std::net::Ipv4Addr>) else {
+                return false;
+            };
+            let prefix: u8 = cidr.split_once('/').and_then(|(_, p)| p.parse().ok()).unwrap_or(32);
+            let [a, b, ..] = ip.octets();
+            let within = |bits: u8| prefix >= bits;
+            (a == 10 && within(8))
+                || (a == 172 && (16..32).contains(&b) && within(12))
+                || (a == 192 && b == 168 && within(16))
+                || (a == 100 && (64..128).contains(&b) && within(10))
+        }
+        fn private_v6(cidr: &str) -> bool {
+            let Some(Ok(ip)) = cidr.split('/').next().map(str::parse::<std::net::Ipv6Addr>) else {
+                return false;
+            };
+            let prefix: u8 = cidr.split_once('/').and_then(|(_, p)| p.parse().ok()).unwrap_or(128);
+            let first = ip.segments()[0];
+            (first & 0xfe00 == 0xfc00 && prefix >= 7) || (first & 0xffc0 == 0xfe80 && prefix >= 10)
+        }
+        self.ipv4_ranges.iter().any(|c| !private_v4(c)) || self.ipv6_ranges.iter().any(|c| !private_v6(c))
+    }
+
     /// True when the rule covers every port: all protocols, or any protocol's ports 0–65535
     /// (UDP too), as Prowler's all-ports check reads a rule.
     #[must_use]

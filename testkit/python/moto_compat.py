@@ -155,6 +155,28 @@ def keep_unset_metadata_options():
     InstanceBackend.modify_instance_metadata_options = patched
 
 
+def public_ip_attribute():
+    """Patches moto so that ModifyNetworkInterfaceAttribute's AssociatePublicIpAddress does what
+    EC2 does: false removes the interface's public IPv4 address (and its auto-assignment), true
+    assigns a new one. moto 5.2.5 accepts the parameter and keeps the address."""
+    from moto.ec2.responses.elastic_network_interfaces import ElasticNetworkInterfaces
+    from moto.ec2.utils import random_public_ip
+
+    modify = ElasticNetworkInterfaces.modify_network_interface_attribute
+
+    def patched(self):
+        wanted = self._get_param("AssociatePublicIpAddress")
+        if wanted is not None:
+            self.error_on_dryrun()
+            eni = self.ec2_backend.get_network_interface(self._get_param("NetworkInterfaceId"))
+            on = str(wanted).lower() == "true"
+            eni.public_ip_auto_assign = on
+            eni.public_ip = random_public_ip() if on else None
+        return modify(self)
+
+    ElasticNetworkInterfaces.modify_network_interface_attribute = patched
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-H", "--host", default="127.0.0.1")
@@ -162,6 +184,7 @@ def main():
     args = parser.parse_args()
     os.environ.setdefault("MOTO_PORT", str(args.port))
     keep_unset_metadata_options()
+    public_ip_attribute()
     app = DomainDispatcherApplication(create_backend_app)
     run_simple(args.host, args.port, AccountSettings(EmptyRootFix(app)), threaded=True, request_handler=MotoRequestHandler)
 

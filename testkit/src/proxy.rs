@@ -334,6 +334,11 @@ fn operation(service: &str, method: &hyper::Method, path: &str, query: &str, bod
                 ("tagging", "BucketTagging"),
                 ("location", "BucketLocation"),
                 ("policy", "BucketPolicy"),
+                ("ownershipControls", "BucketOwnershipControls"),
+                ("lifecycle", "BucketLifecycleConfiguration"),
+                ("replication", "BucketReplication"),
+                ("notification", "BucketNotificationConfiguration"),
+                ("object-lock", "ObjectLockConfiguration"),
             ]
             .iter()
             .find(|(k, _)| keys.contains(k))

@@ -28,8 +28,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use self::executor::{
-    Backup, Checkpoint, NoCheckpoint, SdkExecutor, StepExecutor, SwapStage, VolumeSwap, WaitPolicy, MANAGED_TAG,
-    REPLACED_BY_TAG, REPLACES_TAG,
+    Backup, Checkpoint, DbMigration, MigrationStage, NoCheckpoint, SdkExecutor, StepExecutor, SwapStage, VolumeSwap,
+    WaitPolicy, MANAGED_TAG, REPLACED_BY_TAG, REPLACES_TAG,
 };
 pub use self::guard::Guarded;
 use self::journal::{Journal, Progress};

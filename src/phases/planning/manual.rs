@@ -20,7 +20,7 @@ pub fn why_not_automatic(check_id: &str) -> &'static str {
             "EBS cannot encrypt a snapshot in place; an encrypted copy replaces it only once nothing (an AMI, another account) refers to the original"
         }
         "ec2_instance_public_ip" => {
-            "whether clients reach the instance at its public IP (DNS records, allow-lists outside AWS) cannot be read from the configuration"
+            "a security group of the instance admits a public source, or the address is an Elastic IP: clients may reach it there"
         }
         "s3_bucket_secure_transport_policy" => {
             "a policy denying plain HTTP breaks any client still using it, and must be merged into the bucket's own policy"
@@ -40,7 +40,9 @@ pub fn why_not_automatic(check_id: &str) -> &'static str {
         "s3_bucket_acl_prohibited" => {
             "enforcing bucket-owner object ownership disables every ACL, which clients granted access by ACL rely on"
         }
-        "s3_bucket_server_access_logging_enabled" => "no remediation is implemented yet (log bucket and its policy)",
+        "s3_bucket_server_access_logging_enabled" => {
+            "the engine's log bucket does not log into itself (each delivery would be logged again), and a bucket logs only once the Region's account is known"
+        }
         "rds_instance_non_default_port" => "a new port breaks every client's connection string",
         "rds_instance_integration_cloudwatch_logs" => {
             "which logs to export depends on the engine, and CloudWatch Logs bills by volume"
@@ -52,8 +54,11 @@ pub fn why_not_automatic(check_id: &str) -> &'static str {
         }
         "rds_instance_copy_tags_to_snapshots" => "no remediation is implemented yet",
         "rds_instance_multi_az" => "a cluster member's availability is set on its cluster, not on the instance",
-        "rds_snapshots_encrypted" | "rds_instance_storage_encrypted" => {
-            "RDS encrypts only through an encrypted snapshot copy and a restore, then a cutover of every client to the new endpoint: a migration to plan with the owner"
+        "rds_snapshots_encrypted" => {
+            "RDS encrypts a snapshot only as a copy with a KMS key; the original goes once nothing restores from it"
+        }
+        "rds_instance_storage_encrypted" => {
+            "a cluster member's or a read replica's storage is encrypted with its cluster or source"
         }
         "rds_instance_default_admin" => "the master user name cannot be changed; a new instance would be needed",
         c if c.starts_with("ec2_networkacl_") => {

@@ -152,6 +152,66 @@ fn security_changes(inv: &Inventory, index: &InventoryIndex<'_>, config: &Planni
             ));
         }
     }
+    for b in inv.buckets.iter().filter(|b| !b.logging_enabled && !is_log_bucket(b)) {
+        // The log bucket's name holds the account, which the Region's settings name.
+        let Some(account) = inv
+            .region_settings
+            .iter()
+            .find(|s| s.region == b.region)
+            .map(|s| &s.account_id)
+        else {
+            continue;
+        };
+        let target = crate::plan::log_bucket_name(account, &b.region);
+        push(Change::new(
+            Action::EnableAccessLogging,
+            resource(ResourceKind::S3Bucket, &b.name, &b.region),
+            "logging_target",
+            Value::Null,
+            json!(target),
+            "prowler_s3_bucket_server_access_logging_enabled",
+            format!(
+                "server access logging is off; logs go to {target}, the engine's log bucket in {}",
+                b.region
+            ),
+            Risk::Low,
+        ));
+    }
+    let with_elastic_ip: std::collections::HashSet<&str> =
+        inv.addresses.iter().filter_map(|a| a.instance_id.as_deref()).collect();
+    let admits_public: std::collections::HashSet<&str> = inv
+        .security_groups
+        .iter()
+        .filter(|g| {
+            g.ingress
+                .iter()
+                .any(crate::world::SecurityGroupRule::admits_public_sources)
+        })
+        .map(|g| g.id.as_str())
+        .collect();
+    for i in inv
+        .instances
+        .iter()
+        .filter(|i| matches!(i.state.as_str(), "running" | "stopped"))
+    {
+        let Some(ip) = &i.public_ip else { continue };
+        // An Elastic IP is a deliberate address; a group open to public sources needs one.
+        if with_elastic_ip.contains(i.id.as_str())
+            || i.security_group_ids.iter().any(|g| admits_public.contains(g.as_str()))
+        {
+            continue;
+        }
+        push(Change::new(
+            Action::RemovePublicIp,
+            resource(ResourceKind::Ec2Instance, &i.id, &i.region),
+            "public_ip",
+            json!(ip),
+            Value::Null,
+            "prowler_ec2_instance_public_ip",
+            format!("public IP {ip} serves nothing inbound: no security group of the instance admits a public source"),
+            Risk::High,
+        ));
+    }
     for i in inv.instances.iter().filter(|i| !i.imds_v2_required) {
         push(Change::new(
             Action::RequireImdsV2,
@@ -203,11 +263,29 @@ fn security_changes(inv: &Inventory, index: &InventoryIndex<'_>, config: &Planni
             ));
         }
     }
+    // A cluster member's storage is the cluster's; a replica follows its source.
+    let standalone = |d: &&crate::world::RdsInstance| d.cluster_id.is_none() && d.replica_source.is_none();
     for d in inv
         .db_instances
         .iter()
-        .filter(|d| !d.multi_az && d.cluster_id.is_none())
+        .filter(standalone)
+        .filter(|d| !d.storage_encrypted)
     {
+        push(Change::new(
+            Action::EncryptDbStorage,
+            resource(ResourceKind::RdsInstance, &d.id, &d.region),
+            "storage_encrypted",
+            json!(false),
+            json!(true),
+            "prowler_rds_instance_storage_encrypted",
+            format!(
+                "{} GiB of {} storage is not encrypted: an encrypted snapshot copy is restored and takes over the endpoint",
+                d.allocated_storage_gib, d.engine
+            ),
+            Risk::High,
+        ));
+    }
+    for d in inv.db_instances.iter().filter(standalone).filter(|d| !d.multi_az) {
         push(Change::new(
             Action::EnableRdsMultiAz,
             resource(ResourceKind::RdsInstance, &d.id, &d.region),
@@ -287,6 +365,12 @@ fn security_changes(inv: &Inventory, index: &InventoryIndex<'_>, config: &Planni
         .map(|change| change.with_findings_removed(index))
         .filter(|change| !change.removes_findings.is_empty())
         .collect()
+}
+
+/// The engine's own access-log bucket: it does not log into itself.
+fn is_log_bucket(b: &crate::world::S3Bucket) -> bool {
+    let (key, value) = crate::plan::LOG_BUCKET_ROLE;
+    b.tags.get(key).is_some_and(|v| v == value)
 }
 
 fn cost_changes(

@@ -3,9 +3,12 @@
 //! Reads reuse θ1's readers (the same conversion into the world model), narrowed to the one
 //! resource, so that a precondition or a validation compares exactly what discovery would see.
 
+mod access_logging;
 mod account;
+mod db_encryption;
 mod volume_swap;
 
+pub use self::db_encryption::{DbMigration, MigrationStage, RDS_KMS_KEY};
 pub use self::volume_swap::{SwapStage, VolumeSwap, REPLACED_BY_TAG, REPLACES_TAG};
 
 use std::collections::BTreeMap;
@@ -52,6 +55,8 @@ pub enum Backup {
     },
     /// An encryption swap's progress: what it found and what it made so far.
     VolumeSwap(VolumeSwap),
+    /// A storage-encryption migration's names and progress.
+    DbMigration(DbMigration),
 }
 
 /// Where a multi-step change reports each finished sub-step, before the next begins: θ4
@@ -314,6 +319,47 @@ impl SdkExecutor {
         Ok(())
     }
 
+    /// Removes (`false`) or assigns (`true`) the public IPv4 address of the instance's primary
+    /// network interface.
+    async fn set_public_ip(&self, step: &Step, assign: bool) -> Result<(), DeployError> {
+        let c = self.clients(step)?;
+        let id = &step.change.resource.id;
+        let out = c
+            .ec2
+            .layer
+            .call("DescribeInstances", || {
+                c.ec2.client.describe_instances().instance_ids(id).send()
+            })
+            .await?;
+        let primary = out
+            .reservations()
+            .iter()
+            .flat_map(aws_sdk_ec2::types::Reservation::instances)
+            .flat_map(aws_sdk_ec2::types::Instance::network_interfaces)
+            .find(|n| {
+                n.attachment()
+                    .and_then(aws_sdk_ec2::types::InstanceNetworkInterfaceAttachment::device_index)
+                    == Some(0)
+            })
+            .and_then(|n| n.network_interface_id())
+            .ok_or_else(|| DeployError::Unsupported {
+                step: step.id.clone(),
+                reason: format!("{id} has no primary network interface"),
+            })?;
+        c.ec2
+            .layer
+            .call("ModifyNetworkInterfaceAttribute", || {
+                c.ec2
+                    .client
+                    .modify_network_interface_attribute()
+                    .network_interface_id(primary)
+                    .associate_public_ip_address(assign)
+                    .send()
+            })
+            .await?;
+        Ok(())
+    }
+
     async fn set_volume_type(&self, step: &Step, to: &str) -> Result<(), DeployError> {
         let c = self.clients(step)?;
         let id = &step.change.resource.id;
@@ -487,6 +533,7 @@ impl StepExecutor for SdkExecutor {
     async fn read(&self, step: &Step) -> Result<Value, DeployError> {
         match step.change.action {
             Action::EncryptVolume => return self.swap_read(step).await,
+            Action::EnableAccessLogging => return self.logging_target(step).await,
             a if a.is_account_setting() => return self.account_setting(step).await,
             _ => {}
         }
@@ -586,6 +633,7 @@ impl StepExecutor for SdkExecutor {
             | Action::BlockPublicAccess
             | Action::EnableDefaultEncryption
             | Action::EnableVersioning
+            | Action::EnableAccessLogging
             | Action::EnableEbsDefaultEncryption
             | Action::BlockSnapshotPublicAccess
             | Action::RequireImdsV2ByDefault => Ok(Some(Backup::Recorded {
@@ -614,6 +662,9 @@ impl StepExecutor for SdkExecutor {
             | Action::EnableRdsMultiAz
             | Action::ResizeDbInstance => self.db_setting(step, desired).await,
             Action::EncryptVolume => self.swap_apply(step, checkpoint).await,
+            Action::RemovePublicIp => self.set_public_ip(step, false).await,
+            Action::EnableAccessLogging => self.set_logging(step, desired).await,
+            Action::EncryptDbStorage => self.migrate_apply(step, checkpoint).await,
             Action::EnableEbsDefaultEncryption | Action::BlockSnapshotPublicAccess | Action::RequireImdsV2ByDefault => {
                 self.set_account_setting(step, desired).await
             }
@@ -665,6 +716,9 @@ impl StepExecutor for SdkExecutor {
             | Action::EnableRdsMultiAz
             | Action::ResizeDbInstance => self.db_setting(step, before).await,
             Action::EncryptVolume => self.swap_revert(step, backup).await,
+            Action::RemovePublicIp => self.set_public_ip(step, true).await,
+            Action::EnableAccessLogging => self.set_logging(step, before).await,
+            Action::EncryptDbStorage => self.migrate_revert(step, backup).await,
             Action::EnableEbsDefaultEncryption | Action::BlockSnapshotPublicAccess | Action::RequireImdsV2ByDefault => {
                 self.set_account_setting(step, before).await
             }
