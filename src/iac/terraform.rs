@@ -294,6 +294,13 @@ fn ec2(inventory: &Inventory, providers: &Providers<'_>) -> Body {
         if let Some(vpc) = &g.vpc_id {
             block = block.add_attribute(("vpc_id", vpc.as_str()));
         }
+        // An empty list, not an absent block, is what makes Terraform remove every rule.
+        if g.ingress.is_empty() {
+            block = block.add_attribute(("ingress", Expression::Array(Vec::new())));
+        }
+        if g.egress.is_empty() {
+            block = block.add_attribute(("egress", Expression::Array(Vec::new())));
+        }
         for r in &g.ingress {
             block = block.add_block(rule("ingress", r));
         }

@@ -378,6 +378,7 @@ fn backup_of(change: &Change) -> Option<String> {
         Action::ResizeDbInstance => Some(format!("RDS snapshot of {id}")),
         Action::ReleaseAddress => Some(format!("record of {id} and its public IP {}", change.current)),
         Action::RevokeIngress => Some(format!("record of the revoked rule of {id}")),
+        Action::RestrictDefaultGroup => Some(format!("record of the rules of {id}")),
         Action::BlockPublicAccess
         | Action::EnableDefaultEncryption
         | Action::EnableVersioning

@@ -96,6 +96,9 @@ pub enum Action {
     /// Turn on server access logging into the engine's log bucket of the Region (created,
     /// with its policy, when missing).
     EnableAccessLogging,
+    /// Remove every rule of a default security group in use: members that need to reach each
+    /// other get a group of their own.
+    RestrictDefaultGroup,
     /// Remove an instance's auto-assigned public IPv4 address, where no security group of it
     /// admits traffic from outside private address space.
     RemovePublicIp,
@@ -177,6 +180,7 @@ impl Action {
             ],
             Self::EnableRdsMultiAz => &["ModifyDBInstance"],
             Self::RemovePublicIp => &["ModifyNetworkInterfaceAttribute"],
+            Self::RestrictDefaultGroup => &["RevokeSecurityGroupIngress", "RevokeSecurityGroupEgress"],
             Self::EnableAccessLogging => &[
                 "CreateBucket",
                 "PutBucketTagging",
@@ -372,6 +376,12 @@ impl Change {
                     serde_json::from_value::<crate::world::SecurityGroupRule>(self.current.clone()),
                 ) {
                     g.ingress.retain(|r| *r != rule);
+                }
+            }
+            Action::RestrictDefaultGroup => {
+                if let Some(g) = inventory.security_groups.iter_mut().find(|g| g.id == id) {
+                    g.ingress.clear();
+                    g.egress.clear();
                 }
             }
             Action::BlockPublicAccess => {

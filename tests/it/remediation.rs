@@ -832,3 +832,52 @@ async fn a_public_ip_nothing_inbound_needs_is_removed_and_one_serving_the_public
         "an address is given back (a new one)"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_default_group_in_use_is_emptied_and_its_rules_put_back() {
+    let h = harness("ca-west-1").await;
+    let _ = h.launch(InstanceType::T3Micro, 1).await; // in the default group
+    let world = discover(&h).await;
+    let group = world
+        .inventory
+        .security_groups
+        .iter()
+        .find(|g| g.name == "default" && g.vpc_id.is_some())
+        .expect("the default VPC's default group")
+        .clone();
+    assert!(!group.egress.is_empty(), "{group:#?}");
+    assert_eq!(
+        verdict(&world, "ec2_securitygroup_default_restrict_traffic", &group.id),
+        Some(FindingStatus::Fail)
+    );
+    let ep = planned(&world, Action::RestrictDefaultGroup, &group.id);
+    assert!(ep.steps[0].needs_approval, "members may rely on its rules");
+    let report = deploy(&ep, &executor(&h).await, &DeploymentConfig::applying(Approval::All)).await;
+    assert_eq!(report.steps[0].outcome, StepOutcome::Applied, "{report:#?}");
+    let after = discover(&h).await;
+    assert_eq!(
+        verdict(&after, "ec2_securitygroup_default_restrict_traffic", &group.id),
+        Some(FindingStatus::Pass)
+    );
+    executor(&h)
+        .await
+        .revert(&ep.steps[0], report.steps[0].backup.as_ref())
+        .await
+        .expect("revert");
+    let reverted = discover(&h).await;
+    assert_eq!(
+        verdict(&reverted, "ec2_securitygroup_default_restrict_traffic", &group.id),
+        Some(FindingStatus::Fail)
+    );
+    let back = reverted
+        .inventory
+        .security_groups
+        .iter()
+        .find(|g| g.id == group.id)
+        .unwrap();
+    assert_eq!(
+        (&back.ingress, &back.egress),
+        (&group.ingress, &group.egress),
+        "the same rules"
+    );
+}

@@ -112,6 +112,27 @@ fn security_changes(inv: &Inventory, index: &InventoryIndex<'_>, config: &Planni
             ));
         }
     }
+    for g in inv
+        .security_groups
+        .iter()
+        .filter(|g| g.name == "default" && !(g.ingress.is_empty() && g.egress.is_empty()))
+    {
+        let rules = json!({"ingress": g.ingress, "egress": g.egress});
+        push(Change::new(
+            Action::RestrictDefaultGroup,
+            resource(ResourceKind::SecurityGroup, &g.id, &g.region),
+            "rules",
+            rules,
+            json!({"ingress": [], "egress": []}),
+            "prowler_ec2_securitygroup_default_restrict_traffic",
+            format!(
+                "the default group is in use with {} inbound and {} outbound rule(s); members that talk to each other need a group of their own",
+                g.ingress.len(),
+                g.egress.len()
+            ),
+            Risk::High,
+        ));
+    }
     for b in &inv.buckets {
         let r = || resource(ResourceKind::S3Bucket, &b.name, &b.region);
         let pab = b.public_access_block.as_ref();
@@ -179,6 +200,7 @@ fn security_changes(inv: &Inventory, index: &InventoryIndex<'_>, config: &Planni
     }
     let with_elastic_ip: std::collections::HashSet<&str> =
         inv.addresses.iter().filter_map(|a| a.instance_id.as_deref()).collect();
+    let known: std::collections::HashSet<&str> = inv.security_groups.iter().map(|g| g.id.as_str()).collect();
     let admits_public: std::collections::HashSet<&str> = inv
         .security_groups
         .iter()
@@ -195,8 +217,12 @@ fn security_changes(inv: &Inventory, index: &InventoryIndex<'_>, config: &Planni
         .filter(|i| matches!(i.state.as_str(), "running" | "stopped"))
     {
         let Some(ip) = &i.public_ip else { continue };
-        // An Elastic IP is a deliberate address; a group open to public sources needs one.
+        // An Elastic IP is a deliberate address; a group open to public sources needs one; and
+        // a group that was not captured proves nothing.
+        let unknown_group =
+            i.security_group_ids.is_empty() || i.security_group_ids.iter().any(|g| !known.contains(g.as_str()));
         if with_elastic_ip.contains(i.id.as_str())
+            || unknown_group
             || i.security_group_ids.iter().any(|g| admits_public.contains(g.as_str()))
         {
             continue;

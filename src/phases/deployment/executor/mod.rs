@@ -409,6 +409,73 @@ impl SdkExecutor {
         Ok(())
     }
 
+    /// Revokes (`authorize` false) or authorizes the group's rules listed in `rules`
+    /// (`{"ingress": [...], "egress": [...]}`), each direction in one request.
+    async fn group_rules(&self, step: &Step, rules: &Value, authorize: bool) -> Result<(), DeployError> {
+        let c = self.clients(step)?;
+        let id = &step.change.resource.id;
+        let of = |direction: &str| -> Result<Vec<IpPermission>, DeployError> {
+            let listed: Vec<SecurityGroupRule> = rules
+                .get(direction)
+                .cloned()
+                .map(serde_json::from_value)
+                .transpose()
+                .map_err(|e| DeployError::Unsupported {
+                    step: step.id.clone(),
+                    reason: format!("the step's {direction} rules are not security-group rules: {e}"),
+                })?
+                .unwrap_or_default();
+            Ok(listed.iter().map(permission).collect())
+        };
+        let (ingress, egress) = (of("ingress")?, of("egress")?);
+        let (ec2, layer) = (&c.ec2.client, &c.ec2.layer);
+        if !ingress.is_empty() {
+            let ingress = Some(ingress);
+            if authorize {
+                layer
+                    .call("AuthorizeSecurityGroupIngress", || {
+                        ec2.authorize_security_group_ingress()
+                            .group_id(id)
+                            .set_ip_permissions(ingress.clone())
+                            .send()
+                    })
+                    .await?;
+            } else {
+                layer
+                    .call("RevokeSecurityGroupIngress", || {
+                        ec2.revoke_security_group_ingress()
+                            .group_id(id)
+                            .set_ip_permissions(ingress.clone())
+                            .send()
+                    })
+                    .await?;
+            }
+        }
+        if !egress.is_empty() {
+            let egress = Some(egress);
+            if authorize {
+                layer
+                    .call("AuthorizeSecurityGroupEgress", || {
+                        ec2.authorize_security_group_egress()
+                            .group_id(id)
+                            .set_ip_permissions(egress.clone())
+                            .send()
+                    })
+                    .await?;
+            } else {
+                layer
+                    .call("RevokeSecurityGroupEgress", || {
+                        ec2.revoke_security_group_egress()
+                            .group_id(id)
+                            .set_ip_permissions(egress.clone())
+                            .send()
+                    })
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
     async fn bucket_setting(&self, step: &Step, value: &Value) -> Result<(), DeployError> {
         use aws_sdk_s3::types::{
             BucketVersioningStatus, PublicAccessBlockConfiguration, ServerSideEncryption,
@@ -555,6 +622,10 @@ impl StepExecutor for SdkExecutor {
                 }
             }
             Action::ReleaseAddress => resource.get("public_ip").cloned().unwrap_or(Value::Null),
+            Action::RestrictDefaultGroup => serde_json::json!({
+                "ingress": resource.get("ingress"),
+                "egress": resource.get("egress"),
+            }),
             Action::DeleteVolume => {
                 let mut found = serde_json::json!({
                     "volume_type": resource.get("volume_type"),
@@ -629,6 +700,7 @@ impl StepExecutor for SdkExecutor {
                 Ok(Some(Backup::DbSnapshot { snapshot_id }))
             }
             Action::RevokeIngress
+            | Action::RestrictDefaultGroup
             | Action::ReleaseAddress
             | Action::BlockPublicAccess
             | Action::EnableDefaultEncryption
@@ -663,6 +735,7 @@ impl StepExecutor for SdkExecutor {
             | Action::ResizeDbInstance => self.db_setting(step, desired).await,
             Action::EncryptVolume => self.swap_apply(step, checkpoint).await,
             Action::RemovePublicIp => self.set_public_ip(step, false).await,
+            Action::RestrictDefaultGroup => self.group_rules(step, &step.change.current, false).await,
             Action::EnableAccessLogging => self.set_logging(step, desired).await,
             Action::EncryptDbStorage => self.migrate_apply(step, checkpoint).await,
             Action::EnableEbsDefaultEncryption | Action::BlockSnapshotPublicAccess | Action::RequireImdsV2ByDefault => {
@@ -717,6 +790,7 @@ impl StepExecutor for SdkExecutor {
             | Action::ResizeDbInstance => self.db_setting(step, before).await,
             Action::EncryptVolume => self.swap_revert(step, backup).await,
             Action::RemovePublicIp => self.set_public_ip(step, true).await,
+            Action::RestrictDefaultGroup => self.group_rules(step, before, true).await,
             Action::EnableAccessLogging => self.set_logging(step, before).await,
             Action::EncryptDbStorage => self.migrate_revert(step, backup).await,
             Action::EnableEbsDefaultEncryption | Action::BlockSnapshotPublicAccess | Action::RequireImdsV2ByDefault => {
