@@ -62,6 +62,8 @@ struct Recorded {
     worlds: Vec<(u32, Arc<WorldState>)>,
     deployments: Vec<(u32, Arc<DeploymentReport>)>,
     resized: Vec<Resized>,
+    /// θ3's latest purchase recommendations.
+    purchases: Option<Arc<crate::purchase::PurchasePlan>>,
 }
 
 /// Keeps what a cycle run produced, for its report. Add it to a cycle with
@@ -81,6 +83,11 @@ impl CycleHook for RunRecorder {
                 if let Some(world) = ctx.artefacts.get_shared::<WorldState>() {
                     recorded.worlds.retain(|(i, _)| *i != iteration);
                     recorded.worlds.push((iteration, world));
+                }
+            }
+            PhaseId::Optimization => {
+                if let Some(purchases) = ctx.artefacts.get_shared::<crate::purchase::PurchasePlan>() {
+                    recorded.purchases = Some(purchases);
                 }
             }
             PhaseId::Deployment => {
@@ -184,6 +191,28 @@ struct Page {
     findings: Vec<FindingRow>,
     changes: Vec<ChangeRow>,
     resized: Vec<ResizedRow>,
+    purchases: Option<PurchaseSummary>,
+}
+
+/// θ3's recommended purchases: recorded, never bought.
+#[derive(Serialize)]
+struct PurchaseSummary {
+    rates: String,
+    monthly_saving: String,
+    /// The latest world's cost less the purchases' saving, as a change from World0.
+    with_purchases: String,
+    recommended: Vec<PurchaseRow>,
+}
+
+#[derive(Serialize)]
+struct PurchaseRow {
+    option: String,
+    commitment_hourly: String,
+    upfront: String,
+    monthly_saving: String,
+    coverage: String,
+    break_even_months: String,
+    approval: String,
 }
 
 #[derive(Serialize)]
@@ -341,7 +370,48 @@ impl Page {
             findings,
             changes: change_rows(&recorded.deployments),
             resized: resized_rows(&recorded.resized)?,
+            purchases: recorded
+                .purchases
+                .as_deref()
+                .map(|p| purchase_summary(p, worlds.first().map(|(_, w)| &**w), latest)),
         })
+    }
+}
+
+fn purchase_summary(
+    plan: &crate::purchase::PurchasePlan,
+    first: Option<&WorldState>,
+    latest: Option<&WorldState>,
+) -> PurchaseSummary {
+    let saving = plan.monthly_saving_usd();
+    let with_purchases = match (first, latest) {
+        (Some(w0), Some(w)) if w0.assessment.monthly_total_usd > 0.0 => {
+            let before = w0.assessment.monthly_total_usd;
+            let after = w.assessment.monthly_total_usd - saving;
+            format!("{:.1}%", (after - before) / before * 100.0)
+        }
+        _ => "unknown".into(),
+    };
+    PurchaseSummary {
+        rates: plan
+            .rates
+            .clone()
+            .unwrap_or_else(|| "no commitment rates in the catalog".into()),
+        monthly_saving: format!("{saving:.2}"),
+        with_purchases,
+        recommended: plan
+            .recommended
+            .iter()
+            .map(|o| PurchaseRow {
+                option: o.to_string(),
+                commitment_hourly: format!("{:.4}", o.commitment_hourly_usd),
+                upfront: format!("{:.2}", o.upfront_usd),
+                monthly_saving: format!("{:.2}", o.monthly_saving_usd),
+                coverage: format!("{:.1}%", o.coverage_percent),
+                break_even_months: format!("{:.1}", o.break_even_months),
+                approval: o.approval_reasons.join("; "),
+            })
+            .collect(),
     }
 }
 

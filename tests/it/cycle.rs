@@ -287,6 +287,20 @@ fn the_report_reads_back_in_chromium(page: &std::path::Path, out: &std::path::Pa
     for id in &resized {
         assert_ne!(type_in(&worlds[0], id), type_in(latest, id), "{id} was resized");
     }
+    // The recommended purchases, recorded and never bought, each with a positive saving.
+    let savings: Vec<String> =
+        serde_json::from_value(tab.eval(
+            "Array.from(document.querySelectorAll('#purchases tbody tr td:nth-child(4)')).map(t => t.textContent)",
+        ))
+        .unwrap();
+    assert!(!savings.is_empty(), "the run recommends purchases");
+    assert!(
+        savings.iter().all(|s| s.parse::<f64>().is_ok_and(|v| v > 0.0)),
+        "{savings:?}"
+    );
+    let summary: String =
+        serde_json::from_value(tab.eval("document.getElementById('purchases-summary').textContent")).unwrap();
+    assert!(summary.contains("not bought"), "{summary}");
     let png = tab.screenshot(&out.join("report.png"));
     assert!(
         png.starts_with(b"\x89PNG") && png.len() > 10_000,

@@ -235,3 +235,64 @@ fn terraform_fmt_accepts_the_output_where_the_cli_exists() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
 }
+
+#[test]
+fn account_defaults_render_in_terraform_and_a_volume_swap_is_left_to_deployment() {
+    let mut world = busy_world();
+    let region = world.inventory.instances[0].region.clone();
+    world.inventory.region_settings = vec![miyabi_aws::world::RegionSettings {
+        account_id: "123456789012".into(),
+        region: region.clone(),
+        ebs_encryption_by_default: Some(false),
+        snapshot_block_public_access: Some("unblocked".into()),
+        instance_metadata_http_tokens: Some("no-preference".into()),
+    }];
+    let instance = world.inventory.instances[0].id.clone();
+    let volume = {
+        let v = &mut world.inventory.volumes[0];
+        v.encrypted = false;
+        "in-use".clone_into(&mut v.state);
+        v.attached_to = vec![instance];
+        v.id.clone()
+    };
+    world.assessment = miyabi_aws::assessment::assess(&world.inventory, PriceCatalog::built_in());
+    let (bodies, texts, template, _) = rendered(&world);
+    let account = &bodies["account.tf"];
+    let block = |kind: &str| {
+        account
+            .blocks()
+            .find(|b| b.identifier() == "resource" && b.labels()[0].as_str() == kind)
+            .unwrap_or_else(|| panic!("no {kind} in {}", texts["account.tf"]))
+            .clone()
+    };
+    assert_eq!(
+        attr(&block("aws_ebs_encryption_by_default"), "enabled"),
+        Some(&Expression::Bool(true))
+    );
+    assert_eq!(
+        string(&block("aws_ebs_snapshot_block_public_access"), "state"),
+        "block-all-sharing"
+    );
+    assert_eq!(
+        string(&block("aws_ec2_instance_metadata_defaults"), "http_tokens"),
+        "required"
+    );
+    // The swap is θ4's: the volume keeps its block, unencrypted, and the step is listed.
+    let name = iac::identifier("volume", &volume);
+    let kept = bodies["ec2.tf"]
+        .blocks()
+        .find(|b| b.identifier() == "resource" && b.labels()[1].as_str() == name)
+        .unwrap();
+    assert_eq!(attr(kept, "encrypted"), Some(&Expression::Bool(false)));
+    assert!(
+        texts["ec2.tf"].contains(&format!("EncryptVolume {volume}")),
+        "{}",
+        texts["ec2.tf"]
+    );
+    let deferred = template["Metadata"]["Miyabi"]["StepsLeftToDeployment"]
+        .as_array()
+        .unwrap();
+    assert!(deferred
+        .iter()
+        .any(|d| d["action"] == serde_json::json!(Action::EncryptVolume)));
+}
