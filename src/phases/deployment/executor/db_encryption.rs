@@ -18,7 +18,6 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{Backup, Checkpoint, SdkExecutor, MANAGED_TAG};
-use crate::aws::wait::{self, WaitError};
 use crate::phases::deployment::DeployError;
 use crate::plan::execution::Step;
 
@@ -317,15 +316,8 @@ impl SdkExecutor {
                     .unwrap_or_else(|| "gone".to_owned()),
             )
         };
-        match wait::until(self.wait, read, |s| s == want).await {
-            Ok(_) => Ok(()),
-            Err(WaitError::Read(e)) => Err(e),
-            Err(WaitError::Timeout { last, after }) => Err(DeployError::Timeout {
-                step: step.id.clone(),
-                waiting_for: format!("DB instance {id} to be {want} (still {last})"),
-                after,
-            }),
-        }
+        self.wait_until(step, &format!("DB instance {id} to be {want}"), read, want)
+            .await
     }
 
     async fn wait_for_snapshot(&self, step: &Step, id: &str) -> Result<(), DeployError> {
@@ -345,15 +337,8 @@ impl SdkExecutor {
                     .unwrap_or_else(|| "gone".to_owned()),
             )
         };
-        match wait::until(self.wait, read, |s| s == "available").await {
-            Ok(_) => Ok(()),
-            Err(WaitError::Read(e)) => Err(e),
-            Err(WaitError::Timeout { last, after }) => Err(DeployError::Timeout {
-                step: step.id.clone(),
-                waiting_for: format!("DB snapshot {id} to be available (still {last})"),
-                after,
-            }),
-        }
+        self.wait_until(step, &format!("DB snapshot {id} to be available"), read, "available")
+            .await
     }
 }
 

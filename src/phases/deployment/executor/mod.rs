@@ -219,6 +219,29 @@ impl SdkExecutor {
         Ok(found.unwrap_or_else(|| "gone".to_owned()))
     }
 
+    /// Polls `read` under the wait policy until it returns `want`.
+    pub(super) async fn wait_until<F, Fut>(
+        &self,
+        step: &Step,
+        what: &str,
+        read: F,
+        want: &str,
+    ) -> Result<(), DeployError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<String, DeployError>>,
+    {
+        match wait::until(self.wait, read, |state| state == want).await {
+            Ok(_) => Ok(()),
+            Err(WaitError::Read(e)) => Err(e),
+            Err(WaitError::Timeout { last, after }) => Err(DeployError::Timeout {
+                step: step.id.clone(),
+                waiting_for: format!("{what} (still {last})"),
+                after,
+            }),
+        }
+    }
+
     /// Waits until instance `id` is in state `want`. Every wait in the Region polls through
     /// one `DescribeInstances` a round.
     async fn wait_for_state(&self, step: &Step, id: &str, want: &str) -> Result<(), DeployError> {

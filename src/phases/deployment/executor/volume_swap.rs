@@ -17,7 +17,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{Backup, Checkpoint, SdkExecutor, MANAGED_TAG};
-use crate::aws::wait::{self, WaitError};
 use crate::phases::deployment::DeployError;
 use crate::plan::execution::Step;
 
@@ -458,23 +457,6 @@ impl SdkExecutor {
             want.as_str(),
         )
         .await
-    }
-
-    /// Polls `read` under the wait policy until it returns `want`.
-    async fn wait_until<F, Fut>(&self, step: &Step, what: &str, read: F, want: &str) -> Result<(), DeployError>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<String, DeployError>>,
-    {
-        match wait::until(self.wait, read, |state| state == want).await {
-            Ok(_) => Ok(()),
-            Err(WaitError::Read(e)) => Err(e),
-            Err(WaitError::Timeout { last, after }) => Err(DeployError::Timeout {
-                step: step.id.clone(),
-                waiting_for: format!("{what} (still {last})"),
-                after,
-            }),
-        }
     }
 }
 
