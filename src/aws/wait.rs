@@ -91,7 +91,16 @@ pub struct Coalesced<V> {
 
 struct Round<V> {
     started: tokio::time::Instant,
+    /// The keys it read, sorted: a key it did not read has no answer in it (absent from
+    /// `values` means read and not found).
+    keys: Vec<String>,
     values: BTreeMap<String, V>,
+}
+
+impl<V> Round<V> {
+    fn read(&self, key: &str) -> bool {
+        self.keys.binary_search_by(|k| k.as_str().cmp(key)).is_ok()
+    }
 }
 
 impl<V> std::fmt::Debug for Coalesced<V> {
@@ -163,14 +172,16 @@ impl<V: Clone> Coalesced<V> {
         let _turn = self.turn.lock().await;
         let latest = self.latest.lock().unwrap_or_else(PoisonError::into_inner).clone();
         if let Some(round) = &latest {
-            if round.started >= asked {
+            // A round that started after the ask answers it, if it read the key: a round run
+            // for other waiters before this key was watched did not.
+            if round.started >= asked && round.read(key) {
                 return Ok(round.values.get(key).cloned());
             }
             // Spacing bounds how often shared rounds read the same keys again. A key the last
             // round did not read (a wait that just began) is read at once, and so is a lone
             // wait's key: its own poll spaces its reads.
             let shared = self.watched.lock().unwrap_or_else(PoisonError::into_inner).len() > 1;
-            if shared && round.values.contains_key(key) {
+            if shared && round.read(key) {
                 tokio::time::sleep_until(round.started + self.spacing).await;
             }
         }
@@ -185,9 +196,9 @@ impl<V: Clone> Coalesced<V> {
             keys.insert(at, key.to_owned());
         }
         let started = tokio::time::Instant::now();
-        let values = read(keys).await?;
+        let values = read(keys.clone()).await?;
         let found = values.get(key).cloned();
-        *self.latest.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(Round { started, values }));
+        *self.latest.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(Round { started, keys, values }));
         Ok(found)
     }
 }
@@ -230,6 +241,32 @@ mod tests {
             }
             other => panic!("expected a timeout, got {other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn a_round_run_for_other_keys_does_not_answer_a_key_it_did_not_read() {
+        let reads = Coalesced::<&str>::new(Duration::ZERO);
+        let read = |keys: Vec<String>| async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok::<_, ()>(keys.into_iter().map(|k| (k, "running")).collect::<BTreeMap<_, _>>())
+        };
+        // A round holds the turn; "c" then "b" queue behind it. "c"'s own round starts after
+        // "b" asked, and reads "c" only: "b" must not take its answer (it would read "gone").
+        let (a, c, b) = tokio::join!(
+            reads.get("a", read),
+            async {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                reads.get("c", read).await
+            },
+            async {
+                tokio::time::sleep(Duration::from_millis(4)).await;
+                reads.get("b", read).await
+            },
+        );
+        assert_eq!(
+            (a, c, b),
+            (Ok(Some("running")), Ok(Some("running")), Ok(Some("running")))
+        );
     }
 
     #[tokio::test]

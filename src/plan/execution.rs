@@ -36,7 +36,8 @@ pub enum WaveKind {
     Canary,
     /// Configuration changes: security remediations, gp2 → gp3.
     Configuration,
-    /// The remaining resizes and stops of idle instances.
+    /// The remaining resizes, stops of idle instances and volume encryption swaps: what stops
+    /// an instance.
     Capacity,
     /// Release, delete, terminate: last, and never without explicit approval.
     Destructive,
@@ -362,7 +363,12 @@ fn step(change: Change, wave: usize, canary: bool, priority: Priority, guardrail
 fn wave_kind(action: Action) -> WaveKind {
     match action {
         a if a.is_destructive() => WaveKind::Destructive,
-        Action::ResizeInstance | Action::ResizeDbInstance | Action::StopInstance => WaveKind::Capacity,
+        // An encryption swap stops its instance like a resize, and comes after the
+        // configuration wave's gp2 → gp3 change of the same volume, so that its copy is of the
+        // new type.
+        Action::ResizeInstance | Action::ResizeDbInstance | Action::StopInstance | Action::EncryptVolume => {
+            WaveKind::Capacity
+        }
         _ => WaveKind::Configuration,
     }
 }

@@ -84,6 +84,9 @@ impl SdkExecutor {
     /// Runs the migration, reporting each sub-step to `checkpoint`.
     pub(super) async fn migrate_apply(&self, step: &Step, checkpoint: &dyn Checkpoint) -> Result<(), DeployError> {
         let id = step.change.resource.id.as_str();
+        // RDS snapshots only an available instance: a class change or a Multi-AZ conversion
+        // earlier in the run may still be in progress.
+        self.wait_for_db(step, id).await?;
         let old = self
             .describe_db(step, id)
             .await?

@@ -5,7 +5,9 @@
 
 mod access_logging;
 mod account;
+mod buckets;
 mod db_encryption;
+mod groups;
 mod volume_swap;
 
 pub use self::db_encryption::{DbMigration, MigrationStage, RDS_KMS_KEY};
@@ -15,7 +17,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use aws_sdk_ec2::types::{AttributeValue, HttpTokensState, IpPermission, IpRange, Ipv6Range, UserIdGroupPair};
+use aws_sdk_ec2::types::{AttributeValue, HttpTokensState};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -28,7 +30,6 @@ use crate::owners::OwnerDirectory;
 use crate::phases::discovery::{ec2, rds, s3};
 use crate::plan::execution::Step;
 use crate::plan::Action;
-use crate::world::SecurityGroupRule;
 
 /// The tag every resource θ4 changed carries.
 pub const MANAGED_TAG: (&str, &str) = ("MiyabiManaged", "true");
@@ -395,204 +396,6 @@ impl SdkExecutor {
         Ok(())
     }
 
-    async fn ingress(&self, step: &Step, revoke: bool) -> Result<(), DeployError> {
-        let c = self.clients(step)?;
-        let id = &step.change.resource.id;
-        let rule: SecurityGroupRule =
-            serde_json::from_value(step.change.current.clone()).map_err(|e| DeployError::Unsupported {
-                step: step.id.clone(),
-                reason: format!("the step's rule is not a security-group rule: {e}"),
-            })?;
-        let permission = permission(&rule);
-        if revoke {
-            c.ec2
-                .layer
-                .call("RevokeSecurityGroupIngress", || {
-                    c.ec2
-                        .client
-                        .revoke_security_group_ingress()
-                        .group_id(id)
-                        .ip_permissions(permission.clone())
-                        .send()
-                })
-                .await?;
-        } else {
-            c.ec2
-                .layer
-                .call("AuthorizeSecurityGroupIngress", || {
-                    c.ec2
-                        .client
-                        .authorize_security_group_ingress()
-                        .group_id(id)
-                        .ip_permissions(permission.clone())
-                        .send()
-                })
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// Revokes (`authorize` false) or authorizes the group's rules listed in `rules`
-    /// (`{"ingress": [...], "egress": [...]}`), each direction in one request.
-    async fn group_rules(&self, step: &Step, rules: &Value, authorize: bool) -> Result<(), DeployError> {
-        let c = self.clients(step)?;
-        let id = &step.change.resource.id;
-        let of = |direction: &str| -> Result<Vec<IpPermission>, DeployError> {
-            let listed: Vec<SecurityGroupRule> = rules
-                .get(direction)
-                .cloned()
-                .map(serde_json::from_value)
-                .transpose()
-                .map_err(|e| DeployError::Unsupported {
-                    step: step.id.clone(),
-                    reason: format!("the step's {direction} rules are not security-group rules: {e}"),
-                })?
-                .unwrap_or_default();
-            Ok(listed.iter().map(permission).collect())
-        };
-        let (ingress, egress) = (of("ingress")?, of("egress")?);
-        let (ec2, layer) = (&c.ec2.client, &c.ec2.layer);
-        if !ingress.is_empty() {
-            let ingress = Some(ingress);
-            if authorize {
-                layer
-                    .call("AuthorizeSecurityGroupIngress", || {
-                        ec2.authorize_security_group_ingress()
-                            .group_id(id)
-                            .set_ip_permissions(ingress.clone())
-                            .send()
-                    })
-                    .await?;
-            } else {
-                layer
-                    .call("RevokeSecurityGroupIngress", || {
-                        ec2.revoke_security_group_ingress()
-                            .group_id(id)
-                            .set_ip_permissions(ingress.clone())
-                            .send()
-                    })
-                    .await?;
-            }
-        }
-        if !egress.is_empty() {
-            let egress = Some(egress);
-            if authorize {
-                layer
-                    .call("AuthorizeSecurityGroupEgress", || {
-                        ec2.authorize_security_group_egress()
-                            .group_id(id)
-                            .set_ip_permissions(egress.clone())
-                            .send()
-                    })
-                    .await?;
-            } else {
-                layer
-                    .call("RevokeSecurityGroupEgress", || {
-                        ec2.revoke_security_group_egress()
-                            .group_id(id)
-                            .set_ip_permissions(egress.clone())
-                            .send()
-                    })
-                    .await?;
-            }
-        }
-        Ok(())
-    }
-
-    async fn bucket_setting(&self, step: &Step, value: &Value) -> Result<(), DeployError> {
-        use aws_sdk_s3::types::{
-            BucketVersioningStatus, PublicAccessBlockConfiguration, ServerSideEncryption,
-            ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
-            VersioningConfiguration,
-        };
-        let c = self.clients(step)?;
-        let bucket = &step.change.resource.id;
-        let invalid = |e: &dyn std::fmt::Display| DeployError::Unsupported {
-            step: step.id.clone(),
-            reason: e.to_string(),
-        };
-        match step.change.action {
-            Action::EnableVersioning => {
-                // S3 cannot return a bucket to never-versioned: reverting suspends it.
-                let status = if value.as_str() == Some("enabled") {
-                    BucketVersioningStatus::Enabled
-                } else {
-                    BucketVersioningStatus::Suspended
-                };
-                let config = VersioningConfiguration::builder().status(status).build();
-                c.s3.layer
-                    .call("PutBucketVersioning", || {
-                        c.s3.client
-                            .put_bucket_versioning()
-                            .bucket(bucket)
-                            .versioning_configuration(config.clone())
-                            .send()
-                    })
-                    .await?;
-            }
-            Action::EnableDefaultEncryption => match value.as_str() {
-                Some(algorithm) => {
-                    let default = ServerSideEncryptionByDefault::builder()
-                        .sse_algorithm(ServerSideEncryption::from(algorithm))
-                        .build()
-                        .map_err(|e| invalid(&e))?;
-                    let config = ServerSideEncryptionConfiguration::builder()
-                        .rules(
-                            ServerSideEncryptionRule::builder()
-                                .apply_server_side_encryption_by_default(default)
-                                .build(),
-                        )
-                        .build()
-                        .map_err(|e| invalid(&e))?;
-                    c.s3.layer
-                        .call("PutBucketEncryption", || {
-                            c.s3.client
-                                .put_bucket_encryption()
-                                .bucket(bucket)
-                                .server_side_encryption_configuration(config.clone())
-                                .send()
-                        })
-                        .await?;
-                }
-                None => {
-                    c.s3.layer
-                        .call("DeleteBucketEncryption", || {
-                            c.s3.client.delete_bucket_encryption().bucket(bucket).send()
-                        })
-                        .await?;
-                }
-            },
-            Action::BlockPublicAccess => {
-                if value.is_null() {
-                    c.s3.layer
-                        .call("DeletePublicAccessBlock", || {
-                            c.s3.client.delete_public_access_block().bucket(bucket).send()
-                        })
-                        .await?;
-                } else {
-                    let flag = |k: &str| value.get(k).and_then(Value::as_bool).unwrap_or(false);
-                    let config = PublicAccessBlockConfiguration::builder()
-                        .block_public_acls(flag("block_public_acls"))
-                        .ignore_public_acls(flag("ignore_public_acls"))
-                        .block_public_policy(flag("block_public_policy"))
-                        .restrict_public_buckets(flag("restrict_public_buckets"))
-                        .build();
-                    c.s3.layer
-                        .call("PutPublicAccessBlock", || {
-                            c.s3.client
-                                .put_public_access_block()
-                                .bucket(bucket)
-                                .public_access_block_configuration(config.clone())
-                                .send()
-                        })
-                        .await?;
-                }
-            }
-            _ => return Err(unsupported(step)),
-        }
-        Ok(())
-    }
-
     async fn db_setting(&self, step: &Step, value: &Value) -> Result<(), DeployError> {
         let c = self.clients(step)?;
         let id = &step.change.resource.id;
@@ -949,31 +752,4 @@ fn unsupported(step: &Step) -> DeployError {
         step: step.id.clone(),
         reason: format!("{:?} has no SDK implementation", step.change.action),
     }
-}
-
-/// The SDK's form of a rule of the world model.
-fn permission(rule: &SecurityGroupRule) -> IpPermission {
-    IpPermission::builder()
-        .ip_protocol(&rule.protocol)
-        .set_from_port(rule.from_port)
-        .set_to_port(rule.to_port)
-        .set_ip_ranges(Some(
-            rule.ipv4_ranges
-                .iter()
-                .map(|c| IpRange::builder().cidr_ip(c).build())
-                .collect(),
-        ))
-        .set_ipv6_ranges(Some(
-            rule.ipv6_ranges
-                .iter()
-                .map(|c| Ipv6Range::builder().cidr_ipv6(c).build())
-                .collect(),
-        ))
-        .set_user_id_group_pairs(Some(
-            rule.group_ids
-                .iter()
-                .map(|g| UserIdGroupPair::builder().group_id(g).build())
-                .collect(),
-        ))
-        .build()
 }
