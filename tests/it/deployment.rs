@@ -421,6 +421,45 @@ async fn apply_child() {
     let _ = deploy(&plan, &Guarded::new(sdk, Guardrails::default(), Approval::All), &config).await;
 }
 
+/// Runs `plan` in an [`apply_child`] process journaling to `journal`, with `service`'s
+/// `held` throttled, and SIGKILLs it once `calls` requests for `held` reached the proxy.
+pub(super) async fn kill_apply_when_held(
+    h: &Harness,
+    plan: &ExecutionPlan,
+    plan_file: &std::path::Path,
+    journal: &std::path::Path,
+    (service, held, calls): (&str, &str, usize),
+) {
+    std::fs::write(plan_file, serde_json::to_vec(plan).unwrap()).unwrap();
+    h.proxy.clear_faults();
+    h.proxy.reset_log();
+    h.proxy.inject(
+        FaultRule::new(service, Fault::Throttle)
+            .operation(held)
+            .region(h.region)
+            .times(9),
+    );
+    let spec = json!({"plan": plan_file, "proxy": h.proxy.url, "region": h.region, "journal": journal});
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["deployment::apply_child", "--exact", "--ignored", "--nocapture"])
+        .env("MIYABI_APPLY_CHILD", spec.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while h.proxy.calls(service, held).len() < calls {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the child never reached {held}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    h.proxy.clear_faults();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_process_killed_mid_apply_is_rolled_back_by_the_next_run() {
     let h = harness("ap-south-2").await;
@@ -432,36 +471,8 @@ async fn a_process_killed_mid_apply_is_rolled_back_by_the_next_run() {
         let changes = ids.iter().map(|id| resize_to_large(h.region, id.clone())).collect();
         let plan = one_wave(allocate(changes, &Guardrails::default(), |_| None));
         let plan_file = dir.join(format!("plan-{k}.json"));
-        std::fs::write(&plan_file, serde_json::to_vec(&plan).unwrap()).unwrap();
         let journal = dir.join(format!("journal-{k}.json"));
-
-        h.proxy.clear_faults();
-        h.proxy.reset_log();
-        h.proxy.inject(
-            FaultRule::new("ec2", Fault::Throttle)
-                .operation(throttled)
-                .region(h.region)
-                .times(9),
-        );
-        let spec = json!({"plan": plan_file, "proxy": h.proxy.url, "region": h.region, "journal": journal});
-        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["deployment::apply_child", "--exact", "--ignored", "--nocapture"])
-            .env("MIYABI_APPLY_CHILD", spec.to_string())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let started = std::time::Instant::now();
-        while h.proxy.calls("ec2", throttled).len() < ids.len() {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "the child never reached {throttled}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        h.proxy.clear_faults();
+        kill_apply_when_held(&h, &plan, &plan_file, &journal, ("ec2", throttled, ids.len())).await;
 
         let stopped = instances(&h, &ids).await;
         assert!(

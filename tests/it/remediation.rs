@@ -20,6 +20,7 @@ use miyabi_aws::plan::Action;
 use miyabi_aws::world::WorldState;
 use miyabi_aws_testkit::proxy::{Fault, FaultRule};
 
+use super::deployment::kill_apply_when_held;
 use super::support::{harness, Harness};
 
 async fn executor(h: &Harness) -> Guarded<SdkExecutor> {
@@ -318,35 +319,8 @@ async fn a_swap_killed_between_two_sub_steps_is_undone_by_the_next_run() {
         let ep = planned(&discover(&h).await, Action::EncryptVolume, &volume);
         let before = estate(&h, &instance).await;
         let plan_file = dir.join(format!("plan-{k}.json"));
-        std::fs::write(&plan_file, serde_json::to_vec(&ep).unwrap()).unwrap();
         let journal = dir.join(format!("journal-{k}.jsonl"));
-        h.proxy.clear_faults();
-        h.proxy.reset_log();
-        h.proxy.inject(
-            FaultRule::new("ec2", Fault::Throttle)
-                .operation(held)
-                .region(h.region)
-                .times(9),
-        );
-        let spec = serde_json::json!({"plan": plan_file, "proxy": h.proxy.url, "region": h.region, "journal": journal});
-        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["deployment::apply_child", "--exact", "--ignored", "--nocapture"])
-            .env("MIYABI_APPLY_CHILD", spec.to_string())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let started = std::time::Instant::now();
-        while h.proxy.calls("ec2", held).is_empty() {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "the child never reached {held}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        h.proxy.clear_faults();
+        kill_apply_when_held(&h, &ep, &plan_file, &journal, ("ec2", held, 1)).await;
         assert_ne!(
             estate(&h, &instance).await,
             before,
@@ -607,33 +581,8 @@ async fn a_db_migration_killed_after_the_cutover_is_undone_by_the_next_run() {
     let before = db_estate(&h).await;
     let dir = super::support::tmp_dir("killed-migration");
     let plan_file = dir.join("plan.json");
-    std::fs::write(&plan_file, serde_json::to_vec(&ep).unwrap()).unwrap();
     let journal = dir.join("journal.jsonl");
-    h.proxy.inject(
-        FaultRule::new("rds", Fault::Throttle)
-            .operation("DeleteDBSnapshot")
-            .region(h.region)
-            .times(9),
-    );
-    let spec = serde_json::json!({"plan": plan_file, "proxy": h.proxy.url, "region": h.region, "journal": journal});
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["deployment::apply_child", "--exact", "--ignored", "--nocapture"])
-        .env("MIYABI_APPLY_CHILD", spec.to_string())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while h.proxy.calls("rds", "DeleteDBSnapshot").is_empty() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the child never reached the cutover"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    h.proxy.clear_faults();
+    kill_apply_when_held(&h, &ep, &plan_file, &journal, ("rds", "DeleteDBSnapshot", 1)).await;
     let (cut_over, _) = db_estate(&h).await;
     assert!(
         cut_over.iter().any(|d| d.starts_with("billing encrypted=Some(true)")),

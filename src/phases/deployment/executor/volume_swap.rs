@@ -396,10 +396,7 @@ impl SdkExecutor {
                 c.ec2.client.delete_volume().volume_id(volume_id).send()
             })
             .await;
-        match deleted {
-            Err(e) if !e.code().is_some_and(super::is_not_found) => Err(e.into()),
-            _ => Ok(()),
-        }
+        gone_is_done(deleted)
     }
 
     async fn delete_snapshot(&self, step: &Step, snapshot_id: &str) -> Result<(), DeployError> {
@@ -411,10 +408,7 @@ impl SdkExecutor {
                 c.ec2.client.delete_snapshot().snapshot_id(snapshot_id).send()
             })
             .await;
-        match deleted {
-            Err(e) if !e.code().is_some_and(super::is_not_found) => Err(e.into()),
-            _ => Ok(()),
-        }
+        gone_is_done(deleted)
     }
 
     async fn set_tag(&self, step: &Step, id: &str, key: &str, value: &str) -> Result<(), DeployError> {
@@ -457,6 +451,15 @@ impl SdkExecutor {
             want.as_str(),
         )
         .await
+    }
+}
+
+/// A delete's result, where "not found" means already deleted: a revert may meet what an
+/// earlier, interrupted revert removed.
+fn gone_is_done<T>(deleted: Result<T, crate::aws::AwsError>) -> Result<(), DeployError> {
+    match deleted {
+        Err(e) if !e.code().is_some_and(super::is_not_found) => Err(e.into()),
+        _ => Ok(()),
     }
 }
 
