@@ -22,6 +22,8 @@
 //!   in process with the `miyabi-aws-embed` crate);
 //! - [`cycle`]: the [`Phase`] trait, the [`CycleContext`] (services and the typed
 //!   [`artefact`] store), the [`Cycle`] runner and its stop rules; it knows no concrete phase;
+//! - [`fleet`]: many accounts (STS, Organizations) and the SQS worker of the event-driven
+//!   platform;
 //! - [`knowledge`]: the knowledge base kept across runs (outcomes, learned headroom, change
 //!   times);
 //! - [`clock`]: the time the phases work with (the system's, or a simulation's);
@@ -46,6 +48,7 @@ pub mod cli;
 pub mod clock;
 pub mod cycle;
 mod error;
+pub mod fleet;
 pub mod guardrails;
 pub mod iac;
 pub mod knowledge;

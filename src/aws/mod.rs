@@ -8,6 +8,7 @@
 //! [`AwsOptions::endpoint_url`] replaces the global `AWS_ENDPOINT_URL` but never a per-service
 //! variable.
 
+mod assume;
 mod error;
 mod limit;
 pub mod metrics;
@@ -23,6 +24,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
+pub use assume::{AssumeRole, RoleArnError};
 pub use error::{AwsError, ClientFault, Fault, ServiceFault};
 pub use limit::{LimitOptions, Limiter, LimiterCounts, QuotaFileError};
 pub use quota::{Quota, QuotaTable};
@@ -38,6 +40,9 @@ pub struct AwsOptions {
     pub profile: Option<String>,
     /// Endpoint for every service that has no per-service endpoint variable.
     pub endpoint_url: Option<String>,
+    /// A role to act as in every call (its account is the session's); `None` acts with the
+    /// credentials of the standard chain.
+    pub assume_role: Option<AssumeRole>,
     /// The retry policy (the SDK's own retry is off).
     pub retry: RetryPolicy,
     /// The share of AWS's request quotas the session spends.
@@ -53,6 +58,7 @@ impl Default for AwsOptions {
         Self {
             profile: None,
             endpoint_url: None,
+            assume_role: None,
             retry: RetryPolicy::default(),
             limits: LimitOptions::default(),
             attempt_timeout: Duration::from_secs(60),
@@ -70,7 +76,7 @@ pub struct Layered<C> {
     pub layer: CallLayer,
 }
 
-/// The four SDK clients of one Region, each behind the call layer (limiter and retry).
+/// The SDK clients of one Region, each behind the call layer (limiter and retry).
 #[derive(Debug, Clone)]
 pub struct RegionClients {
     /// The Region.
@@ -83,6 +89,12 @@ pub struct RegionClients {
     pub rds: Layered<aws_sdk_rds::Client>,
     /// CloudWatch.
     pub cloudwatch: Layered<aws_sdk_cloudwatch::Client>,
+    /// STS (the caller's identity).
+    pub sts: Layered<aws_sdk_sts::Client>,
+    /// SQS (the fleet's request queue).
+    pub sqs: Layered<aws_sdk_sqs::Client>,
+    /// Organizations (the accounts of an organization, from its management account).
+    pub organizations: Layered<aws_sdk_organizations::Client>,
 }
 
 /// Loads the shared SDK configuration for `region` from the standard chain, with the SDK's
@@ -155,6 +167,18 @@ impl RegionClients {
             cloudwatch: Layered {
                 client: client!(aws_sdk_cloudwatch, "CLOUDWATCH", std::convert::identity),
                 layer: layer("cloudwatch"),
+            },
+            sts: Layered {
+                client: client!(aws_sdk_sts, "STS", std::convert::identity),
+                layer: layer("sts"),
+            },
+            sqs: Layered {
+                client: client!(aws_sdk_sqs, "SQS", std::convert::identity),
+                layer: layer("sqs"),
+            },
+            organizations: Layered {
+                client: client!(aws_sdk_organizations, "ORGANIZATIONS", std::convert::identity),
+                layer: layer("organizations"),
             },
         }
     }

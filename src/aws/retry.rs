@@ -213,6 +213,19 @@ impl CallLayer {
 }
 
 impl CallLayer {
+    /// The error of a call that AWS answered with something this build cannot use.
+    pub(crate) fn unreadable(&self, operation: &'static str, why: &str) -> AwsError {
+        AwsError::new(
+            self.shared.account.get().cloned(),
+            self.service,
+            operation,
+            &self.region,
+            1,
+            Fault::Client(super::ClientFault::Response(why.to_owned())),
+            None,
+        )
+    }
+
     /// Sends every page of a paginated request, one after another, each through [`Self::call`]
     /// (so each page waits for the limiter and is retried on its own), handing each page to
     /// `each`. `send` builds the request for a page token (`None` for the first page); `next`

@@ -3,22 +3,28 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
+use aws_credential_types::provider::SharedCredentialsProvider;
+
+use super::assume::{AssumedRole, AssumedRoleProvider};
 use super::limit::Limiter;
-use super::retry::SessionShared;
-use super::{load_sdk_config, AwsOptions, CallStats, RegionClients};
+use super::retry::{CallLayer, SessionShared};
+use super::{explicit_endpoint, load_sdk_config, AwsError, AwsOptions, CallStats, Layered, RegionClients};
 
 /// One account's credentials (through the standard chain and [`AwsOptions`]), its clients per
 /// Region, built once and reused, the request-rate [`Limiter`] every call waits for, and the
 /// statistics of every call made through them.
 ///
 /// A process keeps one session per account; every phase of a cycle uses the cycle context's.
-/// The account id is learned from the first answer that names it (θ1's scans) or given up
-/// front, and from then on every [`AwsError`](super::AwsError) names it.
+/// The account id is learned from the first answer that names it (θ1's scans), given up
+/// front, or read from the role the session assumes ([`AwsOptions::assume_role`]); from then on
+/// every [`AwsError`] names it.
 #[derive(Debug)]
 pub struct AwsSession {
     options: AwsOptions,
     shared: SessionShared,
     clients: tokio::sync::Mutex<BTreeMap<String, RegionClients>>,
+    /// The assumed role's credentials, shared by every Region's clients.
+    assumed: tokio::sync::OnceCell<Arc<AssumedRole>>,
 }
 
 impl Default for AwsSession {
@@ -36,10 +42,15 @@ impl AwsSession {
             stats: Arc::new(CallStats::default()),
             account: Arc::new(OnceLock::new()),
         };
+        let account = options.assume_role.as_ref().and_then(|r| r.account().ok());
+        if let Some(account) = account {
+            let _ = shared.account.set(account.to_owned());
+        }
         Self {
             options,
             shared,
             clients: tokio::sync::Mutex::new(BTreeMap::new()),
+            assumed: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -87,10 +98,66 @@ impl AwsSession {
         if let Some(c) = clients.get(region) {
             return c.clone();
         }
-        let sdk = load_sdk_config(region, &self.options).await;
+        let mut sdk = load_sdk_config(region, &self.options).await;
+        if let Some(role) = self.assumed_role(region, &sdk).await {
+            // The role's credentials are cached by `AssumedRole`, once for every Region.
+            sdk = sdk
+                .into_builder()
+                .credentials_provider(SharedCredentialsProvider::new(AssumedRoleProvider(role)))
+                .identity_cache(aws_config::identity::IdentityCache::no_cache())
+                .build();
+        }
         let c = RegionClients::from_sdk_config(region, &sdk, &self.options, &self.shared);
         clients.insert(region.to_owned(), c.clone());
         c
+    }
+
+    /// The role of [`AwsOptions::assume_role`], assumed with the caller's credentials (`base`,
+    /// loaded for `region`, the Region of the first client asked for).
+    async fn assumed_role(&self, region: &str, base: &aws_config::SdkConfig) -> Option<Arc<AssumedRole>> {
+        let role = self.options.assume_role.as_ref()?;
+        let role = self
+            .assumed
+            .get_or_init(|| async {
+                let mut builder = aws_sdk_sts::config::Builder::from(base);
+                if let Some(url) = explicit_endpoint(&self.options, "STS") {
+                    builder = builder.endpoint_url(url);
+                }
+                let sts = Layered {
+                    client: aws_sdk_sts::Client::from_conf(builder.build()),
+                    layer: CallLayer::new("sts", region, Arc::new(self.options.retry.clone()), self.shared.clone()),
+                };
+                Arc::new(AssumedRole::new(role.clone(), sts))
+            })
+            .await;
+        Some(Arc::clone(role))
+    }
+
+    /// Checks the session's credentials with one STS call (`AssumeRole` for a session that
+    /// assumes a role, else `GetCallerIdentity`) and returns the account they act in. A fleet
+    /// run calls it first, so that a role that cannot be assumed is one typed error naming its
+    /// account rather than a failure of every later call.
+    ///
+    /// # Errors
+    /// The STS call's [`AwsError`].
+    pub async fn verify(&self, region: &str) -> Result<String, AwsError> {
+        let clients = self.clients(region).await;
+        if let Some(role) = self.assumed.get() {
+            role.credentials().await?;
+            if let Some(account) = self.account() {
+                return Ok(account.to_owned());
+            }
+        }
+        let sts = &clients.sts;
+        let me = sts
+            .layer
+            .call("GetCallerIdentity", || sts.client.get_caller_identity().send())
+            .await?;
+        let account = me
+            .account()
+            .ok_or_else(|| sts.layer.unreadable("GetCallerIdentity", "the answer names no account"))?;
+        self.learn_account(account);
+        Ok(account.to_owned())
     }
 
     /// The Region of the standard configuration (`AWS_REGION`, the profile), if any.

@@ -4,6 +4,7 @@
 //! Exit codes: 0 success, 1 failure, 2 a usage error, 3 the run finished but its latest capture
 //! was partial (the world state names its gaps; what they cover was left alone).
 
+mod accounts;
 mod hooks;
 mod progress;
 mod summary;
@@ -16,10 +17,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub use self::hooks::{CommandHook, FileClock};
 pub use self::progress::TerminalProgress;
-use crate::aws::{AwsOptions, AwsSession, LimitOptions};
+use crate::aws::{AssumeRole, AwsOptions, AwsSession, LimitOptions};
 use crate::bridge::{PhaseTransport, PythonBridge, Script, SubprocessTransport};
 use crate::catalog::PriceCatalog;
 use crate::cycle::stop::IterationLimit;
+use crate::fleet::AccountSource;
 use crate::guardrails::Environment;
 use crate::knowledge::KnowledgeBase;
 use crate::output::Format;
@@ -31,7 +33,7 @@ use crate::plan::execution::ExecutionPlan;
 use crate::progress::SharedProgress;
 use crate::run_report::RunRecorder;
 use crate::world::WorldState;
-use crate::{Cycle, CycleContext, Error, Phase, StopReason};
+use crate::{Cycle, CycleContext, CycleReport, Error, Phase, StopReason};
 
 /// Exit code: the world state was captured only in part.
 pub const EXIT_PARTIAL: u8 = 3;
@@ -51,7 +53,7 @@ struct Cli {
 }
 
 /// Flags every subcommand takes.
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 struct Global {
     /// Region to work in; repeat for several. Defaults to the configured Region.
     #[arg(long = "region", global = true, value_name = "REGION")]
@@ -90,6 +92,49 @@ struct Global {
     /// No progress on stderr.
     #[arg(long, short, global = true)]
     quiet: bool,
+    #[command(flatten)]
+    accounts: AccountArgs,
+}
+
+/// Which accounts `discover`, `cycle` and `apply` work in (by default the credentials' own).
+#[derive(Args, Debug, Clone)]
+struct AccountArgs {
+    /// Work in the account of this IAM role, assuming it; repeat for several accounts (each
+    /// runs into `OUT/<account>/`, and `OUT/accounts.json` sums them up).
+    #[arg(long = "role-arn", global = true, value_name = "ARN", value_parser = parse_role)]
+    role_arns: Vec<AssumeRole>,
+    /// Work in every active account of the organization (run with its management account's
+    /// credentials), assuming the role of this name in each member account.
+    #[arg(long, global = true, value_name = "NAME", conflicts_with = "role_arns")]
+    org_role: Option<String>,
+    /// The external id the roles' trust policies ask for.
+    #[arg(long, global = true, value_name = "ID")]
+    external_id: Option<String>,
+    /// Accounts worked in at once.
+    #[arg(long, global = true, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    max_concurrent_accounts: u16,
+}
+
+impl AccountArgs {
+    /// Where the accounts come from, when the run is not the credentials' own account.
+    fn source(&self) -> Option<AccountSource> {
+        let with_id = |role: &AssumeRole| match &self.external_id {
+            Some(id) if role.external_id.is_none() => role.clone().with_external_id(id),
+            _ => role.clone(),
+        };
+        match &self.org_role {
+            Some(name) => Some(AccountSource::Organization {
+                role_name: name.clone(),
+                external_id: self.external_id.clone(),
+            }),
+            None if self.role_arns.is_empty() => None,
+            None => Some(AccountSource::Roles(self.role_arns.iter().map(with_id).collect())),
+        }
+    }
+}
+
+fn parse_role(arn: &str) -> Result<AssumeRole, String> {
+    AssumeRole::new(arn.trim()).map_err(|e| e.to_string())
 }
 
 /// The file formats of `--output-format`.
@@ -347,14 +392,24 @@ pub async fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) ->
 
 async fn execute(cli: Cli) -> Result<u8, Error> {
     let g = &cli.global;
-    let ctx = context(g)?;
-    match &cli.command {
-        Command::Discover(args) => {
-            let discovery = discovery_phase(g, &args.scan, ctx.progress.clone())?;
-            let recorder = Arc::new(RunRecorder::new());
-            let cycle = one_pass().with_phase(discovery).with_hook(recorder.clone());
-            run_cycle(&cycle, ctx, false, Some(&recorder)).await
+    let mut options = aws_options(g)?;
+    match (g.accounts.source(), &cli.command) {
+        (None, _) => {}
+        (Some(source), Command::Discover(_) | Command::Cycle(_)) => {
+            return accounts::run(g, &cli.command, source).await;
         }
+        (Some(AccountSource::Roles(roles)), Command::Apply(_)) if roles.len() == 1 => {
+            options.assume_role = roles.into_iter().next();
+        }
+        (Some(_), _) => {
+            return Err(Error::Config(
+                "--role-arn and --org-role apply to discover and cycle, and to apply with one --role-arn".into(),
+            ))
+        }
+    }
+    let ctx = context(g, Arc::new(AwsSession::new(options)))?;
+    match &cli.command {
+        Command::Discover(_) | Command::Cycle(_) => Ok(in_account(g, &cli.command, ctx, true).await?.0),
         Command::Plan(args) => {
             let mut ctx = match &args.knowledge_base {
                 Some(path) => ctx.with_knowledge_base(Arc::new(KnowledgeBase::open(path)?))?,
@@ -371,7 +426,7 @@ async fn execute(cli: Cli) -> Result<u8, Error> {
             let cycle = one_pass()
                 .with_phase(Arc::new(Planning::default()))
                 .with_phase(Arc::new(Optimization::new(config)));
-            run_cycle(&cycle, ctx, false, None).await
+            Ok(run_cycle(&cycle, ctx, false, None, true).await?.0)
         }
         Command::Apply(args) => {
             let plan = ExecutionPlan::load(&args.plan)?;
@@ -385,7 +440,7 @@ async fn execute(cli: Cli) -> Result<u8, Error> {
                 Some(plan),
             );
             let cycle = one_pass().with_phase(Arc::new(deployment));
-            run_cycle(&cycle, ctx, !d.dry_run, None).await
+            Ok(run_cycle(&cycle, ctx, !d.dry_run, None, true).await?.0)
         }
         Command::Catalog(args) => {
             let paths = crate::catalog::offers::OfferPaths {
@@ -414,13 +469,27 @@ async fn execute(cli: Cli) -> Result<u8, Error> {
             );
             Ok(0)
         }
+    }
+}
+
+/// Runs `discover` or `cycle` in the account of `ctx`'s session; returns the exit code and the
+/// cycle's report. `print`: the summary goes to stdout (a multi-account run prints a table of
+/// the accounts instead).
+async fn in_account(g: &Global, command: &Command, ctx: CycleContext, print: bool) -> Result<(u8, CycleReport), Error> {
+    let (cycle, ctx, applying) = match command {
+        Command::Discover(args) => {
+            let discovery = discovery_phase(g, &args.scan, ctx.progress.clone())?;
+            (one_pass().with_phase(discovery), ctx, false)
+        }
         Command::Cycle(args) => {
             let (cycle, ctx) = full_cycle(g, args, ctx)?;
-            let recorder = Arc::new(RunRecorder::new());
-            let cycle = cycle.with_hook(recorder.clone());
-            run_cycle(&cycle, ctx, args.apply, Some(&recorder)).await
+            (cycle, ctx, args.apply)
         }
-    }
+        _ => return Err(Error::Config("only discover and cycle run in many accounts".into())),
+    };
+    let recorder = Arc::new(RunRecorder::new());
+    let cycle = cycle.with_hook(recorder.clone());
+    run_cycle(&cycle, ctx, applying, Some(&recorder), print).await
 }
 
 /// A cycle of one iteration: for the subcommands that run single phases.
@@ -428,17 +497,22 @@ fn one_pass() -> Cycle {
     Cycle::new().with_stop_rules(vec![Arc::new(IterationLimit(1))])
 }
 
-fn context(g: &Global) -> Result<CycleContext, Error> {
-    let catalog = match &g.catalog {
-        Some(path) => PriceCatalog::load(path)?,
-        None => PriceCatalog::built_in().clone(),
-    };
-    let aws = AwsSession::new(AwsOptions {
+/// How the CLI reaches AWS: profile, endpoint and request limits from the flags.
+fn aws_options(g: &Global) -> Result<AwsOptions, Error> {
+    Ok(AwsOptions {
         profile: g.profile.clone(),
         endpoint_url: g.endpoint_url.clone(),
         limits: limits(g)?,
         ..AwsOptions::default()
-    });
+    })
+}
+
+/// The context of a command over `aws`: catalog, output folder and formats, progress.
+fn context(g: &Global, aws: Arc<AwsSession>) -> Result<CycleContext, Error> {
+    let catalog = match &g.catalog {
+        Some(path) => PriceCatalog::load(path)?,
+        None => PriceCatalog::built_in().clone(),
+    };
     let formats = g
         .output_format
         .iter()
@@ -451,7 +525,7 @@ fn context(g: &Global) -> Result<CycleContext, Error> {
             OutputFormat::Html => Format::Html,
         })
         .collect();
-    let mut ctx = CycleContext::new(Arc::new(aws))
+    let mut ctx = CycleContext::new(aws)
         .with_out_dir(&g.out)
         .with_catalog(Arc::new(catalog));
     ctx.output = ctx.output.with_formats(formats);
@@ -553,26 +627,30 @@ fn full_cycle(g: &Global, args: &CycleArgs, ctx: CycleContext) -> Result<(Cycle,
     Ok((cycle, ctx))
 }
 
-/// Runs `cycle`, writes the run report when `recorder` rode along, prints the summary, and maps
-/// the stop reason to an exit code.
+/// Runs `cycle`, writes the run report when `recorder` rode along, prints the summary (when
+/// `print`), and maps the stop reason to an exit code.
 async fn run_cycle(
     cycle: &Cycle,
     mut ctx: CycleContext,
     applying: bool,
     recorder: Option<&RunRecorder>,
-) -> Result<u8, Error> {
+    print: bool,
+) -> Result<(u8, CycleReport), Error> {
     let started = std::time::Instant::now();
     let report = cycle.run(&mut ctx).await;
     if let Some(recorder) = recorder {
         recorder.write(&report, &mut ctx.output)?;
     }
-    summary::print(&ctx, &report, applying);
-    println!("{} in {:.1}s", report.stop, started.elapsed().as_secs_f64());
-    Ok(match &report.stop {
+    if print {
+        summary::print(&ctx, &report, applying);
+        println!("{} in {:.1}s", report.stop, started.elapsed().as_secs_f64());
+    }
+    let code = match &report.stop {
         StopReason::PhaseFailed { .. } | StopReason::HookFailed { .. } => 1,
         _ if report.partial() => EXIT_PARTIAL,
         _ => 0,
-    })
+    };
+    Ok((code, report))
 }
 
 /// The legacy scripts: `MIYABI_LEGACY_PATH`, else the `python/` folder of the source tree this

@@ -28,7 +28,7 @@ use crate::quota::{AwsLike, Quotas};
 /// One request the proxy saw.
 #[derive(Debug, Clone)]
 pub struct Recorded {
-    /// `ec2`, `s3`, `rds` or `cloudwatch`.
+    /// `ec2`, `s3`, `rds`, `cloudwatch`, `sts`, `sqs`, `organizations`.
     pub service: String,
     /// The operation, for example `DescribeInstances`.
     pub operation: String,
@@ -438,6 +438,42 @@ fn fault_response(service: &str, fault: Fault) -> Response<Full<Bytes>> {
     }
 }
 
+/// The error of `fault` in the AWS JSON protocol (SQS, DynamoDB, Organizations): a `__type`
+/// and a message, and for SQS the query-compatible code in `x-amzn-query-error`, as AWS sends.
+fn json_fault_response(service: &str, fault: Fault) -> Response<Full<Bytes>> {
+    let (status, code, query_code, msg) = match fault {
+        Fault::Drop => unreachable!("a dropped request gets no answer"),
+        Fault::Throttle => (400, "ThrottlingException", "ThrottlingException", "Rate exceeded"),
+        Fault::AuthError => (
+            400,
+            "UnrecognizedClientException",
+            "InvalidClientTokenId",
+            "The security token included in the request is invalid.",
+        ),
+        Fault::Denied => (
+            400,
+            "AccessDeniedException",
+            "AccessDenied",
+            "User is not authorized to perform this action",
+        ),
+    };
+    let body = serde_json::json!({ "__type": code, "message": msg }).to_string();
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = StatusCode::from_u16(status).expect("a valid status");
+    let h = r.headers_mut();
+    h.insert(
+        "content-type",
+        "application/x-amz-json-1.0".parse().expect("static header"),
+    );
+    if service == "sqs" {
+        h.insert(
+            "x-amzn-query-error",
+            format!("{query_code};Sender").parse().expect("ascii header"),
+        );
+    }
+    r
+}
+
 /// Finds the first rule that hits this request, consuming one of its uses.
 fn take_fault(st: &State, req: &RequestKey<'_>) -> Option<Fault> {
     let mut rules = st.rules.lock().expect("rules lock");
@@ -498,7 +534,13 @@ async fn forward(st: &State, req: Request<Incoming>, started: Instant) -> Result
     } else {
         service
     };
-    let op = operation(&service, &parts.method, &path, &query, &body);
+    let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok());
+    let op = match target {
+        // JSON-protocol services (SQS, DynamoDB, Organizations) name it in `X-Amz-Target`.
+        Some(target) => target.rsplit('.').next().unwrap_or_default().to_owned(),
+        None => operation(&service, &parts.method, &path, &query, &body),
+    };
+    let json_protocol = target.is_some();
     let quotas = st.aws_like.lock().expect("aws-like lock").clone();
     let mut over_quota = false;
     let text = String::from_utf8_lossy(&body).into_owned();
@@ -565,6 +607,7 @@ async fn forward(st: &State, req: Request<Incoming>, started: Instant) -> Result
             st.log.lock().expect("log lock").push(record(0, None));
             return Err(Dropped);
         }
+        Some(f) if json_protocol => json_fault_response(&service, f),
         Some(f) => fault_response(&service, f),
         None if refusal.is_some() => xml(
             StatusCode::BAD_REQUEST,

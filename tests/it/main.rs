@@ -11,6 +11,7 @@ mod cycle;
 mod deployment;
 mod discovery;
 mod faults;
+mod fleet;
 mod fuzz;
 mod iac;
 mod incremental;

@@ -1,0 +1,11 @@
+//! The fleet: the engine over many accounts, and as a worker of AWS's own queue.
+//!
+//! The engine never distributes work itself. Within one process, [`accounts`] runs a cycle per
+//! account (each with its own session, limiter and reports) up to a concurrency cap; across
+//! processes, workers take cycle requests from SQS, and ECS scales them on the queue's depth.
+
+pub mod accounts;
+pub mod summary;
+
+pub use accounts::{for_each_account, resolve, AccountSource, AccountTarget};
+pub use summary::{AccountRun, FleetSummary, IterationFigures, RunStatus};

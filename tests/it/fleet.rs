@@ -1,0 +1,175 @@
+//! The fleet against the emulators: many accounts through STS and Organizations.
+//!
+//! moto keeps each assumed account apart (DESIGN §9), so each test uses account ids of its own.
+
+use std::sync::Arc;
+
+use miyabi_aws::aws::{AssumeRole, AwsOptions, AwsSession, RegionClients};
+use miyabi_aws::fleet::{resolve, AccountSource, FleetSummary, RunStatus};
+use miyabi_aws::WorldState;
+use miyabi_aws_testkit::local_aws::LocalAws;
+use miyabi_aws_testkit::proxy::{Fault, FaultRule};
+
+use crate::support::{harness, tmp_dir};
+
+fn role(account: &str) -> AssumeRole {
+    AssumeRole::new(format!("arn:aws:iam::{account}:role/MiyabiAudit")).expect("a role ARN")
+}
+
+/// Clients acting in `account` (through its role), straight to the emulators: for seeding.
+async fn clients_in(account: &str, region: &str) -> RegionClients {
+    let endpoints = LocalAws::shared().expect("emulators");
+    let session = AwsSession::new(AwsOptions {
+        endpoint_url: Some(endpoints.moto.clone()),
+        assume_role: Some(role(account)),
+        ..AwsOptions::default()
+    });
+    session.clients(region).await
+}
+
+async fn launch_in(account: &str, region: &str, count: i32) -> Vec<String> {
+    let c = clients_in(account, region).await;
+    let out = c
+        .ec2
+        .client
+        .run_instances()
+        .image_id("ami-12c6146b")
+        .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+        .min_count(count)
+        .max_count(count)
+        .send()
+        .await
+        .expect("RunInstances in the member account");
+    let mut ids: Vec<String> = out
+        .instances()
+        .iter()
+        .filter_map(|i| i.instance_id().map(str::to_owned))
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn instance_ids(world: &WorldState) -> Vec<String> {
+    let mut ids: Vec<String> = world.inventory.instances.iter().map(|i| i.id.clone()).collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_account_is_discovered_apart_and_a_role_that_cannot_be_assumed_fails_alone() {
+    let region = "eu-north-1";
+    let h = harness(region).await;
+    let (a, b, denied) = ("210000000001", "210000000002", "210000000003");
+    let in_a = launch_in(a, region, 2).await;
+    let in_b = launch_in(b, region, 3).await;
+    // moto assumes any role: the refusal comes from the proxy, on that role's AssumeRole.
+    h.proxy.inject(
+        FaultRule::new("sts", Fault::Denied)
+            .operation("AssumeRole")
+            .resource(denied),
+    );
+    let out = tmp_dir("fleet-accounts");
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_miyabi-aws"))
+        .args(["discover", "--quiet", "--region", region, "--output-format", "json"])
+        .args([
+            "--max-concurrent-accounts",
+            "2",
+            "--endpoint-url",
+            &h.proxy.url,
+            "--out",
+        ])
+        .arg(&out)
+        .args(["--role-arn", &role(a).role_arn, "--role-arn", &role(b).role_arn])
+        .args(["--role-arn", &role(denied).role_arn])
+        .env("MIYABI_LOG", "error")
+        .output()
+        .await
+        .expect("the CLI runs");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(
+        run.status.code(),
+        Some(1),
+        "one account failed, so the run did: {stdout}"
+    );
+    assert!(stdout.contains(&format!("| {a} | Succeeded |")), "{stdout}");
+
+    let summary: FleetSummary =
+        serde_json::from_str(&std::fs::read_to_string(out.join("accounts.json")).expect("accounts.json"))
+            .expect("a fleet summary");
+    let ids: Vec<&str> = summary.accounts.iter().map(|r| r.account_id.as_str()).collect();
+    assert_eq!(ids, [a, b, denied], "in the order given");
+    assert_eq!(summary.accounts[0].status, RunStatus::Succeeded);
+    assert_eq!(summary.accounts[1].status, RunStatus::Succeeded);
+    let failed = &summary.accounts[2];
+    assert_eq!(failed.status, RunStatus::Failed);
+    let error = failed.error.as_deref().expect("the error");
+    assert!(
+        error.contains("sts.AssumeRole") && error.contains(denied) && error.contains("access denied"),
+        "{error}"
+    );
+    assert!(!out.join(denied).join("world_state_0.json").exists());
+
+    // Each account's world holds its own instances and nothing of the other's.
+    for (account, seeded) in [(a, &in_a), (b, &in_b)] {
+        let world = WorldState::load(out.join(account).join("world_state_0.json")).expect("its world");
+        assert_eq!(&instance_ids(&world), seeded, "account {account}");
+        assert_eq!(world.scope.account_id.as_deref(), Some(account));
+    }
+    assert_eq!(
+        h.proxy.calls("sts", "AssumeRole").len(),
+        3,
+        "one AssumeRole per account: the credentials are shared by its clients"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organization_lists_its_active_accounts_with_the_role_in_each_member() {
+    let region = "us-east-1";
+    let h = harness(region).await;
+    // The management account is the credentials' own (moto's default account).
+    let caller = Arc::new(AwsSession::new(h.aws_options()));
+    let org = caller.clients(region).await.organizations;
+    let _ = org
+        .client
+        .create_organization()
+        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+        .send()
+        .await;
+    let mut members = Vec::new();
+    for name in ["miyabi-member-1", "miyabi-member-2"] {
+        let created = org
+            .client
+            .create_account()
+            .account_name(name)
+            .email(format!("{name}@example.com"))
+            .send()
+            .await
+            .expect("CreateAccount");
+        let status = created.create_account_status().expect("a status");
+        members.push(status.account_id().expect("an account id").to_owned());
+    }
+    let me = caller.verify(region).await.expect("GetCallerIdentity");
+    let source = AccountSource::Organization {
+        role_name: "OrganizationAccountAccessRole".into(),
+        external_id: Some("ext-1".into()),
+    };
+    let targets = resolve(&source, &caller, region).await.expect("ListAccounts");
+    let mine = targets
+        .iter()
+        .find(|t| t.account_id == me)
+        .expect("the management account");
+    assert!(
+        mine.role.is_none(),
+        "the management account is read with the caller's credentials"
+    );
+    for member in &members {
+        let target = targets.iter().find(|t| &t.account_id == member).expect("each member");
+        let role = target.role.as_ref().expect("a member is reached through its role");
+        assert_eq!(
+            role.role_arn,
+            format!("arn:aws:iam::{member}:role/OrganizationAccountAccessRole")
+        );
+        assert_eq!(role.external_id.as_deref(), Some("ext-1"));
+    }
+    assert!(!h.proxy.calls("organizations", "ListAccounts").is_empty());
+}
