@@ -10,6 +10,7 @@ use miyabi_aws::assessment::ResourceKind;
 use miyabi_aws::aws::{AwsOptions, AwsSession};
 use miyabi_aws::catalog::PriceCatalog;
 use miyabi_aws::guardrails::Guardrails;
+use miyabi_aws::phases::deployment::journal::FileJournal;
 use miyabi_aws::phases::deployment::{
     deploy, Approval, DeploymentConfig, DeploymentReport, Guarded, Mode, SdkExecutor, StepOutcome, WaitPolicy,
     MANAGED_TAG,
@@ -415,7 +416,9 @@ async fn apply_child() {
             timeout: Duration::from_secs(60),
         });
     let config = DeploymentConfig {
-        journal: spec["journal"].as_str().map(Into::into),
+        journal: spec["journal"]
+            .as_str()
+            .map(|p| std::sync::Arc::new(FileJournal::new(p)) as _),
         ..DeploymentConfig::applying(Approval::All)
     };
     let _ = deploy(&plan, &Guarded::new(sdk, Guardrails::default(), Approval::All), &config).await;
@@ -483,7 +486,7 @@ async fn a_process_killed_mid_apply_is_rolled_back_by_the_next_run() {
 
         // The next run, approving nothing new, first rolls the interrupted wave back.
         let config = DeploymentConfig {
-            journal: Some(journal.clone()),
+            journal: Some(std::sync::Arc::new(FileJournal::new(&journal))),
             ..DeploymentConfig::applying(Approval::Ids(BTreeSet::new()))
         };
         let report = deploy(

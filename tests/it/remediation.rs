@@ -10,6 +10,7 @@ use aws_sdk_ec2::types::{Filter, InstanceType};
 use miyabi_aws::assessment::FindingStatus;
 use miyabi_aws::catalog::PriceCatalog;
 use miyabi_aws::guardrails::Guardrails;
+use miyabi_aws::phases::deployment::journal::FileJournal;
 use miyabi_aws::phases::deployment::{
     deploy, Approval, Backup, DeploymentConfig, Guarded, SdkExecutor, StepExecutor, StepOutcome, SwapStage, WaitPolicy,
     REPLACED_BY_TAG,
@@ -331,7 +332,7 @@ async fn a_swap_killed_between_two_sub_steps_is_undone_by_the_next_run() {
         assert!(text.contains(&format!("\"reached\":\"{stage}\"")), "{held}: {text}");
 
         let config = DeploymentConfig {
-            journal: Some(journal.clone()),
+            journal: Some(std::sync::Arc::new(FileJournal::new(&journal))),
             ..DeploymentConfig::applying(Approval::Ids(BTreeSet::new()))
         };
         let report = deploy(&ep, &executor(&h).await, &config).await;
@@ -592,7 +593,7 @@ async fn a_db_migration_killed_after_the_cutover_is_undone_by_the_next_run() {
     assert!(text.contains("\"reached\":\"new_renamed\""), "{text}");
 
     let config = DeploymentConfig {
-        journal: Some(journal.clone()),
+        journal: Some(std::sync::Arc::new(FileJournal::new(&journal))),
         ..DeploymentConfig::applying(Approval::Ids(BTreeSet::new()))
     };
     let report = deploy(&ep, &executor(&h).await, &config).await;

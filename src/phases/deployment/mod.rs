@@ -19,7 +19,7 @@ pub mod report;
 pub mod terraform;
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -32,7 +32,7 @@ pub use self::executor::{
     WaitPolicy, MANAGED_TAG, REPLACED_BY_TAG, REPLACES_TAG,
 };
 pub use self::guard::Guarded;
-use self::journal::{Journal, Progress};
+use self::journal::{FileJournal, Journal, JournalStore, JournalWriter, Progress};
 pub use self::terraform::TerraformMode;
 use crate::aws::{AwsError, AwsSession};
 use crate::cycle::{CycleContext, Phase, PhaseId, PhaseOutcome};
@@ -171,7 +171,7 @@ pub struct DeploymentConfig {
     pub regions: Option<BTreeSet<String>>,
     /// Where the apply journal is kept. An apply writes it before each step; the next apply
     /// finding it rolls the interrupted wave back first. `None` keeps none.
-    pub journal: Option<PathBuf>,
+    pub journal: Option<Arc<dyn JournalStore>>,
     /// Steps of a wave in flight at once (at least 1). Steps on one resource always run one
     /// after another.
     pub max_in_flight: usize,
@@ -342,9 +342,9 @@ impl DeploymentReport {
 /// Runs `plan` through `executor` (wrapped by the caller in [`Guarded`] for execution-time
 /// guardrails; [`Deployment`] always does).
 pub async fn deploy(plan: &ExecutionPlan, executor: &dyn StepExecutor, config: &DeploymentConfig) -> DeploymentReport {
-    let journal_path = config.journal.as_deref().filter(|_| config.mode == Mode::Apply);
-    let recovered = match journal_path {
-        Some(path) => match recover_from(path, executor).await {
+    let store = config.journal.as_ref().filter(|_| config.mode == Mode::Apply);
+    let recovered = match store {
+        Some(store) => match recover_from(store.as_ref(), executor).await {
             Ok(recovered) => recovered,
             // Without knowing what the last run left half done, nothing new is started.
             Err(e) => {
@@ -354,7 +354,8 @@ pub async fn deploy(plan: &ExecutionPlan, executor: &dyn StepExecutor, config: &
         },
         None => Vec::new(),
     };
-    let journal = std::sync::Mutex::new(Journal::default());
+    let journal = store.map(|store| JournalWriter::new(Arc::clone(store)));
+    let journal = journal.as_ref();
     let mut records: Vec<StepRecord> = plan
         .steps
         .iter()
@@ -383,7 +384,7 @@ pub async fn deploy(plan: &ExecutionPlan, executor: &dyn StepExecutor, config: &
             }
             continue;
         }
-        let done = run_wave(plan, wave.index, executor, config, journal_path.map(|p| (&journal, p))).await;
+        let done = run_wave(plan, wave.index, executor, config, journal).await;
         // Applied steps in the order they finished, and the steps that failed.
         let mut applied: Vec<(usize, Option<Backup>)> = Vec::new();
         let mut failed: Vec<(usize, DeployError, Option<Backup>)> = Vec::new();
@@ -402,16 +403,15 @@ pub async fn deploy(plan: &ExecutionPlan, executor: &dyn StepExecutor, config: &
         if failed.is_empty() {
             continue;
         }
-        unresolved |= roll_back(plan, wave.index, executor, &journal, &mut records, &applied, &failed).await;
-        save(&mut lock(&journal), journal_path);
+        unresolved |= roll_back(plan, wave.index, executor, journal, &mut records, &applied, &failed).await;
         failed_wave = Some(wave.index);
     }
     // The run ended: nothing is left half done, unless a rollback failed.
     if unresolved {
         tracing::warn!("a rollback failed; the apply journal stays for the next run to revert it");
-    } else if let Some(path) = journal_path.filter(|p| p.exists()) {
-        if let Err(e) = std::fs::remove_file(path) {
-            tracing::warn!(path = %path.display(), error = %e, "could not remove the apply journal");
+    } else if let Some(journal) = journal {
+        if let Err(e) = journal.clear().await {
+            tracing::warn!(journal = %journal.describe(), error = %e, "could not remove the apply journal");
         }
     }
     DeploymentReport {
@@ -431,7 +431,7 @@ async fn roll_back(
     plan: &ExecutionPlan,
     wave: usize,
     executor: &dyn StepExecutor,
-    journal: &std::sync::Mutex<Journal>,
+    journal: Option<&JournalWriter>,
     records: &mut [StepRecord],
     applied: &[(usize, Option<Backup>)],
     failed: &[(usize, DeployError, Option<Backup>)],
@@ -449,7 +449,7 @@ async fn roll_back(
         };
         records[*k].backup.clone_from(backup);
         match executor.revert(step, backup.as_ref()).await {
-            Ok(()) => lock(journal).mark(&step.id, Progress::Reverted, None),
+            Ok(()) => mark(journal, &step.id, Progress::Reverted, None).await,
             Err(e) => {
                 tracing::warn!(step = %step.id, error = %e, "could not revert the failed step");
                 unresolved = true;
@@ -460,11 +460,11 @@ async fn roll_back(
         let step = &plan.steps[*j];
         records[*j].outcome = match executor.revert(step, backup.as_ref()).await {
             Ok(()) => {
-                lock(journal).mark(&step.id, Progress::Reverted, None);
+                mark(journal, &step.id, Progress::Reverted, None).await;
                 StepOutcome::RolledBack { reason: reason.clone() }
             }
             Err(e) => {
-                lock(journal).mark(&step.id, Progress::Started, backup.as_ref());
+                mark(journal, &step.id, Progress::Started, backup.as_ref()).await;
                 unresolved = true;
                 StepOutcome::Failed {
                     error: format!("rollback after {reason} failed: {e}"),
@@ -475,10 +475,11 @@ async fn roll_back(
     unresolved
 }
 
-type SharedJournal<'a> = (&'a std::sync::Mutex<Journal>, &'a std::path::Path);
-
-fn lock(journal: &std::sync::Mutex<Journal>) -> std::sync::MutexGuard<'_, Journal> {
-    journal.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+/// Journals where step `id` got to, when there is a journal.
+async fn mark(journal: Option<&JournalWriter>, id: &str, progress: Progress, backup: Option<&Backup>) {
+    if let Some(journal) = journal {
+        journal.mark(id, progress, backup).await;
+    }
 }
 
 /// Runs the steps of wave `wave`, up to `config.max_in_flight` at a time; the steps on one
@@ -490,7 +491,7 @@ async fn run_wave(
     wave: usize,
     executor: &dyn StepExecutor,
     config: &DeploymentConfig,
-    journal: Option<SharedJournal<'_>>,
+    journal: Option<&JournalWriter>,
 ) -> Vec<(usize, StepResult)> {
     use futures::StreamExt;
     let mut lanes: Vec<((&str, &str), Vec<usize>)> = Vec::new();
@@ -552,23 +553,13 @@ fn spread<T, K: Ord>(items: Vec<T>, key: impl Fn(&T) -> K) -> Vec<T> {
     out
 }
 
-/// Writes the journal; a journal that cannot be written is logged, not fatal: the apply goes on
-/// with the guarantees of a run without one.
-fn save(journal: &mut Journal, path: Option<&std::path::Path>) {
-    if let Some(path) = path {
-        if let Err(e) = journal.save(path) {
-            tracing::warn!(path = %path.display(), error = %e, "could not write the apply journal");
-        }
-    }
-}
-
-/// Reverts what an interrupted apply left in the journal at `path`, then removes the journal.
+/// Reverts what an interrupted apply left in the journal of `store`, then removes the journal.
 /// Fails, keeping the journal, when it cannot be read or a step of it cannot be reverted.
 async fn recover_from(
-    path: &std::path::Path,
+    store: &dyn JournalStore,
     executor: &dyn StepExecutor,
 ) -> std::result::Result<Vec<StepRecord>, String> {
-    let Some(interrupted) = Journal::load(path).map_err(|e| e.to_string())? else {
+    let Some(interrupted) = Journal::load(store).await.map_err(|e| e.to_string())? else {
         return Ok(Vec::new());
     };
     let recovered = recover(&interrupted, executor).await;
@@ -580,11 +571,11 @@ async fn recover_from(
         return Err(format!(
             "step {} of an interrupted apply could not be reverted; the journal {} is kept for the next run",
             failed.id,
-            path.display()
+            store.describe()
         ));
     }
-    if let Err(e) = std::fs::remove_file(path) {
-        tracing::warn!(path = %path.display(), error = %e, "could not remove the recovered journal");
+    if let Err(e) = store.clear().await {
+        tracing::warn!(journal = %store.describe(), error = %e, "could not remove the recovered journal");
     }
     Ok(recovered)
 }
@@ -643,7 +634,7 @@ async fn run_step(
     step: &Step,
     executor: &dyn StepExecutor,
     config: &DeploymentConfig,
-    journal: Option<SharedJournal<'_>>,
+    journal: Option<&JournalWriter>,
 ) -> StepResult {
     if let Some(reason) = config.skip_reason(step) {
         return Ok((StepOutcome::Skipped { reason }, None));
@@ -670,20 +661,14 @@ async fn run_step(
         return Ok((StepOutcome::WouldApply, None));
     }
     // On disk before anything changes, so that a kill from here on is recovered.
-    if let Some((journal, path)) = journal {
-        let mut journal = lock(journal);
-        journal.start(step);
-        save(&mut journal, Some(path));
+    if let Some(journal) = journal {
+        journal.start(step).await;
     }
     let backup = match executor.backup(step).await {
         Ok(b) => b,
         // The guardrails refuse before any request: a refusal is not a failure of the wave.
         Err(DeployError::Refused { reason, .. }) => {
-            if let Some((journal, path)) = journal {
-                let mut journal = lock(journal);
-                journal.mark(&step.id, Progress::Reverted, None); // nothing was sent
-                save(&mut journal, Some(path));
-            }
+            mark(journal, &step.id, Progress::Reverted, None).await; // nothing was sent
             return Ok((StepOutcome::Refused { reason }, None));
         }
         Err(e) => return Err((e, None)),
@@ -713,16 +698,12 @@ async fn run_step(
     let result = acted.await;
     // A multi-step change's record of what it made is its backup from here on.
     let backup = progress.latest().or(backup);
-    if let Some((journal, path)) = journal {
-        let progress = if result.is_ok() {
-            Progress::Applied
-        } else {
-            Progress::Started
-        };
-        let mut journal = lock(journal);
-        journal.mark(&step.id, progress, backup.as_ref());
-        save(&mut journal, Some(path));
-    }
+    let progress = if result.is_ok() {
+        Progress::Applied
+    } else {
+        Progress::Started
+    };
+    mark(journal, &step.id, progress, backup.as_ref()).await;
     match result {
         Ok(()) => Ok((StepOutcome::Applied, backup)),
         Err(e) => Err((e, backup)),
@@ -732,7 +713,7 @@ async fn run_step(
 /// The [`Checkpoint`] of one step: each sub-step's record goes to the journal (when there is
 /// one) before the next sub-step begins, and the latest is kept for a rollback in this run.
 struct Journaled<'a> {
-    journal: Option<SharedJournal<'a>>,
+    journal: Option<&'a JournalWriter>,
     step: &'a str,
     latest: std::sync::Mutex<Option<Backup>>,
 }
@@ -745,13 +726,10 @@ impl Journaled<'_> {
     }
 }
 
+#[async_trait]
 impl Checkpoint for Journaled<'_> {
-    fn reached(&self, progress: Backup) {
-        if let Some((journal, path)) = self.journal {
-            let mut journal = lock(journal);
-            journal.mark(self.step, Progress::Started, Some(&progress));
-            save(&mut journal, Some(path));
-        }
+    async fn reached(&self, progress: Backup) {
+        mark(self.journal, self.step, Progress::Started, Some(&progress)).await;
         *self.latest.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(progress);
     }
 }
@@ -895,7 +873,7 @@ impl Phase for Deployment {
                     .await
             }
             (None, None, Some(dir)) => {
-                this.to_mut().config.journal = Some(journal::default_path(dir));
+                this.to_mut().config.journal = Some(Arc::new(FileJournal::beside_reports(dir)));
                 this.deploy(&ctx.aws, plan).await
             }
             _ => this.deploy(&ctx.aws, plan).await,

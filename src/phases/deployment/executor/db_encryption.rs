@@ -92,11 +92,7 @@ impl SdkExecutor {
             .await?
             .ok_or_else(|| unsupported(step, format!("{id} no longer exists")))?;
         let mut m = DbMigration::named(id, &step.id);
-        let reach = |m: &mut DbMigration, stage: MigrationStage| {
-            m.reached = stage;
-            checkpoint.reached(Backup::DbMigration(m.clone()));
-        };
-        reach(&mut m, MigrationStage::Named);
+        reach(checkpoint, &mut m, MigrationStage::Named).await;
 
         let c = self.clients(step)?;
         let (rds, layer) = (&c.rds.client, &c.rds.layer);
@@ -109,7 +105,7 @@ impl SdkExecutor {
             })
             .await?;
         self.wait_for_snapshot(step, &m.snapshot_id).await?;
-        reach(&mut m, MigrationStage::Snapshotted);
+        reach(checkpoint, &mut m, MigrationStage::Snapshotted).await;
 
         layer
             .call("CopyDBSnapshot", || {
@@ -122,22 +118,22 @@ impl SdkExecutor {
             })
             .await?;
         self.wait_for_snapshot(step, &m.encrypted_snapshot_id).await?;
-        reach(&mut m, MigrationStage::Copied);
+        reach(checkpoint, &mut m, MigrationStage::Copied).await;
 
         self.restore_like(step, &old, &m).await?;
-        reach(&mut m, MigrationStage::Restored);
+        reach(checkpoint, &mut m, MigrationStage::Restored).await;
 
         self.rename_db(step, id, &m.old_instance_id).await?;
-        reach(&mut m, MigrationStage::OldRenamed);
+        reach(checkpoint, &mut m, MigrationStage::OldRenamed).await;
 
         self.rename_db(step, &m.new_instance_id, id).await?;
-        reach(&mut m, MigrationStage::NewRenamed);
+        reach(checkpoint, &mut m, MigrationStage::NewRenamed).await;
 
         self.delete_db_snapshot(step, &m.snapshot_id).await?;
-        reach(&mut m, MigrationStage::Cleaned);
+        reach(checkpoint, &mut m, MigrationStage::Cleaned).await;
 
         self.delete_db(step, &m.old_instance_id).await?;
-        reach(&mut m, MigrationStage::OldDeleted);
+        reach(checkpoint, &mut m, MigrationStage::OldDeleted).await;
         Ok(())
     }
 
@@ -350,4 +346,10 @@ fn unsupported(step: &Step, reason: String) -> DeployError {
         step: step.id.clone(),
         reason,
     }
+}
+
+/// Records that `m` reached `stage`, at `checkpoint`, before the next sub-step begins.
+async fn reach(checkpoint: &dyn Checkpoint, m: &mut DbMigration, stage: MigrationStage) {
+    m.reached = stage;
+    checkpoint.reached(Backup::DbMigration(m.clone())).await;
 }

@@ -62,17 +62,20 @@ pub enum Backup {
 
 /// Where a multi-step change reports each finished sub-step, before the next begins: θ4
 /// journals it, so that a run killed between two sub-steps is undone from what they made.
+#[async_trait]
 pub trait Checkpoint: Send + Sync {
-    /// `progress` holds everything the sub-steps so far found and made.
-    fn reached(&self, progress: Backup);
+    /// `progress` holds everything the sub-steps so far found and made; it is durable when
+    /// this returns.
+    async fn reached(&self, progress: Backup);
 }
 
 /// A [`Checkpoint`] that keeps nothing: for single-step changes and callers without a journal.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoCheckpoint;
 
+#[async_trait]
 impl Checkpoint for NoCheckpoint {
-    fn reached(&self, _: Backup) {}
+    async fn reached(&self, _: Backup) {}
 }
 
 /// The actions on one resource a step needs. Object-safe: θ4 holds `Arc<dyn StepExecutor>`,

@@ -109,39 +109,35 @@ impl SdkExecutor {
             encrypted_volume_id: None,
             reached: SwapStage::Read,
         };
-        let reach = |swap: &mut VolumeSwap, stage: SwapStage| {
-            swap.reached = stage;
-            checkpoint.reached(Backup::VolumeSwap(swap.clone()));
-        };
-        reach(&mut swap, SwapStage::Read);
+        reach(checkpoint, &mut swap, SwapStage::Read).await;
 
         self.ensure_stopped(step, instance_id).await?;
-        reach(&mut swap, SwapStage::Stopped);
+        reach(checkpoint, &mut swap, SwapStage::Stopped).await;
 
         let snapshot_id = self.snapshot(step, volume_id).await?;
         swap.snapshot_id = Some(snapshot_id.clone());
-        reach(&mut swap, SwapStage::Snapshotted);
+        reach(checkpoint, &mut swap, SwapStage::Snapshotted).await;
 
         let copy = self.create_encrypted_copy(step, &volume, &snapshot_id).await?;
         swap.encrypted_volume_id = Some(copy.clone());
-        reach(&mut swap, SwapStage::Created);
+        reach(checkpoint, &mut swap, SwapStage::Created).await;
 
         self.detach(step, volume_id, instance_id, device).await?;
-        reach(&mut swap, SwapStage::Detached);
+        reach(checkpoint, &mut swap, SwapStage::Detached).await;
 
         self.attach(step, &copy, instance_id, device).await?;
-        reach(&mut swap, SwapStage::Attached);
+        reach(checkpoint, &mut swap, SwapStage::Attached).await;
 
         if swap.was_running {
             self.start(step, instance_id).await?;
         }
-        reach(&mut swap, SwapStage::Started);
+        reach(checkpoint, &mut swap, SwapStage::Started).await;
 
         self.set_tag(step, volume_id, REPLACED_BY_TAG, &copy).await?;
-        reach(&mut swap, SwapStage::Marked);
+        reach(checkpoint, &mut swap, SwapStage::Marked).await;
 
         self.delete_snapshot(step, &snapshot_id).await?;
-        reach(&mut swap, SwapStage::Cleaned);
+        reach(checkpoint, &mut swap, SwapStage::Cleaned).await;
         Ok(())
     }
 
@@ -497,4 +493,10 @@ fn unsupported(step: &Step, reason: String) -> DeployError {
         step: step.id.clone(),
         reason,
     }
+}
+
+/// Records that `swap` reached `stage`, at `checkpoint`, before the next sub-step begins.
+async fn reach(checkpoint: &dyn Checkpoint, swap: &mut VolumeSwap, stage: SwapStage) {
+    swap.reached = stage;
+    checkpoint.reached(Backup::VolumeSwap(swap.clone())).await;
 }
