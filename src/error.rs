@@ -64,6 +64,14 @@ pub enum Error {
         /// What is wrong, with its JSON path.
         message: String,
     },
+    /// An apply journal in a store (the results bucket) could not be used.
+    #[error("apply journal {location}: {message}")]
+    Journal {
+        /// Where it is (`s3://bucket/prefix`).
+        location: String,
+        /// What went wrong.
+        message: String,
+    },
     /// The knowledge base could not be opened, read or written.
     #[error(transparent)]
     Knowledge(#[from] crate::knowledge::KnowledgeError),

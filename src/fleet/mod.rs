@@ -5,7 +5,15 @@
 //! processes, workers take cycle requests from SQS, and ECS scales them on the queue's depth.
 
 pub mod accounts;
+pub mod journal;
+pub mod lease;
+pub mod request;
+pub mod store;
 pub mod summary;
 
 pub use accounts::{for_each_account, resolve, AccountSource, AccountTarget};
+pub use journal::BucketJournal;
+pub use lease::{Lease, Taken};
+pub use request::{Approve, CycleRequest, CycleResult, RequestError, RequestMode};
+pub use store::{ResultsBucket, Written};
 pub use summary::{AccountRun, FleetSummary, IterationFigures, RunStatus};

@@ -78,11 +78,11 @@ impl ResultsBucket {
             Err(e) => return Err(e),
         };
         let etag = out.e_tag().unwrap_or_default().to_owned();
-        let body = out
-            .body
-            .collect()
-            .await
-            .map_err(|e| self.s3.layer.unreadable("GetObject", &format!("the body of {key}: {e}")))?;
+        let body = out.body.collect().await.map_err(|e| {
+            self.s3
+                .layer
+                .unreadable("GetObject", &format!("the body of {key}: {e}"))
+        })?;
         Ok(Some(Object {
             body: body.into_bytes().to_vec(),
             etag,
@@ -222,5 +222,8 @@ enum Condition<'a> {
 /// and `ConditionalRequestConflict` (409) when another conditional write of the key was in
 /// flight.
 fn lost_condition(e: &AwsError) -> bool {
-    matches!(e.code(), Some("PreconditionFailed" | "ConditionalRequestConflict" | "HTTP412" | "HTTP409"))
+    matches!(
+        e.code(),
+        Some("PreconditionFailed" | "ConditionalRequestConflict" | "HTTP412" | "HTTP409")
+    )
 }

@@ -14,6 +14,10 @@
 - moto 5.2.5 ignores DescribeSnapshots' `OwnerIds`, so `self` lists the snapshots behind its
   ~1,300 built-in public AMIs too. `AccountSettings` turns `self` into an `owner-id` filter on
   moto's account, which moto does apply.
+- moto 5.2.5 checks a conditional PutObject or DeleteObject (`If-None-Match: *`, `If-Match`)
+  and then writes, with other request threads running in between; S3 decides and writes at
+  once, so that of two writers racing on one key exactly one wins. `atomic_conditional_writes`
+  makes moto's check and write one step.
 
 Usage: python moto_compat.py -H 127.0.0.1 -p PORT
 """
@@ -177,6 +181,22 @@ def public_ip_attribute():
     ElasticNetworkInterfaces.modify_network_interface_attribute = patched
 
 
+def atomic_conditional_writes():
+    """Serialises moto's S3 PutObject and DeleteObject, so that a conditional one checks and
+    writes as one step, as S3 does."""
+    from moto.s3.responses import S3Response
+
+    lock = threading.Lock()
+    for name in ("put_object", "delete_object"):
+        original = getattr(S3Response, name)
+
+        def serialised(self, _original=original):
+            with lock:
+                return _original(self)
+
+        setattr(S3Response, name, serialised)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-H", "--host", default="127.0.0.1")
@@ -185,6 +205,7 @@ def main():
     os.environ.setdefault("MOTO_PORT", str(args.port))
     keep_unset_metadata_options()
     public_ip_attribute()
+    atomic_conditional_writes()
     app = DomainDispatcherApplication(create_backend_app)
     run_simple(args.host, args.port, AccountSettings(EmptyRootFix(app)), threaded=True, request_handler=MotoRequestHandler)
 

@@ -3,9 +3,11 @@
 //! moto keeps each assumed account apart (DESIGN §9), so each test uses account ids of its own.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use miyabi_aws::aws::{AssumeRole, AwsOptions, AwsSession, RegionClients};
-use miyabi_aws::fleet::{resolve, AccountSource, FleetSummary, RunStatus};
+use miyabi_aws::fleet::{resolve, AccountSource, BucketJournal, FleetSummary, Lease, ResultsBucket, RunStatus, Taken};
+use miyabi_aws::phases::deployment::journal::JournalStore;
 use miyabi_aws::WorldState;
 use miyabi_aws_testkit::local_aws::LocalAws;
 use miyabi_aws_testkit::proxy::{Fault, FaultRule};
@@ -172,4 +174,107 @@ async fn an_organization_lists_its_active_accounts_with_the_role_in_each_member(
         assert_eq!(role.external_id.as_deref(), Some("ext-1"));
     }
     assert!(!h.proxy.calls("organizations", "ListAccounts").is_empty());
+}
+
+/// A results bucket of the worker's own account, created for the test, read and written
+/// through the proxy.
+async fn results_bucket(h: &crate::support::Harness, name: &str) -> ResultsBucket {
+    h.seed
+        .s3
+        .create_bucket()
+        .bucket(name)
+        .send()
+        .await
+        .expect("CreateBucket");
+    let session = AwsSession::new(h.aws_options());
+    ResultsBucket::new(session.clients(h.region).await.s3, name)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_workers_racing_for_a_lease_one_wins_and_an_expired_one_is_taken_over() {
+    let h = harness("us-east-1").await;
+    let bucket = results_bucket(&h, "miyabi-fleet-leases").await;
+    let key = ".miyabi/leases/210000000009.json";
+    let ttl = Duration::from_secs(60);
+    let takes = futures::future::join_all((0..8).map(|k| {
+        let bucket = bucket.clone();
+        async move {
+            Lease::take(&bucket, key, &format!("worker-{k}"), ttl)
+                .await
+                .expect("take")
+        }
+    }))
+    .await;
+    let winners: Vec<&Lease> = takes
+        .iter()
+        .filter_map(|t| match t {
+            Taken::Held(lease) => Some(lease.as_ref()),
+            Taken::Busy { .. } => None,
+        })
+        .collect();
+    assert_eq!(winners.len(), 1, "exactly one of eight takes the lease");
+    for taken in &takes {
+        if let Taken::Busy { expires_in, .. } = taken {
+            assert!(*expires_in > Duration::from_secs(50) && *expires_in <= ttl);
+        }
+    }
+    assert!(winners[0].renew().await.unwrap(), "the holder renews it");
+    drop(takes);
+
+    // A lease left to expire (its holder died) is taken over, and the old holder learns it
+    // lost it at its next renewal.
+    let key = ".miyabi/leases/210000000010.json";
+    let Taken::Held(dead) = Lease::take(&bucket, key, "dead", Duration::from_millis(300))
+        .await
+        .unwrap()
+    else {
+        panic!("a free lease is taken")
+    };
+    assert!(matches!(
+        Lease::take(&bucket, key, "next", ttl).await.unwrap(),
+        Taken::Busy { ref holder, .. } if holder == "dead"
+    ));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let Taken::Held(next) = Lease::take(&bucket, key, "next", ttl).await.unwrap() else {
+        panic!("an expired lease is taken over")
+    };
+    assert_eq!(next.took_over(), Some("dead"));
+    assert!(!dead.renew().await.unwrap(), "the old holder lost it");
+    dead.release().await.unwrap();
+    assert!(
+        bucket.get(key).await.unwrap().is_some(),
+        "a lost lease's release leaves the new holder's"
+    );
+    next.release().await.unwrap();
+    assert!(bucket.get(key).await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apply_journal_in_the_bucket_is_read_back_by_another_worker_in_order() {
+    let h = harness("us-east-1").await;
+    let bucket = results_bucket(&h, "miyabi-fleet-journal").await;
+    let first = BucketJournal::new(bucket.clone(), "210000000011");
+    assert!(first.load().await.unwrap().is_none(), "no journal yet");
+    for n in 0..12 {
+        first.append(format!("{{\"line\":{n}}}\n").as_bytes()).await.unwrap();
+    }
+    // Another worker (a fresh store over the same account) reads every append, in order, and
+    // appends after them.
+    let second = BucketJournal::new(bucket.clone(), "210000000011");
+    let text = second.load().await.unwrap().expect("the journal");
+    let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let want: Vec<String> = (0..12).map(|n| format!("{{\"line\":{n}}}")).collect();
+    assert_eq!(lines, want);
+    second.append(b"{\"line\":12}\n").await.unwrap();
+    assert!(
+        first.append(b"{\"line\":-1}\n").await.is_err(),
+        "a stale writer's append is refused"
+    );
+    assert_eq!(second.load().await.unwrap().unwrap().lines().count(), 13);
+    second.clear().await.unwrap();
+    assert!(first.load().await.unwrap().is_none());
+    assert_eq!(
+        BucketJournal::new(bucket, "210000000012").describe(),
+        "s3://miyabi-fleet-journal/.miyabi/journal/210000000012/"
+    );
 }
