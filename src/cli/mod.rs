@@ -2,7 +2,8 @@
 //! `cargo install` and from the wheel's console script.
 //!
 //! Exit codes: 0 success, 1 failure, 2 a usage error, 3 the run finished but its latest capture
-//! was partial (the world state names its gaps; what they cover was left alone).
+//! was partial (the world state names its gaps; what they cover was left alone), 130 Ctrl-C or
+//! SIGTERM wound the run down.
 
 mod accounts;
 mod hooks;
@@ -37,6 +38,8 @@ use crate::{Cycle, CycleContext, CycleReport, Error, Phase, StopReason};
 
 /// Exit code: the world state was captured only in part.
 pub const EXIT_PARTIAL: u8 = 3;
+/// Exit code: Ctrl-C or SIGTERM wound the run down (θ4 finished the steps it had begun).
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -171,6 +174,37 @@ enum Command {
     /// Build a price catalog from AWS Price List bulk offer files (for one Region) into
     /// `OUT/catalog.json`, over the `--catalog` file or the built-in one; no AWS call.
     Catalog(CatalogArgs),
+    /// Take cycle requests from an SQS queue and run each, writing its results under
+    /// `s3://BUCKET/<tenant>/<request>/`, until SIGTERM (the fleet's worker task).
+    Worker(WorkerArgs),
+}
+
+#[derive(Args, Debug)]
+struct WorkerArgs {
+    /// The queue of cycle requests.
+    #[arg(long, value_name = "URL")]
+    queue_url: String,
+    /// The bucket for results, and for the fleet's claims, leases, apply journals and knowledge
+    /// bases.
+    #[arg(long, value_name = "BUCKET")]
+    results_bucket: String,
+    /// Requests run at once.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    concurrency: u16,
+    /// Seconds a received message stays invisible (and a claim or lease lives) without a
+    /// heartbeat; the heartbeat beats at a third of it.
+    #[arg(long, value_name = "S", default_value_t = 3600, value_parser = clap::value_parser!(u32).range(2..=43_200))]
+    visibility_timeout: u32,
+    /// Seconds one receive waits for a message (SQS long polling).
+    #[arg(long, value_name = "S", default_value_t = 20, value_parser = clap::value_parser!(u32).range(0..=20))]
+    wait_time: u32,
+    /// This worker's name in claims and leases (unique in the fleet); `<host>-<pid>-<random>`
+    /// by default.
+    #[arg(long, value_name = "NAME")]
+    worker_id: Option<String>,
+    /// Metric lookback in days.
+    #[arg(long, default_value_t = 14)]
+    lookback_days: u32,
 }
 
 #[derive(Args, Debug)]
@@ -393,6 +427,9 @@ pub async fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) ->
 async fn execute(cli: Cli) -> Result<u8, Error> {
     let g = &cli.global;
     let mut options = aws_options(g)?;
+    if let Command::Worker(args) = &cli.command {
+        return worker(g, args, options).await;
+    }
     match (g.accounts.source(), &cli.command) {
         (None, _) => {}
         (Some(source), Command::Discover(_) | Command::Cycle(_)) => {
@@ -410,6 +447,7 @@ async fn execute(cli: Cli) -> Result<u8, Error> {
     let ctx = context(g, Arc::new(AwsSession::new(options)))?;
     match &cli.command {
         Command::Discover(_) | Command::Cycle(_) => Ok(in_account(g, &cli.command, ctx, true).await?.0),
+        Command::Worker(_) => unreachable!("the worker returned above"),
         Command::Plan(args) => {
             let mut ctx = match &args.knowledge_base {
                 Some(path) => ctx.with_knowledge_base(Arc::new(KnowledgeBase::open(path)?))?,
@@ -637,7 +675,9 @@ async fn run_cycle(
     print: bool,
 ) -> Result<(u8, CycleReport), Error> {
     let started = std::time::Instant::now();
+    let signals = wind_down_on_signal(ctx.interrupt.clone());
     let report = cycle.run(&mut ctx).await;
+    signals.abort();
     if let Some(recorder) = recorder {
         recorder.write(&report, &mut ctx.output)?;
     }
@@ -647,10 +687,72 @@ async fn run_cycle(
     }
     let code = match &report.stop {
         StopReason::PhaseFailed { .. } | StopReason::HookFailed { .. } => 1,
+        StopReason::Interrupted { .. } => EXIT_INTERRUPTED,
         _ if report.partial() => EXIT_PARTIAL,
         _ => 0,
     };
     Ok((code, report))
+}
+
+/// `worker`: runs until SIGTERM or Ctrl-C, then winds down (see [`crate::fleet::worker`]).
+async fn worker(g: &Global, args: &WorkerArgs, options: AwsOptions) -> Result<u8, Error> {
+    use crate::fleet::{Worker, WorkerConfig};
+    if g.accounts.source().is_some() {
+        return Err(Error::Config(
+            "a worker takes its accounts from the requests, not from --role-arn or --org-role".into(),
+        ));
+    }
+    let region = match g.regions.as_slice() {
+        [region] => region.clone(),
+        [] => AwsSession::new(options.clone())
+            .default_region()
+            .await
+            .ok_or_else(|| Error::Config("no Region for the queue: give --region or set AWS_REGION".into()))?,
+        _ => return Err(Error::Config("a worker takes one --region: the queue's".into())),
+    };
+    let mut config = WorkerConfig::new(&args.queue_url, &args.results_bucket, region);
+    config.concurrency = args.concurrency.into();
+    config.visibility_timeout = std::time::Duration::from_secs(args.visibility_timeout.into());
+    config.wait_time = std::time::Duration::from_secs(args.wait_time.into());
+    config.lookback_hours = args.lookback_days.saturating_mul(24);
+    config.aws = options;
+    if let Some(id) = &args.worker_id {
+        crate::fleet::request::check_id(id).map_err(|why| Error::Config(format!("--worker-id {why}")))?;
+        config.worker_id.clone_from(id);
+    }
+    let worker = Arc::new(Worker::new(config.clone()));
+    let signals = wind_down_on_signal(worker.interrupt());
+    if !g.quiet {
+        eprintln!(
+            "worker {} on {} ({} at a time); SIGTERM or Ctrl-C winds it down",
+            config.worker_id, config.queue_url, config.concurrency
+        );
+    }
+    let stats = worker.run().await;
+    signals.abort();
+    let stats = stats?;
+    eprintln!(
+        "worker {} stopped: {} message(s) received, {:?}",
+        config.worker_id, stats.received, stats.handled
+    );
+    Ok(0)
+}
+
+/// Raises `interrupt` at the first SIGINT (Ctrl-C) or SIGTERM: the run starts no phase and
+/// no θ4 step after it, and finishes the steps in flight. A second signal ends the process at
+/// once, as a user pressing Ctrl-C twice expects.
+fn wind_down_on_signal(interrupt: crate::cycle::Interrupt) -> tokio::task::JoinHandle<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    tokio::spawn(async move {
+        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+            return;
+        };
+        tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+        eprintln!("winding down: the steps in flight finish, no new one starts (signal again to stop at once)");
+        interrupt.raise();
+        tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+        std::process::exit(i32::from(EXIT_INTERRUPTED));
+    })
 }
 
 /// The legacy scripts: `MIYABI_LEGACY_PATH`, else the `python/` folder of the source tree this

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::Artefacts;
+use super::{Artefacts, Interrupt};
 use crate::aws::AwsSession;
 use crate::catalog::PriceCatalog;
 use crate::clock::{Clock, SystemClock};
@@ -31,6 +31,8 @@ pub struct CycleContext {
     pub output: Output,
     /// What the phases produced, by type.
     pub artefacts: Artefacts,
+    /// Raised to wind the run down: no phase starts after it, and θ4 starts no step.
+    pub interrupt: Interrupt,
     pub(crate) iteration: u32,
 }
 
@@ -63,6 +65,7 @@ impl CycleContext {
             knowledge: None,
             output: Output::none(),
             artefacts: Artefacts::default(),
+            interrupt: Interrupt::new(),
             iteration: 0,
         }
     }

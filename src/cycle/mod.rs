@@ -6,12 +6,14 @@
 //! many changes it found applicable and applied ([`PhaseOutcome`]).
 
 mod context;
+mod interrupt;
 mod phase;
 mod report;
 mod runner;
 pub mod stop;
 
 pub use self::context::CycleContext;
+pub use self::interrupt::Interrupt;
 pub use self::phase::{Phase, PhaseId, PhaseOutcome};
 pub use self::report::{CycleReport, IterationRecord, PhaseRecord, StopReason, Targets, WorldSummary};
 pub use self::runner::{Cycle, CycleHook};

@@ -165,6 +165,12 @@ pub enum StopReason {
         /// Its error.
         error: Error,
     },
+    /// The run was interrupted ([`Interrupt`](super::Interrupt)) before this phase: what
+    /// ran before it is whole (θ4 finished the steps it had begun).
+    Interrupted {
+        /// The phase that did not start.
+        before: PhaseId,
+    },
     /// A hook run after a phase failed.
     HookFailed {
         /// The phase it followed.
@@ -192,6 +198,7 @@ impl std::fmt::Display for StopReason {
             Self::Rule { rule, reason } => write!(f, "stopped by rule {rule}: {reason}"),
             Self::PhaseFailed { phase, error } => write!(f, "stopped: {phase} failed: {error}"),
             Self::HookFailed { after, error } => write!(f, "stopped: the hook after {after} failed: {error}"),
+            Self::Interrupted { before } => write!(f, "interrupted before {before}: the steps begun were finished"),
         }
     }
 }

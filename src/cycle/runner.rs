@@ -148,6 +148,10 @@ impl Cycle {
         let mut failure = None;
         let (mut applicable, mut applied) = (None, None);
         for phase in self.phases() {
+            if ctx.interrupt.is_raised() {
+                failure = Some(StopReason::Interrupted { before: phase.id() });
+                break;
+            }
             let started = Instant::now();
             tracing::info!(iteration = index, phase = %phase.id(), "phase started");
             let result = phase.run(ctx).await;

@@ -89,7 +89,9 @@ impl Lease {
             }
             if let Written::Done(etag) = bucket.replace(key, body(holder, ttl), &current.etag).await? {
                 let previous = found.map(|f| f.holder).filter(|h| h != holder);
-                return Ok(Taken::Held(Box::new(Self::held(bucket, key, holder, ttl, etag, previous))));
+                return Ok(Taken::Held(Box::new(Self::held(
+                    bucket, key, holder, ttl, etag, previous,
+                ))));
             }
         }
         Ok(Taken::Busy {

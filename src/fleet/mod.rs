@@ -10,6 +10,7 @@ pub mod lease;
 pub mod request;
 pub mod store;
 pub mod summary;
+pub mod worker;
 
 pub use accounts::{for_each_account, resolve, AccountSource, AccountTarget};
 pub use journal::BucketJournal;
@@ -17,3 +18,4 @@ pub use lease::{Lease, Taken};
 pub use request::{Approve, CycleRequest, CycleResult, RequestError, RequestMode};
 pub use store::{ResultsBucket, Written};
 pub use summary::{AccountRun, FleetSummary, IterationFigures, RunStatus};
+pub use worker::{Handled, Worker, WorkerConfig, WorkerStats};

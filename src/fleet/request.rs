@@ -74,7 +74,7 @@ pub struct CycleRequest {
 }
 
 /// Why a message is not a request this build will run.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RequestError {
     /// Not a request at all (not JSON, missing or unknown fields, a bad id): nothing in it can
     /// be trusted to name a prefix, so it is left for the queue's dead-letter queue.
@@ -86,12 +86,10 @@ pub enum RequestError {
         message: String,
     },
     /// A well-formed request that cannot be run as asked: its result says why (`refused`).
-    #[error("refused cycle request {request_id} of tenant {tenant_id}: {reason}")]
+    #[error("refused cycle request {} of tenant {}: {reason}", request.request_id, request.tenant_id)]
     Refused {
-        /// Its tenant.
-        tenant_id: String,
-        /// Its id.
-        request_id: String,
+        /// The request.
+        request: Box<CycleRequest>,
         /// Why.
         reason: String,
     },
@@ -152,12 +150,13 @@ impl CycleRequest {
                 message: why,
             })?;
         }
-        request.check().map_err(|reason| RequestError::Refused {
-            tenant_id: request.tenant_id.clone(),
-            request_id: request.request_id.clone(),
-            reason,
-        })?;
-        Ok(request)
+        match request.check() {
+            Ok(()) => Ok(request),
+            Err(reason) => Err(RequestError::Refused {
+                request: Box::new(request),
+                reason,
+            }),
+        }
     }
 
     /// What makes a well-formed request unrunnable.

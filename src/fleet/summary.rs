@@ -69,6 +69,7 @@ impl AccountRun {
             StopReason::PhaseFailed { error, .. } | StopReason::HookFailed { error, .. } => {
                 Some(naming(&target.account_id, &report.stop.to_string(), error))
             }
+            StopReason::Interrupted { .. } => Some(format!("account {}: {}", target.account_id, report.stop)),
             _ => None,
         };
         let status = if error.is_some() {

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use miyabi_aws::aws::{AssumeRole, AwsOptions, AwsSession, RegionClients};
-use miyabi_aws::fleet::{resolve, AccountSource, BucketJournal, FleetSummary, Lease, ResultsBucket, RunStatus, Taken};
+use miyabi_aws::fleet::{
+    resolve, AccountSource, BucketJournal, CycleResult, FleetSummary, Lease, ResultsBucket, RunStatus, Taken,
+};
 use miyabi_aws::phases::deployment::journal::JournalStore;
 use miyabi_aws::WorldState;
 use miyabi_aws_testkit::local_aws::LocalAws;
@@ -183,6 +185,11 @@ async fn results_bucket(h: &crate::support::Harness, name: &str) -> ResultsBucke
         .s3
         .create_bucket()
         .bucket(name)
+        .set_create_bucket_configuration((h.region != "us-east-1").then(|| {
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(h.region.into())
+                .build()
+        }))
         .send()
         .await
         .expect("CreateBucket");
@@ -277,4 +284,229 @@ async fn an_apply_journal_in_the_bucket_is_read_back_by_another_worker_in_order(
         BucketJournal::new(bucket, "210000000012").describe(),
         "s3://miyabi-fleet-journal/.miyabi/journal/210000000012/"
     );
+}
+
+/// A queue with a dead-letter queue after 3 receives, as the deployment makes it; returns the
+/// queue's and the dead-letter queue's URLs.
+async fn queue_with_dlq(clients: &RegionClients, name: &str, visibility: u32) -> (String, String) {
+    let sqs = &clients.sqs.client;
+    let dlq = sqs
+        .create_queue()
+        .queue_name(format!("{name}-dlq"))
+        .send()
+        .await
+        .expect("CreateQueue (DLQ)");
+    let dlq_url = dlq.queue_url().expect("a URL").to_owned();
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("GetQueueAttributes")
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
+        .expect("the DLQ's ARN");
+    let redrive = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"}).to_string();
+    let queue = sqs
+        .create_queue()
+        .queue_name(name)
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy, redrive)
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+            visibility.to_string(),
+        )
+        .send()
+        .await
+        .expect("CreateQueue");
+    (queue.queue_url().expect("a URL").to_owned(), dlq_url)
+}
+
+async fn send(clients: &RegionClients, queue_url: &str, body: &str) {
+    clients
+        .sqs
+        .client
+        .send_message()
+        .queue_url(queue_url)
+        .message_body(body)
+        .send()
+        .await
+        .expect("SendMessage");
+}
+
+/// Messages in a queue, visible or not.
+async fn depth(clients: &RegionClients, queue_url: &str) -> usize {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let out = clients
+        .sqs
+        .client
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .expect("GetQueueAttributes");
+    let attrs = out.attributes().cloned().unwrap_or_default();
+    [A::ApproximateNumberOfMessages, A::ApproximateNumberOfMessagesNotVisible]
+        .iter()
+        .map(|a| attrs.get(a).and_then(|n| n.parse::<usize>().ok()).unwrap_or(0))
+        .sum()
+}
+
+/// A worker process of the installed CLI, through `proxy`, logging into `log`.
+fn spawn_worker(
+    proxy: &str,
+    region: &str,
+    queue_url: &str,
+    bucket: &str,
+    id: &str,
+    log: &std::path::Path,
+) -> tokio::process::Child {
+    let log = std::fs::File::create(log).expect("a log file");
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_miyabi-aws"))
+        .args(["worker", "--quiet", "--region", region, "--endpoint-url", proxy])
+        .args(["--queue-url", queue_url, "--results-bucket", bucket, "--worker-id", id])
+        .args([
+            "--visibility-timeout",
+            "6",
+            "--wait-time",
+            "1",
+            "--concurrency",
+            "2",
+            "--lookback-days",
+            "1",
+        ])
+        .env("MIYABI_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the worker starts")
+}
+
+/// Polls `done` every 200 ms until it holds or `limit` passes.
+async fn wait_for<F, Fut>(limit: Duration, what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let until = std::time::Instant::now() + limit;
+    while !done().await {
+        assert!(std::time::Instant::now() < until, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn request(tenant: &str, id: &str, account: &str, region: &str, mode: &str) -> String {
+    serde_json::json!({
+        "schema_version": 1,
+        "request_id": id,
+        "tenant_id": tenant,
+        "account": {"role_arn": role(account).role_arn},
+        "regions": [region],
+        "mode": mode,
+        "approve": "all",
+    })
+    .to_string()
+}
+
+async fn result_of(bucket: &ResultsBucket, tenant: &str, id: &str) -> Option<CycleResult> {
+    let object = bucket
+        .get(&format!("{tenant}/{id}/result.json"))
+        .await
+        .expect("GetObject")?;
+    Some(serde_json::from_slice(&object.body).expect("a result"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_runs_a_request_once_refuses_what_cannot_run_and_leaves_poison_to_the_dead_letter_queue() {
+    let region = "ca-central-1";
+    let h = harness(region).await;
+    let account = "210000000021";
+    let seeded = launch_in(account, region, 2).await;
+    let session = AwsSession::new(h.aws_options());
+    let clients = session.clients(region).await;
+    let (queue, dlq) = queue_with_dlq(&clients, "miyabi-worker-basic", 6).await;
+    let bucket = results_bucket(&h, "miyabi-worker-basic").await;
+    let ok = request("acme", "r-1", account, region, "dry_run");
+    send(&clients, &queue, &ok).await;
+    send(&clients, &queue, &ok).await; // delivered twice: runs once
+    let mut refused: serde_json::Value =
+        serde_json::from_str(&request("acme", "r-2", account, region, "dry_run")).unwrap();
+    refused["regions"] = serde_json::json!([]);
+    send(&clients, &queue, &refused.to_string()).await;
+    send(&clients, &queue, "this is not a request").await;
+    let mut escape: serde_json::Value = serde_json::from_str(&ok).unwrap();
+    escape["tenant_id"] = serde_json::json!("../other-tenant");
+    send(&clients, &queue, &escape.to_string()).await;
+
+    let dir = tmp_dir("fleet-worker-basic");
+    let mut worker = spawn_worker(
+        &h.proxy.url,
+        region,
+        &queue,
+        bucket.name(),
+        "w-basic",
+        &dir.join("worker.log"),
+    );
+    wait_for(Duration::from_secs(90), "the queue to drain", || async {
+        depth(&clients, &queue).await == 0
+    })
+    .await;
+    assert_eq!(
+        depth(&clients, &dlq).await,
+        2,
+        "both malformed messages, after 3 receives each"
+    );
+    sigterm(&worker);
+    let status = tokio::time::timeout(Duration::from_secs(30), worker.wait())
+        .await
+        .expect("the worker winds down")
+        .expect("its status");
+    assert!(
+        status.success(),
+        "{status:?}: {}",
+        std::fs::read_to_string(dir.join("worker.log")).unwrap_or_default()
+    );
+
+    let result = result_of(&bucket, "acme", "r-1").await.expect("r-1's result");
+    assert_eq!(result.status, RunStatus::Succeeded, "{:?}", result.error);
+    let run = result.run.as_ref().expect("the account's run");
+    assert_eq!(run.account_id, account);
+    assert!(run.api_calls.get("ec2").copied().unwrap_or(0) > 0);
+    assert!(result.worker_api_calls.get("s3").copied().unwrap_or(0) > 0);
+    let world_key = "acme/r-1/world_state_0.json";
+    assert!(result.outputs.iter().any(|k| k == world_key), "{:?}", result.outputs);
+    let world: WorldState = serde_json::from_slice(&bucket.get(world_key).await.unwrap().unwrap().body).unwrap();
+    assert_eq!(instance_ids(&world), seeded, "the account's own estate");
+    assert!(result.outputs.iter().all(|k| k.starts_with("acme/r-1/")));
+    let refusal = result_of(&bucket, "acme", "r-2").await.expect("r-2's refusal");
+    assert_eq!(refusal.status, RunStatus::Refused);
+    assert!(refusal
+        .error
+        .as_deref()
+        .unwrap_or_default()
+        .contains("regions is empty"));
+    // Everything the worker wrote is under a tenant's prefix or its own state.
+    let keys = bucket.list("").await.unwrap();
+    assert!(
+        keys.iter()
+            .all(|k| k.starts_with("acme/r-1/") || k.starts_with("acme/r-2/") || k.starts_with(".miyabi/")),
+        "{keys:?}"
+    );
+    assert!(
+        !keys.iter().any(|k| k.starts_with(".miyabi/claims/")),
+        "claims are released: {keys:?}"
+    );
+}
+
+/// Sends SIGTERM to a child, as ECS does to stop a task.
+fn sigterm(child: &tokio::process::Child) {
+    let pid = child.id().expect("a running child");
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill(1)");
+    assert!(sent.success());
 }

@@ -35,7 +35,7 @@ pub use self::guard::Guarded;
 use self::journal::{FileJournal, Journal, JournalStore, JournalWriter, Progress};
 pub use self::terraform::TerraformMode;
 use crate::aws::{AwsError, AwsSession};
-use crate::cycle::{CycleContext, Phase, PhaseId, PhaseOutcome};
+use crate::cycle::{CycleContext, Interrupt, Phase, PhaseId, PhaseOutcome};
 use crate::guardrails::Guardrails;
 use crate::plan::execution::{ExecutionPlan, Step};
 use crate::plan::{Action, ResourceRef};
@@ -178,6 +178,8 @@ pub struct DeploymentConfig {
     /// What the latest capture did not read whole: steps on those resources are skipped, so
     /// that nothing is changed on a guess (a reviewed plan may predate the gap).
     pub partial: Coverage,
+    /// Once raised, no step starts; the steps in flight finish (a graceful shutdown).
+    pub interrupt: Interrupt,
 }
 
 impl Default for DeploymentConfig {
@@ -190,6 +192,7 @@ impl Default for DeploymentConfig {
             journal: None,
             max_in_flight: usize::from(DEFAULT_MAX_IN_FLIGHT),
             partial: Coverage::default(),
+            interrupt: Interrupt::new(),
         }
     }
 }
@@ -406,6 +409,15 @@ pub async fn deploy(plan: &ExecutionPlan, executor: &dyn StepExecutor, config: &
         unresolved |= roll_back(plan, wave.index, executor, journal, &mut records, &applied, &failed).await;
         failed_wave = Some(wave.index);
     }
+    if config.interrupt.is_raised() {
+        for record in &mut records {
+            if matches!(&record.outcome, StepOutcome::Skipped { reason } if reason == "not reached") {
+                record.outcome = StepOutcome::Skipped {
+                    reason: "interrupted before it started".into(),
+                };
+            }
+        }
+    }
     // The run ended: nothing is left half done, unless a rollback failed.
     if unresolved {
         tracing::warn!("a rollback failed; the apply journal stays for the next run to revert it");
@@ -512,7 +524,7 @@ async fn run_wave(
             let (stop, done) = (&stop, &done);
             async move {
                 for k in lane {
-                    if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    if stop.load(std::sync::atomic::Ordering::SeqCst) || config.interrupt.is_raised() {
                         return;
                     }
                     let result = run_step(&plan.steps[k], executor, config, journal).await;
@@ -859,6 +871,7 @@ impl Phase for Deployment {
         };
         let applied_at = ctx.clock.now();
         let mut this = std::borrow::Cow::Borrowed(self);
+        this.to_mut().config.interrupt = ctx.interrupt.clone();
         if let Some(world) = ctx.artefacts.get::<crate::world::WorldState>() {
             let partial = world.coverage();
             if !partial.is_whole() {
