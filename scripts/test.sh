@@ -32,6 +32,13 @@ step env MIYABI_FUZZ_SECONDS=6 MIYABI_FUZZ_SEED=20261201 cargo test --release --
 step cargo install --locked --quiet --path . --root "$REPO_ROOT/.cli"
 "$REPO_ROOT/.cli/bin/miyabi-aws" --help | grep -q "discover"
 "$REPO_ROOT/.cli/bin/miyabi-aws" --version
+# The fleet's worker image, where a Docker daemon answers (it compiles the CLI again inside
+# the image, so it is left out where there is none).
+if docker info >/dev/null 2>&1; then
+  step docker build --quiet -f deploy/Dockerfile -t miyabi-aws-worker "$REPO_ROOT"
+else
+  echo "test.sh: no Docker daemon answers here: the worker image (deploy/Dockerfile) is not built" >&2
+fi
 # The wheel, built the way `pip install .` builds it, into the same target folder and profile:
 # it reuses the SDK crates the tests compiled (see bindings/Cargo.toml).
 step pip install --quiet --disable-pip-version-check --no-build-isolation --no-deps --force-reinstall .

@@ -9,6 +9,7 @@ mod cli;
 mod context;
 mod cycle;
 mod errors;
+mod fleet;
 mod phases;
 mod runtime;
 mod world;
@@ -26,5 +27,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     phases::register(m)?;
     cycle::register(m)?;
     cli::register(m)?;
+    fleet::register(m)?;
     Ok(())
 }

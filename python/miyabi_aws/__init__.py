@@ -48,6 +48,8 @@ from ._native import (
     optimize,
     deploy,
     plan,
+    request_result,
+    submit_request,
     world_state_schema,
 )
 
@@ -91,5 +93,7 @@ __all__ = [
     "optimize",
     "deploy",
     "plan",
+    "request_result",
+    "submit_request",
     "world_state_schema",
 ]

@@ -15,7 +15,7 @@ __all__ = [
     "SCHEMA_VERSION", "WorldState", "WorldStateError", "__version__", "assess", "discover", "discover_async",
     "world_state_schema", "run_cli", "ArtefactError", "Plan", "ExecutionPlan", "Recommendations",
     "DeploymentReport", "MonitoringReport", "LearningReport", "LearnedHeadroom", "ChangeTimes", "PhaseOutcome",
-    "StopRule",
+    "StopRule", "submit_request", "request_result",
 ]
 
 __version__: str
@@ -88,6 +88,23 @@ class WorldState:
 
 def assess(world: WorldState, catalog: Optional[_Path] = None) -> WorldState: ...
 def world_state_schema() -> str: ...
+def submit_request(
+    queue_url: str,
+    request: dict[str, Any],
+    *,
+    region: str,
+    endpoint_url: Optional[str] = None,
+    profile: Optional[str] = None,
+) -> str: ...
+def request_result(
+    bucket: str,
+    tenant_id: str,
+    request_id: str,
+    *,
+    region: str,
+    endpoint_url: Optional[str] = None,
+    profile: Optional[str] = None,
+) -> Optional[dict[str, Any]]: ...
 def discover(
     regions: Optional[Sequence[str]] = None,
     *,

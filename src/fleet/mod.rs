@@ -5,9 +5,11 @@
 //! processes, workers take cycle requests from SQS, and ECS scales them on the queue's depth.
 
 pub mod accounts;
+pub mod client;
 pub mod journal;
 pub mod lease;
 pub mod request;
+pub mod scaling;
 pub mod store;
 pub mod summary;
 pub mod worker;

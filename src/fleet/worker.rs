@@ -159,6 +159,10 @@ pub struct Worker {
     interrupt: Interrupt,
     /// Jobs begun: each holds its claims and leases under a name of its own.
     jobs: std::sync::atomic::AtomicU64,
+    /// True once the worker stopped receiving: an interrupted request gives its message back
+    /// only then, so that this worker's last long poll cannot take it again (each receive
+    /// counts towards the dead-letter queue).
+    receiving_stopped: tokio::sync::watch::Sender<bool>,
 }
 
 struct Message {
@@ -178,6 +182,7 @@ impl Worker {
             home,
             interrupt: Interrupt::new(),
             jobs: std::sync::atomic::AtomicU64::new(0),
+            receiving_stopped: tokio::sync::watch::Sender::new(false),
         }
     }
 
@@ -207,8 +212,15 @@ impl Worker {
             }
             let free = concurrency.saturating_sub(running.len());
             if free == 0 {
-                if let Some(done) = running.join_next().await {
-                    tally(&mut stats, &done);
+                // Every slot busy: wait for one, or for an interrupt (whose requests wait for
+                // the receiving to stop before they give their messages back).
+                tokio::select! {
+                    done = running.join_next() => {
+                        if let Some(done) = done {
+                            tally(&mut stats, &done);
+                        }
+                    }
+                    () = self.raised() => {}
                 }
                 continue;
             }
@@ -220,11 +232,23 @@ impl Worker {
                 }
             };
             stats.received += messages.len();
+            if self.interrupt.is_raised() {
+                // Received by the long poll that was in flight when the interrupt came.
+                for message in &messages {
+                    if let Err(e) =
+                        change_visibility(&sqs, &self.config.queue_url, &message.receipt, Duration::ZERO).await
+                    {
+                        tracing::warn!(message = %message.id, error = %e, "could not give a message back");
+                    }
+                }
+                break;
+            }
             for message in messages {
                 let worker = Arc::clone(&self);
                 running.spawn(async move { worker.handle(message).await });
             }
         }
+        self.receiving_stopped.send_replace(true);
         while let Some(done) = running.join_next().await {
             tally(&mut stats, &done);
         }
@@ -234,7 +258,16 @@ impl Worker {
         }
     }
 
-    /// One long poll, shortened so that an interrupt is noticed within a second or two.
+    /// Returns once the worker is interrupted.
+    async fn raised(&self) {
+        while !self.interrupt.is_raised() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// One long poll. It is never abandoned: a receive whose answer is dropped would still
+    /// count towards the dead-letter queue and hide its messages for the visibility timeout,
+    /// so an interrupt is noticed within `wait_time`.
     async fn receive(
         &self,
         sqs: &Layered<aws_sdk_sqs::Client>,
@@ -253,15 +286,7 @@ impl Worker {
                 .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
                 .send()
         });
-        let interrupted = async {
-            while !self.interrupt.is_raised() {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        };
-        let out = tokio::select! {
-            out = receive => out?,
-            () = interrupted => return Ok(Vec::new()),
-        };
+        let out = receive.await?;
         Ok(out
             .messages()
             .iter()
@@ -406,7 +431,12 @@ impl<'w> Job<'w> {
                 Handled::Ran(result.status)
             }
             Ok(None) => {
-                // Interrupted: another worker runs it again from the start.
+                // Interrupted: another worker runs it again from the start. When the worker
+                // is stopping, not before its last receive is over.
+                if self.worker.interrupt.is_raised() {
+                    let mut stopped = self.worker.receiving_stopped.subscribe();
+                    let _ = stopped.wait_for(|stopped| *stopped).await;
+                }
                 self.set_visibility(message, Duration::ZERO).await?;
                 Handled::Interrupted
             }
@@ -643,6 +673,7 @@ async fn change_visibility(
 /// the request's interrupt when a lease was lost.
 struct Heartbeat {
     held: Arc<tokio::sync::Mutex<Held>>,
+    stop: Arc<tokio::sync::Notify>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -659,10 +690,16 @@ impl Heartbeat {
         }));
         let (sqs, queue_url, receipt) = (job.sqs.clone(), job.config().queue_url.clone(), message.receipt.clone());
         let (every, visibility) = (job.config().heartbeat(), job.config().visibility_timeout);
-        let beat_held = Arc::clone(&held);
+        let (beat_held, stop) = (Arc::clone(&held), Arc::new(tokio::sync::Notify::new()));
+        let stopped = Arc::clone(&stop);
         let task = tokio::spawn(async move {
             loop {
-                tokio::time::sleep(every).await;
+                // Stopped only between beats: a renewal cut short would leave the lease's
+                // entity tag behind the bucket's, and its release would fail.
+                tokio::select! {
+                    () = tokio::time::sleep(every) => {}
+                    () = stopped.notified() => return,
+                }
                 if let Err(e) = change_visibility(&sqs, &queue_url, &receipt, visibility).await {
                     tracing::warn!(error = %e, "heartbeat: could not extend the message's visibility");
                 }
@@ -682,7 +719,7 @@ impl Heartbeat {
                 }
             }
         });
-        Self { held, task }
+        Self { held, stop, task }
     }
 
     /// Adds the account's lease to what the heartbeat renews.
@@ -692,7 +729,7 @@ impl Heartbeat {
 
     /// Stops beating; returns the claim and the account lease.
     async fn stop(self) -> (Option<Lease>, Option<Lease>) {
-        self.task.abort();
+        self.stop.notify_one();
         let _ = self.task.await;
         let mut held = self.held.lock().await;
         (held.claim.take(), held.account.take())

@@ -52,6 +52,8 @@ pub struct Recorded {
     /// When the emulator behind worked on it (from sending it upstream to the end of the
     /// answer), when it was forwarded: what the emulator, not the proxy's AWS-like delays, cost.
     pub upstream: Option<(Instant, Instant)>,
+    /// The request's path (an S3 request's bucket and key).
+    pub path: String,
 }
 
 /// What to do to a matching request.
@@ -590,6 +592,7 @@ async fn forward(st: &State, req: Request<Incoming>, started: Instant) -> Result
         .map(Arc::new);
     let mut upstream = None;
     let record = |status: u16, upstream| Recorded {
+        path: path.clone(),
         service: service.clone(),
         operation: op.clone(),
         region: region.clone(),

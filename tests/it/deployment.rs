@@ -135,7 +135,7 @@ async fn a_destructive_step_runs_only_when_approved_and_takes_its_snapshot_first
             region: h.region.to_owned(),
         },
         "volume",
-        json!({"volume_type": "gp2", "size_gib": 8}),
+        json!({"volume_type": "gp2", "size_gib": 8, "state": "available"}),
         serde_json::Value::Null,
         "trusted_advisor_underutilized_ebs_volume",
         "test".into(),

@@ -377,7 +377,10 @@ fn spawn_worker(
             "--lookback-days",
             "1",
         ])
-        .env("MIYABI_LOG", "warn")
+        .env(
+            "MIYABI_LOG",
+            std::env::var("MIYABI_WORKER_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdout(std::process::Stdio::null())
         .stderr(log)
         .kill_on_drop(true)
@@ -509,4 +512,242 @@ fn sigterm(child: &tokio::process::Child) {
         .status()
         .expect("kill(1)");
     assert!(sent.success());
+}
+
+/// The states of `account`'s instances in `region`, by id.
+async fn instance_states(account: &str, region: &str) -> Vec<(String, String)> {
+    let c = clients_in(account, region).await;
+    let out = c
+        .ec2
+        .client
+        .describe_instances()
+        .send()
+        .await
+        .expect("DescribeInstances");
+    let mut states: Vec<(String, String)> = out
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter_map(|i| Some((i.instance_id()?.to_owned(), i.state()?.name()?.as_str().to_owned())))
+        .collect();
+    states.sort();
+    states
+}
+
+fn with_iterations(body: &str, n: u32) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(body).unwrap();
+    v["max_iterations"] = serde_json::json!(n);
+    v.to_string()
+}
+
+/// The fleet test: 60 requests of 6 tenants over 3 accounts, by worker processes of the
+/// CLI, each behind a proxy of its own. One worker is SIGKILLed with an instance stopped (its
+/// `StartInstances` held at its proxy); one is SIGTERMed with a step in flight. At the end there
+/// are exactly 60 results, each written once under its tenant's prefix, each about its own
+/// account's estate, and no instance is left stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixty_requests_over_three_accounts_survive_a_killed_and_a_stopped_worker() {
+    let region = "ap-northeast-2";
+    let h = harness(region).await;
+    let endpoints = LocalAws::shared().expect("emulators");
+    let accounts = ["210000000031", "210000000032", "210000000033"];
+    let mut seeded = std::collections::BTreeMap::new();
+    for account in accounts {
+        seeded.insert(account, launch_in(account, region, 2).await);
+    }
+    let session = AwsSession::new(h.aws_options());
+    let clients = session.clients(region).await;
+    let (queue, _dlq) = queue_with_dlq(&clients, "miyabi-fleet", 6).await;
+    let bucket = results_bucket(&h, "miyabi-fleet-results").await;
+    let dir = tmp_dir("fleet-sixty");
+    let proxy = || async {
+        miyabi_aws_testkit::proxy::FaultProxy::start(&endpoints.moto, &endpoints.cloudwatch)
+            .await
+            .expect("a proxy")
+    };
+    let start = |proxy: &miyabi_aws_testkit::proxy::FaultProxy, id: &str| {
+        spawn_worker(
+            &proxy.url,
+            region,
+            &queue,
+            bucket.name(),
+            id,
+            &dir.join(format!("{id}.log")),
+        )
+    };
+    let tenants: Vec<String> = (1..=6).map(|t| format!("tenant-{t}")).collect();
+    // Request k: tenant k % 6, account k % 3; one apply per account, the rest dry runs.
+    let bodies: Vec<(String, String, &str, String)> = (0..60)
+        .map(|k| {
+            let (tenant, account) = (&tenants[k % 6], accounts[k % 3]);
+            let id = format!("req-{k:02}");
+            let mode = if k < 3 { "apply" } else { "dry_run" };
+            let body = with_iterations(&request(tenant, &id, account, region, mode), 2);
+            (tenant.clone(), id, account, body)
+        })
+        .collect();
+
+    // 1. A worker takes the first account's apply and stops an instance; its StartInstances is
+    //    throttled at its proxy, and it is SIGKILLed there: the instance is left stopped.
+    let p1 = proxy().await;
+    p1.inject(FaultRule::new("ec2", Fault::Throttle).operation("StartInstances"));
+    send(&clients, &queue, &bodies[0].3).await;
+    let mut w1 = start(&p1, "w1");
+    wait_for(Duration::from_secs(60), "w1 to stop an instance", || async {
+        !p1.calls("ec2", "StartInstances").is_empty()
+    })
+    .await;
+    w1.kill().await.expect("SIGKILL w1");
+    // A long poll of the dead worker may still take a message sent now (SQS counts that
+    // receive): the next request goes in once w1's poll (1 s) is over.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let stopped: Vec<String> = instance_states(accounts[0], region)
+        .await
+        .into_iter()
+        .filter(|(_, s)| s == "stopped")
+        .map(|(id, _)| id)
+        .collect();
+    assert!(!stopped.is_empty(), "w1 died with an instance stopped");
+
+    // 2. A second worker takes the second account's apply (and the first's, once its claim
+    //    expired) and is SIGTERMed while it stops an instance: the step in flight finishes and
+    //    the worker exits 0 without leaving anything stopped.
+    let p2 = proxy().await;
+    send(&clients, &queue, &bodies[1].3).await;
+    let mut w2 = start(&p2, "w2");
+    wait_for(Duration::from_secs(60), "w2 to stop an instance", || async {
+        !p2.calls("ec2", "StopInstances").is_empty()
+    })
+    .await;
+    sigterm(&w2);
+    let status = tokio::time::timeout(Duration::from_secs(60), w2.wait())
+        .await
+        .expect("w2 winds down in time")
+        .expect("its status");
+    assert!(status.success(), "w2: {status:?}");
+    for account in &accounts[..2] {
+        let states = instance_states(account, region).await;
+        let left: Vec<&(String, String)> = states.iter().filter(|(_, s)| s != "running").collect();
+        // The first account's stopped instance belongs to w1's journal: not w2's to leave.
+        if *account == accounts[1] {
+            assert!(left.is_empty(), "w2 left {left:?} in {account}");
+        }
+    }
+
+    // 3. The rest of the requests, and three workers to drain the queue.
+    for (_, _, _, body) in &bodies[2..] {
+        send(&clients, &queue, body).await;
+    }
+    let (p3, p4, p5) = (proxy().await, proxy().await, proxy().await);
+    let mut rest = vec![start(&p3, "w3"), start(&p4, "w4"), start(&p5, "w5")];
+    wait_for(Duration::from_secs(240), "60 results", || async {
+        bucket
+            .list("")
+            .await
+            .unwrap()
+            .iter()
+            .filter(|k| k.ends_with("/result.json"))
+            .count()
+            == 60
+            && depth(&clients, &queue).await == 0
+    })
+    .await;
+    for w in &rest {
+        sigterm(w);
+    }
+    for w in &mut rest {
+        let status = tokio::time::timeout(Duration::from_secs(60), w.wait())
+            .await
+            .expect("winds down")
+            .expect("status");
+        assert!(status.success(), "{status:?}");
+    }
+
+    // Exactly one result per request, written once (one successful PutObject of each).
+    let proxies = [&p1, &p2, &p3, &p4, &p5];
+    let result_writes: Vec<String> = proxies
+        .iter()
+        .flat_map(|p| p.calls("s3", "PutObject"))
+        .filter(|r| r.status == 200 && r.path.ends_with("/result.json"))
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(result_writes.len(), 60, "each result written once");
+    for (tenant, id, account, _) in &bodies {
+        let result = result_of(&bucket, tenant, id).await.expect("a result");
+        assert_eq!(result.status, RunStatus::Succeeded, "{id}: {:?}", result.error);
+        assert_eq!(&result.request.tenant_id, tenant);
+        let run = result.run.expect("a run");
+        assert_eq!(run.account_id, *account, "{id}");
+        let prefix = format!("{tenant}/{id}/");
+        assert!(
+            result.outputs.iter().all(|k| k.starts_with(&prefix)),
+            "{id}: {:?}",
+            result.outputs
+        );
+        let world = bucket
+            .get(&format!("{prefix}world_state_0.json"))
+            .await
+            .unwrap()
+            .expect("its first world");
+        let world: WorldState = serde_json::from_slice(&world.body).unwrap();
+        assert_eq!(world.scope.account_id.as_deref(), Some(*account));
+        let own = &seeded[account];
+        for instance in instance_ids(&world) {
+            assert!(own.contains(&instance), "{id} saw {instance}, not of {account}");
+        }
+    }
+    // Nothing left stopped, no apply journal left open, no claim or lease held.
+    for account in accounts {
+        let states = instance_states(account, region).await;
+        assert!(states.iter().all(|(_, s)| s == "running"), "{account}: {states:?}");
+    }
+    let keys = bucket.list(".miyabi/").await.unwrap();
+    assert!(
+        keys.iter().all(|k| k.starts_with(".miyabi/knowledge/")),
+        "only knowledge bases remain: {keys:?}"
+    );
+    assert!(
+        bucket
+            .list("")
+            .await
+            .unwrap()
+            .iter()
+            .any(|k| k.contains("/attempts/w2/")),
+        "the stopped worker recorded its progress"
+    );
+}
+
+#[test]
+fn the_request_and_result_formats_match_their_committed_schemas() {
+    let schemas = [
+        (
+            "cycle_request.schema.json",
+            schemars::schema_for!(miyabi_aws::fleet::CycleRequest),
+        ),
+        ("cycle_result.schema.json", schemars::schema_for!(CycleResult)),
+    ];
+    for (file, schema) in schemas {
+        let path = crate::support::repo_root().join("schema").join(file);
+        let generated = serde_json::to_string_pretty(schema.as_value()).unwrap() + "\n";
+        if std::env::var_os("MIYABI_BLESS").is_some() {
+            std::fs::write(&path, &generated).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("schema/{file} is committed"));
+        assert_eq!(
+            committed, generated,
+            "schema/{file} is stale: re-run with MIYABI_BLESS=1"
+        );
+    }
+    // The documented example request is valid, and a crafted one is not.
+    let path = crate::support::repo_root().join("schema/cycle_request.schema.json");
+    let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let example = serde_json::json!({"schema_version": 1, "request_id": "r-2026-12-06-001", "tenant_id": "acme",
+        "account": {"role_arn": "arn:aws:iam::111111111111:role/MiyabiAudit", "external_id": "acme-2026"},
+        "regions": ["eu-west-1"], "mode": "apply", "approve": "all", "max_iterations": 3});
+    assert!(validator.is_valid(&example));
+    assert!(miyabi_aws::fleet::CycleRequest::parse(&example.to_string()).is_ok());
+    let mut wrong = example.clone();
+    wrong["mode"] = serde_json::json!("yolo");
+    assert!(!validator.is_valid(&wrong));
 }

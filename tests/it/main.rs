@@ -12,6 +12,7 @@ mod deployment;
 mod discovery;
 mod faults;
 mod fleet;
+mod fleet_deploy;
 mod fuzz;
 mod iac;
 mod incremental;

@@ -430,7 +430,9 @@ fn cost_changes(
         .filter(|v| v.attached_to.is_empty() && v.state == "available")
     {
         deleted.insert(v.id.as_str());
-        let mut current = json!({"volume_type": v.volume_type, "size_gib": v.size_gib});
+        // The state is part of the precondition: a volume attached since the capture (an
+        // interrupted swap put back, say) is drift, never deleted.
+        let mut current = json!({"volume_type": v.volume_type, "size_gib": v.size_gib, "state": v.state});
         let rationale = match v.tags.get(crate::plan::REPLACED_BY_TAG) {
             Some(copy) => {
                 current["replaced_by"] = json!(copy);

@@ -459,6 +459,7 @@ impl StepExecutor for SdkExecutor {
                 let mut found = serde_json::json!({
                     "volume_type": resource.get("volume_type"),
                     "size_gib": resource.get("size_gib"),
+                    "state": resource.get("state"),
                 });
                 if let Some(copy) = resource.pointer(&format!("/tags/{REPLACED_BY_TAG}")) {
                     found["replaced_by"] = copy.clone();
