@@ -354,7 +354,8 @@ async fn depth(clients: &RegionClients, queue_url: &str) -> usize {
         .sum()
 }
 
-/// A worker process of the installed CLI, through `proxy`, logging into `log`.
+/// A worker process of the installed CLI, through `proxy`, logging into `log`, running two
+/// requests at a time.
 fn spawn_worker(
     proxy: &str,
     region: &str,
@@ -363,20 +364,24 @@ fn spawn_worker(
     id: &str,
     log: &std::path::Path,
 ) -> tokio::process::Child {
+    spawn_worker_with(proxy, region, queue_url, bucket, id, log, 2)
+}
+
+fn spawn_worker_with(
+    proxy: &str,
+    region: &str,
+    queue_url: &str,
+    bucket: &str,
+    id: &str,
+    log: &std::path::Path,
+    concurrency: u8,
+) -> tokio::process::Child {
     let log = std::fs::File::create(log).expect("a log file");
     tokio::process::Command::new(env!("CARGO_BIN_EXE_miyabi-aws"))
         .args(["worker", "--quiet", "--region", region, "--endpoint-url", proxy])
         .args(["--queue-url", queue_url, "--results-bucket", bucket, "--worker-id", id])
-        .args([
-            "--visibility-timeout",
-            "6",
-            "--wait-time",
-            "1",
-            "--concurrency",
-            "2",
-            "--lookback-days",
-            "1",
-        ])
+        .args(["--visibility-timeout", "6", "--wait-time", "1", "--lookback-days", "1"])
+        .args(["--concurrency", &concurrency.to_string()])
         .env(
             "MIYABI_LOG",
             std::env::var("MIYABI_WORKER_LOG").unwrap_or_else(|_| "warn".into()),
@@ -750,4 +755,118 @@ fn the_request_and_result_formats_match_their_committed_schemas() {
     let mut wrong = example.clone();
     wrong["mode"] = serde_json::json!("yolo");
     assert!(!validator.is_valid(&wrong));
+}
+
+/// Two workers given the same request id at the same time: one runs it, the other never reaches
+/// the account (the proxies in front of each show every mutating call at one of them), and one
+/// result is written. A request whose role cannot be assumed gets a `failed` result naming its
+/// account, beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_given_one_request_id_run_it_once_and_a_denied_role_fails_alone() {
+    let region = "sa-east-1";
+    let h = harness(region).await;
+    let endpoints = LocalAws::shared().expect("emulators");
+    let (account, denied) = ("210000000041", "210000000042");
+    launch_in(account, region, 1).await;
+    let session = AwsSession::new(h.aws_options());
+    let clients = session.clients(region).await;
+    let (queue, _) = queue_with_dlq(&clients, "miyabi-fleet-race", 6).await;
+    let bucket = results_bucket(&h, "miyabi-fleet-race").await;
+    let same = with_iterations(&request("acme", "same-1", account, region, "apply"), 1);
+    send(&clients, &queue, &same).await;
+    send(&clients, &queue, &same).await;
+    let dir = tmp_dir("fleet-race");
+    let mut proxies = Vec::new();
+    for _ in 0..2 {
+        let p = miyabi_aws_testkit::proxy::FaultProxy::start(&endpoints.moto, &endpoints.cloudwatch)
+            .await
+            .expect("a proxy");
+        // moto assumes any role: the refusal comes from the proxies.
+        p.inject(
+            FaultRule::new("sts", Fault::Denied)
+                .operation("AssumeRole")
+                .resource(denied),
+        );
+        proxies.push(p);
+    }
+    let mut workers: Vec<_> = proxies
+        .iter()
+        .zip(["wa", "wb"])
+        .map(|(p, id)| {
+            // One request at a time: the worker that took one copy cannot take the other
+            // while it runs, so the other worker takes it, at the same time.
+            spawn_worker_with(
+                &p.url,
+                region,
+                &queue,
+                bucket.name(),
+                id,
+                &dir.join(format!("{id}.log")),
+                1,
+            )
+        })
+        .collect();
+    send(
+        &clients,
+        &queue,
+        &request("acme", "denied-1", denied, region, "dry_run"),
+    )
+    .await;
+    wait_for(Duration::from_secs(120), "both results and an empty queue", || async {
+        result_of(&bucket, "acme", "same-1").await.is_some()
+            && result_of(&bucket, "acme", "denied-1").await.is_some()
+            && depth(&clients, &queue).await == 0
+    })
+    .await;
+    for w in &workers {
+        sigterm(w);
+    }
+    for w in &mut workers {
+        let status = tokio::time::timeout(Duration::from_secs(60), w.wait())
+            .await
+            .expect("winds down")
+            .expect("status");
+        assert!(status.success(), "{status:?}");
+    }
+
+    let result = result_of(&bucket, "acme", "same-1").await.unwrap();
+    assert_eq!(result.status, RunStatus::Succeeded, "{:?}", result.error);
+    let writes: usize = proxies
+        .iter()
+        .map(|p| {
+            p.calls("s3", "PutObject")
+                .iter()
+                .filter(|r| r.status == 200 && r.path.ends_with("/acme/same-1/result.json"))
+                .count()
+        })
+        .sum();
+    assert_eq!(writes, 1, "one result written");
+    let estate_changes: Vec<Vec<String>> = proxies
+        .iter()
+        .map(|p| {
+            let ec2: Vec<_> = p.requests().into_iter().filter(|r| r.service == "ec2").collect();
+            crate::support::mutating(&ec2)
+        })
+        .collect();
+    let changing = estate_changes.iter().filter(|calls| !calls.is_empty()).count();
+    let claims: usize = proxies
+        .iter()
+        .map(|p| {
+            p.calls("s3", "PutObject")
+                .iter()
+                .filter(|r| r.path.contains("/.miyabi/claims/acme/same-1"))
+                .count()
+        })
+        .sum();
+    assert!(claims >= 2, "both workers tried to claim it ({claims} claim writes)");
+    assert_eq!(
+        changing, 1,
+        "mutating EC2 calls at exactly one worker's proxy: {estate_changes:?}"
+    );
+
+    let failed = result_of(&bucket, "acme", "denied-1").await.unwrap();
+    assert_eq!(failed.status, RunStatus::Failed);
+    let error = failed.error.as_deref().unwrap_or_default();
+    assert!(error.contains(denied) && error.contains("sts.AssumeRole"), "{error}");
+    assert!(failed.run.is_some_and(|r| r.account_id == denied));
 }
