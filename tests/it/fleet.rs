@@ -509,6 +509,20 @@ async fn a_worker_runs_a_request_once_refuses_what_cannot_run_and_leaves_poison_
     );
 }
 
+/// SIGTERMs every worker and checks each winds down within a minute and exits 0.
+async fn stop_all(workers: &mut [tokio::process::Child]) {
+    for w in workers.iter() {
+        sigterm(w);
+    }
+    for w in workers.iter_mut() {
+        let status = tokio::time::timeout(Duration::from_secs(60), w.wait())
+            .await
+            .expect("winds down")
+            .expect("status");
+        assert!(status.success(), "{status:?}");
+    }
+}
+
 /// Sends SIGTERM to a child, as ECS does to stop a task.
 fn sigterm(child: &tokio::process::Child) {
     let pid = child.id().expect("a running child");
@@ -657,16 +671,7 @@ async fn sixty_requests_over_three_accounts_survive_a_killed_and_a_stopped_worke
             && depth(&clients, &queue).await == 0
     })
     .await;
-    for w in &rest {
-        sigterm(w);
-    }
-    for w in &mut rest {
-        let status = tokio::time::timeout(Duration::from_secs(60), w.wait())
-            .await
-            .expect("winds down")
-            .expect("status");
-        assert!(status.success(), "{status:?}");
-    }
+    stop_all(&mut rest).await;
 
     // Exactly one result per request, written once (one successful PutObject of each).
     let proxies = [&p1, &p2, &p3, &p4, &p5];
@@ -818,16 +823,7 @@ async fn two_workers_given_one_request_id_run_it_once_and_a_denied_role_fails_al
             && depth(&clients, &queue).await == 0
     })
     .await;
-    for w in &workers {
-        sigterm(w);
-    }
-    for w in &mut workers {
-        let status = tokio::time::timeout(Duration::from_secs(60), w.wait())
-            .await
-            .expect("winds down")
-            .expect("status");
-        assert!(status.success(), "{status:?}");
-    }
+    stop_all(&mut workers).await;
 
     let result = result_of(&bucket, "acme", "same-1").await.unwrap();
     assert_eq!(result.status, RunStatus::Succeeded, "{:?}", result.error);
