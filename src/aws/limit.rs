@@ -71,6 +71,20 @@ impl LimitOptions {
         self.shares.get(category).copied().unwrap_or(self.share)
     }
 
+    /// These options with every share divided among `holders` (at least 1): what each of the
+    /// workers in one account spends, so that together they keep to the account's share.
+    #[must_use]
+    pub fn divided(&self, holders: usize) -> Self {
+        // A count of workers is far below 2^52: exact as a float.
+        #[allow(clippy::cast_precision_loss)]
+        let n = holders.max(1) as f64;
+        Self {
+            quotas: self.quotas.clone(),
+            share: self.share / n,
+            shares: self.shares.iter().map(|(c, s)| (c.clone(), s / n)).collect(),
+        }
+    }
+
     /// Reads a quota file over these options: its quotas replace the table's, its shares the
     /// options'.
     ///
@@ -340,6 +354,17 @@ mod tests {
 
     fn at(start: Instant, secs: f64) -> Instant {
         start + Duration::from_secs_f64(secs)
+    }
+
+    #[test]
+    fn dividing_among_workers_divides_every_share() {
+        let mut o = LimitOptions::default();
+        o.shares.insert("ec2.mutating".into(), 0.2);
+        let third = o.divided(3);
+        assert!((third.share_of("ec2.non-mutating") - 0.5 / 3.0).abs() < EPS);
+        assert!((third.share_of("ec2.mutating") - 0.2 / 3.0).abs() < EPS);
+        assert_eq!(o.divided(0), o, "no one present counts as this worker alone");
+        assert!(third.validate().is_ok());
     }
 
     #[test]

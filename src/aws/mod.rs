@@ -137,49 +137,36 @@ impl RegionClients {
     pub(crate) fn from_sdk_config(region: &str, sdk: &SdkConfig, options: &AwsOptions, shared: &SessionShared) -> Self {
         let policy = Arc::new(options.retry.clone());
         let layer = |service| CallLayer::new(service, region, policy.clone(), shared.clone());
-        macro_rules! client {
-            ($sdk_crate:ident, $env:literal, $extra:expr) => {{
+        // One service's client, with the explicit endpoint unless its own variable names one,
+        // behind its call layer.
+        macro_rules! layered {
+            ($sdk_crate:ident, $env:literal, $service:literal) => {
+                layered!($sdk_crate, $env, $service, std::convert::identity)
+            };
+            ($sdk_crate:ident, $env:literal, $service:literal, $extra:expr) => {{
                 let mut builder = $sdk_crate::config::Builder::from(sdk);
                 if let Some(url) = explicit_endpoint(options, $env) {
                     builder = builder.endpoint_url(url);
                 }
                 #[allow(clippy::redundant_closure_call)]
                 let builder = ($extra)(builder);
-                $sdk_crate::Client::from_conf(builder.build())
+                Layered {
+                    client: $sdk_crate::Client::from_conf(builder.build()),
+                    layer: layer($service),
+                }
             }};
         }
         Self {
             region: region.to_owned(),
-            ec2: Layered {
-                client: client!(aws_sdk_ec2, "EC2", std::convert::identity),
-                layer: layer("ec2"),
-            },
+            ec2: layered!(aws_sdk_ec2, "EC2", "ec2"),
             // Path-style addressing works with every endpoint, local emulators included.
-            s3: Layered {
-                client: client!(aws_sdk_s3, "S3", |b: aws_sdk_s3::config::Builder| b
-                    .force_path_style(true)),
-                layer: layer("s3"),
-            },
-            rds: Layered {
-                client: client!(aws_sdk_rds, "RDS", std::convert::identity),
-                layer: layer("rds"),
-            },
-            cloudwatch: Layered {
-                client: client!(aws_sdk_cloudwatch, "CLOUDWATCH", std::convert::identity),
-                layer: layer("cloudwatch"),
-            },
-            sts: Layered {
-                client: client!(aws_sdk_sts, "STS", std::convert::identity),
-                layer: layer("sts"),
-            },
-            sqs: Layered {
-                client: client!(aws_sdk_sqs, "SQS", std::convert::identity),
-                layer: layer("sqs"),
-            },
-            organizations: Layered {
-                client: client!(aws_sdk_organizations, "ORGANIZATIONS", std::convert::identity),
-                layer: layer("organizations"),
-            },
+            s3: layered!(aws_sdk_s3, "S3", "s3", |b: aws_sdk_s3::config::Builder| b
+                .force_path_style(true)),
+            rds: layered!(aws_sdk_rds, "RDS", "rds"),
+            cloudwatch: layered!(aws_sdk_cloudwatch, "CLOUDWATCH", "cloudwatch"),
+            sts: layered!(aws_sdk_sts, "STS", "sts"),
+            sqs: layered!(aws_sdk_sqs, "SQS", "sqs"),
+            organizations: layered!(aws_sdk_organizations, "ORGANIZATIONS", "organizations"),
         }
     }
 }

@@ -100,6 +100,27 @@ impl Lease {
         })
     }
 
+    /// The holders of the live leases under `prefix`, one lease per object: the workers
+    /// present there. Leases left to expire (their holders died) are deleted on the way.
+    ///
+    /// # Errors
+    /// The typed error of a list or read of the bucket.
+    pub async fn live_holders(bucket: &ResultsBucket, prefix: &str) -> Result<Vec<String>, AwsError> {
+        let now = now_ms();
+        let mut live = Vec::new();
+        for key in bucket.list(prefix).await? {
+            let Some(object) = bucket.get(&key).await? else {
+                continue; // released in between
+            };
+            match serde_json::from_slice::<Body>(&object.body) {
+                Ok(found) if found.expires_at_ms > now => live.push(found.holder),
+                // Renewed in between, the delete loses: the next count sees it.
+                _ => drop(bucket.delete_if(&key, &object.etag).await?),
+            }
+        }
+        Ok(live)
+    }
+
     fn held(
         bucket: &ResultsBucket,
         key: &str,

@@ -222,6 +222,14 @@ pub struct CycleResult {
     pub run: Option<AccountRun>,
     /// The worker's own API calls for the request (queue, results bucket), per service.
     pub worker_api_calls: BTreeMap<String, u64>,
+    /// `GetMetricData` metrics θ1 requested in the account over the request's iterations:
+    /// what CloudWatch bills (USD 0.01 per 1,000 in us-east-1).
+    #[serde(default)]
+    pub metrics_requested: u64,
+    /// The share of the account's API quotas the request's calls kept to: the worker's,
+    /// divided among the workers present in the account when its cycle began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota_share: Option<f64>,
     /// Steps of an interrupted apply (a worker killed mid-cycle) this run found and reverted.
     pub recovered_steps: usize,
     /// The objects written under the request's prefix, result.json aside.

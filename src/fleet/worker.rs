@@ -18,6 +18,9 @@
 //!   `attempts/`, and makes its message visible again for another worker.
 //! - **Malformed messages are never deleted**: the queue's redrive policy moves them to the
 //!   dead-letter queue after its `maxReceiveCount` receives.
+//! - **One account's quota for all.** Each job marks itself present in its account (a lease
+//!   under `.miyabi/presence/<account>/`) and spends the worker's share divided among the jobs
+//!   present there, so that a fleet on one account keeps to what one worker would spend.
 //! - **The knowledge base** of a tenant in an account lives in the bucket; an applying request
 //!   (the only one that changes it) writes it back under the account's lease.
 
@@ -34,10 +37,11 @@ use super::request::{Approve, CycleRequest, CycleResult, RequestError, RequestMo
 use super::store::{ResultsBucket, Written};
 use super::summary::{AccountRun, RunStatus};
 use super::AccountTarget;
-use crate::aws::{AwsError, AwsOptions, AwsSession, Layered};
-use crate::cycle::{Cycle, CycleContext, Interrupt, StopReason};
+use crate::aws::{AwsError, AwsOptions, AwsSession, Layered, LimitOptions};
+use crate::cycle::{Cycle, CycleContext, CycleHook, Interrupt, PhaseId, PhaseOutcome, StopReason};
 use crate::knowledge::KnowledgeBase;
 use crate::phases::deployment::{Approval, Deployment, DeploymentConfig, Mode};
+use crate::phases::discovery::MetricScan;
 use crate::phases::{Discovery, DiscoveryConfig, Learning, LearningConfig, Monitoring, MonitoringConfig};
 use crate::phases::{Optimization, Planning};
 use crate::run_report::RunRecorder;
@@ -220,7 +224,7 @@ impl Worker {
                             tally(&mut stats, &done);
                         }
                     }
-                    () = self.raised() => {}
+                    () = self.interrupt.raised() => {}
                 }
                 continue;
             }
@@ -255,13 +259,6 @@ impl Worker {
         match failure {
             Some(e) => Err(e),
             None => Ok(stats),
-        }
-    }
-
-    /// Returns once the worker is interrupted.
-    async fn raised(&self) {
-        while !self.interrupt.is_raised() {
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
@@ -420,8 +417,12 @@ impl<'w> Job<'w> {
         let interrupt = self.worker.interrupt.child();
         let heartbeat = Heartbeat::start(self, message, *claim, interrupt.clone());
         let outcome = self.run_claimed(request, &heartbeat, &interrupt).await;
-        let (claim, account_lease) = heartbeat.stop().await;
-        if let Some(lease) = account_lease {
+        let Held {
+            claim,
+            account,
+            presence,
+        } = heartbeat.stop().await;
+        for lease in [account, presence].into_iter().flatten() {
             lease.release().await?;
         }
         let handled = match outcome {
@@ -484,15 +485,13 @@ impl<'w> Job<'w> {
                     }
                     Taken::Busy { holder, expires_in } => {
                         tracing::info!(account = %target.account_id, %holder, "waiting for the account's lease");
-                        if interrupt.is_raised() {
-                            return Ok(None);
+                        let again = expires_in
+                            .min(self.config().heartbeat())
+                            .max(Duration::from_millis(100));
+                        tokio::select! {
+                            () = tokio::time::sleep(again) => {}
+                            () = interrupt.raised() => return Ok(None),
                         }
-                        tokio::time::sleep(
-                            expires_in
-                                .min(self.config().heartbeat())
-                                .max(Duration::from_millis(100)),
-                        )
-                        .await;
                     }
                 }
             }
@@ -510,7 +509,7 @@ impl<'w> Job<'w> {
             ));
         let _ = std::fs::remove_dir_all(&scratch);
         std::fs::create_dir_all(&scratch).map_err(|e| Error::io(&scratch, e))?;
-        let ran = self.run_cycle(request, &target, &scratch, interrupt).await;
+        let ran = self.run_cycle(request, &target, &scratch, heartbeat, interrupt).await;
         let _ = std::fs::remove_dir_all(&scratch);
         ran
     }
@@ -520,10 +519,15 @@ impl<'w> Job<'w> {
         request: &CycleRequest,
         target: &AccountTarget,
         scratch: &Path,
+        heartbeat: &Heartbeat,
         interrupt: &Interrupt,
     ) -> Result<Option<CycleResult>> {
         let started = Instant::now();
-        let account = Arc::new(target.session(&self.config().aws));
+        let share = self.enter(&target.account_id, heartbeat).await?;
+        let account = Arc::new(target.session(&AwsOptions {
+            limits: share,
+            ..self.config().aws.clone()
+        }));
         if let Err(e) = account.verify(&self.config().region).await {
             let run = AccountRun::failed(target, &e.into(), account.stats(), started.elapsed());
             let error = run.error.clone();
@@ -550,7 +554,10 @@ impl<'w> Job<'w> {
         let journal = (request.mode == RequestMode::Apply)
             .then(|| Arc::new(BucketJournal::new(self.bucket.clone(), &target.account_id)) as _);
         let recorder = Arc::new(RunRecorder::new());
-        let cycle = cycle_for(request, self.config().lookback_hours, journal).with_hook(recorder.clone());
+        let bill = Arc::new(MetricBill::default());
+        let cycle = cycle_for(request, self.config().lookback_hours, journal)
+            .with_hook(recorder.clone())
+            .with_hook(bill.clone());
         let report = cycle.run(&mut ctx).await;
         recorder.write(&report, &mut ctx.output)?;
         let recovered = ctx
@@ -574,7 +581,43 @@ impl<'w> Job<'w> {
         }
         let run = AccountRun::of(target, &report, account.stats(), started.elapsed());
         let (status, error) = (run.status, run.error.clone());
-        Ok(Some(self.result(request, status, error, Some(run), recovered, outputs)))
+        let mut result = self.result(request, status, error, Some(run), recovered, outputs);
+        result.metrics_requested = bill.0.load(std::sync::atomic::Ordering::Relaxed);
+        result.quota_share = Some(account.limiter().options().share);
+        Ok(Some(result))
+    }
+
+    /// Marks this job present in `account` and returns the quota share it may spend there:
+    /// the worker's own, divided among the jobs present (this one included), so that the
+    /// fleet's workers on one account keep together to what one would spend. Counted once, as
+    /// the cycle begins; a worker that joins later divides its own share only, and the
+    /// limiter's backing off on throttles covers the overlap.
+    async fn enter(&self, account: &str, heartbeat: &Heartbeat) -> Result<LimitOptions> {
+        let prefix = format!(".miyabi/presence/{account}/");
+        let name: String = self
+            .holder
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "_.-".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let key = format!("{prefix}{name}.json");
+        if let Taken::Held(presence) =
+            Lease::take(&self.bucket, &key, &self.holder, self.config().visibility_timeout).await?
+        {
+            heartbeat.hold_presence(*presence).await;
+        }
+        let present = Lease::live_holders(&self.bucket, &prefix).await?;
+        let mine = usize::from(!present.contains(&self.holder));
+        let share = self.config().aws.limits.divided(present.len() + mine);
+        if present.len() + mine > 1 {
+            tracing::info!(%account, workers = present.len() + mine, share = share.share, "sharing the account's quota");
+        }
+        Ok(share)
     }
 
     /// Uploads the files a cycle wrote under `prefix`, each at its path below `root`.
@@ -615,6 +658,8 @@ impl<'w> Job<'w> {
             error,
             run,
             worker_api_calls: self.session.stats().per_service(),
+            metrics_requested: 0,
+            quota_share: None,
             recovered_steps,
             outputs,
         }
@@ -680,6 +725,8 @@ struct Heartbeat {
 struct Held {
     claim: Option<Lease>,
     account: Option<Lease>,
+    /// Says this job works in the account: the other workers there count it.
+    presence: Option<Lease>,
 }
 
 impl Heartbeat {
@@ -687,6 +734,7 @@ impl Heartbeat {
         let held = Arc::new(tokio::sync::Mutex::new(Held {
             claim: Some(claim),
             account: None,
+            presence: None,
         }));
         let (sqs, queue_url, receipt) = (job.sqs.clone(), job.config().queue_url.clone(), message.receipt.clone());
         let (every, visibility) = (job.config().heartbeat(), job.config().visibility_timeout);
@@ -704,6 +752,13 @@ impl Heartbeat {
                     tracing::warn!(error = %e, "heartbeat: could not extend the message's visibility");
                 }
                 let held = beat_held.lock().await;
+                if let Some(presence) = &held.presence {
+                    // Only counted by others: one lost (deleted after a stall) is not worth
+                    // stopping for.
+                    if let Err(e) = presence.renew().await {
+                        tracing::warn!(lease = presence.key(), error = %e, "heartbeat: could not renew");
+                    }
+                }
                 for lease in [&held.claim, &held.account].into_iter().flatten() {
                     match lease.renew().await {
                         Ok(true) => {}
@@ -727,12 +782,38 @@ impl Heartbeat {
         self.held.lock().await.account = Some(lease);
     }
 
-    /// Stops beating; returns the claim and the account lease.
-    async fn stop(self) -> (Option<Lease>, Option<Lease>) {
+    /// Adds the job's presence in its account to what the heartbeat renews.
+    async fn hold_presence(&self, lease: Lease) {
+        self.held.lock().await.presence = Some(lease);
+    }
+
+    /// Stops beating; returns what it held.
+    async fn stop(self) -> Held {
         self.stop.notify_one();
         let _ = self.task.await;
         let mut held = self.held.lock().await;
-        (held.claim.take(), held.account.take())
+        Held {
+            claim: held.claim.take(),
+            account: held.account.take(),
+            presence: held.presence.take(),
+        }
+    }
+}
+
+/// Sums the `GetMetricData` metrics θ1 requested over a request's iterations.
+#[derive(Debug, Default)]
+struct MetricBill(std::sync::atomic::AtomicU64);
+
+#[async_trait::async_trait]
+impl CycleHook for MetricBill {
+    async fn after(&self, phase: PhaseId, _: &PhaseOutcome, ctx: &mut CycleContext) -> Result<()> {
+        if phase == PhaseId::Discovery {
+            if let Some(scan) = ctx.artefacts.get::<MetricScan>() {
+                self.0
+                    .fetch_add(scan.series_requested, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        Ok(())
     }
 }
 

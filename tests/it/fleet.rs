@@ -198,7 +198,7 @@ async fn results_bucket(h: &crate::support::Harness, name: &str) -> ResultsBucke
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn of_workers_racing_for_a_lease_one_wins_and_an_expired_one_is_taken_over() {
+async fn of_workers_racing_for_a_lease_one_wins_an_expired_one_is_taken_over_and_only_live_ones_are_counted() {
     let h = harness("us-east-1").await;
     let bucket = results_bucket(&h, "miyabi-fleet-leases").await;
     let key = ".miyabi/leases/210000000009.json";
@@ -254,6 +254,29 @@ async fn of_workers_racing_for_a_lease_one_wins_and_an_expired_one_is_taken_over
     );
     next.release().await.unwrap();
     assert!(bucket.get(key).await.unwrap().is_none());
+
+    // Presence: each job's lease of its own; the live ones are counted, an expired one (its
+    // worker died) is not, and is cleared away.
+    let prefix = ".miyabi/presence/210000000010/";
+    let mut present = Vec::new();
+    for (holder, ttl) in [("w-1#0", ttl), ("w-2#0", ttl), ("w-dead#3", Duration::from_millis(200))] {
+        let Taken::Held(lease) = Lease::take(&bucket, &format!("{prefix}{holder}.json"), holder, ttl)
+            .await
+            .unwrap()
+        else {
+            panic!("a key of its own is free")
+        };
+        present.push(lease);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut live = Lease::live_holders(&bucket, prefix).await.unwrap();
+    live.sort();
+    assert_eq!(live, ["w-1#0", "w-2#0"]);
+    assert_eq!(
+        bucket.list(prefix).await.unwrap().len(),
+        2,
+        "the expired presence is deleted"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -484,6 +507,15 @@ async fn a_worker_runs_a_request_once_refuses_what_cannot_run_and_leaves_poison_
     assert_eq!(run.account_id, account);
     assert!(run.api_calls.get("ec2").copied().unwrap_or(0) > 0);
     assert!(result.worker_api_calls.get("s3").copied().unwrap_or(0) > 0);
+    assert!(
+        result.metrics_requested > 0,
+        "θ1 asked CloudWatch for the instances' metrics"
+    );
+    assert_eq!(
+        result.quota_share,
+        Some(0.5),
+        "alone in its account: the whole default share"
+    );
     let world_key = "acme/r-1/world_state_0.json";
     assert!(result.outputs.iter().any(|k| k == world_key), "{:?}", result.outputs);
     let world: WorldState = serde_json::from_slice(&bucket.get(world_key).await.unwrap().unwrap().body).unwrap();
@@ -682,9 +714,11 @@ async fn sixty_requests_over_three_accounts_survive_a_killed_and_a_stopped_worke
         .map(|r| r.path)
         .collect();
     assert_eq!(result_writes.len(), 60, "each result written once");
+    let mut shares = Vec::new();
     for (tenant, id, account, _) in &bodies {
         let result = result_of(&bucket, tenant, id).await.expect("a result");
         assert_eq!(result.status, RunStatus::Succeeded, "{id}: {:?}", result.error);
+        shares.push(result.quota_share.expect("a share"));
         assert_eq!(&result.request.tenant_id, tenant);
         let run = result.run.expect("a run");
         assert_eq!(run.account_id, *account, "{id}");
@@ -713,8 +747,15 @@ async fn sixty_requests_over_three_accounts_survive_a_killed_and_a_stopped_worke
     }
     let keys = bucket.list(".miyabi/").await.unwrap();
     assert!(
-        keys.iter().all(|k| k.starts_with(".miyabi/knowledge/")),
-        "only knowledge bases remain: {keys:?}"
+        keys.iter()
+            .all(|k| k.starts_with(".miyabi/knowledge/") || k.starts_with(".miyabi/presence/210000000031/w1_")),
+        "only knowledge bases remain (and the killed worker's presence, until a count clears it): {keys:?}"
+    );
+    // Jobs in one account at once split its share; none spent more than the worker's.
+    assert!(shares.iter().all(|&s| s > 0.0 && s <= 0.5), "{shares:?}");
+    assert!(
+        shares.iter().any(|&s| s < 0.5),
+        "six jobs over three accounts shared one: {shares:?}"
     );
     assert!(
         bucket

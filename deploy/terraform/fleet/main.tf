@@ -6,6 +6,14 @@ data "aws_region" "current" {}
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 
+locals {
+  # Who may assume the execution and the task roles: ECS tasks.
+  ecs_tasks_trust = jsonencode({
+    Version   = "2012-10-17"
+    Statement = [{ Effect = "Allow", Principal = { Service = "ecs-tasks.amazonaws.com" }, Action = "sts:AssumeRole" }]
+  })
+}
+
 resource "aws_s3_bucket" "results" {
   bucket_prefix = "miyabi-results-"
 }
@@ -137,11 +145,8 @@ resource "aws_cloudwatch_log_group" "worker" {
 }
 
 resource "aws_iam_role" "execution" {
-  name_prefix = "miyabi-execution-"
-  assume_role_policy = jsonencode({
-    Version   = "2012-10-17"
-    Statement = [{ Effect = "Allow", Principal = { Service = "ecs-tasks.amazonaws.com" }, Action = "sts:AssumeRole" }]
-  })
+  name_prefix        = "miyabi-execution-"
+  assume_role_policy = local.ecs_tasks_trust
 }
 
 resource "aws_iam_role_policy_attachment" "execution" {
@@ -152,11 +157,8 @@ resource "aws_iam_role_policy_attachment" "execution" {
 # The worker: may assume the tenant roles, work the request queue and write the results
 # bucket; nothing else.
 resource "aws_iam_role" "task" {
-  name_prefix = "miyabi-worker-"
-  assume_role_policy = jsonencode({
-    Version   = "2012-10-17"
-    Statement = [{ Effect = "Allow", Principal = { Service = "ecs-tasks.amazonaws.com" }, Action = "sts:AssumeRole" }]
-  })
+  name_prefix        = "miyabi-worker-"
+  assume_role_policy = local.ecs_tasks_trust
 }
 
 resource "aws_iam_role_policy" "task" {

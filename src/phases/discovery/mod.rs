@@ -123,6 +123,10 @@ pub struct MetricScan {
     pub datapoints_returned: u64,
 }
 
+impl crate::artefact::Artefact for MetricScan {
+    const WHAT: &'static str = "θ1's metric scan";
+}
+
 impl MetricScan {
     /// CloudWatch's price of `GetMetricData`: USD per 1,000 metrics requested (us-east-1).
     pub const USD_PER_1000_METRICS: f64 = 0.01;
@@ -776,7 +780,8 @@ fn write_findings(ctx: &mut CycleContext, world: &WorldState) -> Result<()> {
 }
 
 /// What every θ1 phase does with its capture in a cycle: writes `world_state_N.json` and
-/// `discovery_report.md` when the context has an output folder and stores the world state. A
+/// `discovery_report.md` when the context has an output folder and stores the world state (and
+/// the [`MetricScan`], when the implementation reports one). A
 /// partial capture does not fail the phase: the loop goes on with what was read whole (θ2–θ4
 /// leave partial resources alone, see [`crate::world::Coverage`]) and the cycle's report says
 /// the run was partial.
@@ -799,5 +804,10 @@ pub fn publish_capture(ctx: &mut CycleContext, mut out: DiscoveryOutput) -> Resu
         report::render(&out.world, &out.calls_per_service, out.metrics.as_ref()).as_bytes(),
     )?;
     ctx.artefacts.put(out.world);
+    // This iteration's scan only: one left from an earlier iteration would be billed twice.
+    match out.metrics {
+        Some(scan) => ctx.artefacts.put(scan),
+        None => drop(ctx.artefacts.take::<MetricScan>()),
+    }
     Ok(PhaseOutcome::nothing())
 }
