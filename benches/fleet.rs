@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo bench --bench fleet -- [--instances 200] [--workers 2] [--dry-runs 6] [--applies 2]
-//!                              [--faulty 6] [--visibility 60]
+//!                              [--faulty 6] [--visibility 60] [--max-in-flight 8]
 //! ```
 //!
 //! Three batches, one after the other, each submitted at once:
@@ -17,13 +17,14 @@
 //!    replaced, as ECS replaces a task; its request comes back when its message's visibility
 //!    timeout (`--visibility`, the claim's life too) runs out.
 //!
-//! Per batch: requests that succeeded, cycle time (the worker's start to its result) and
-//! end-to-end latency (submitted to result; it includes queueing behind the workers) at p50 and
-//! p99 (with a handful of requests, p99 is the slowest), cycles per hour and per day of one
-//! worker running one request at a time (3,600 s / mean cycle time), and the cost of a cycle:
-//! the `GetMetricData` metrics it requested (USD 0.01 per 1,000), its S3 and SQS requests
-//! (USD 0.005 per 1,000 S3 PUT-class requests, USD 0.40 per million SQS requests; every S3
-//! request counted as PUT-class, an upper bound), and its Fargate task time at 1 vCPU and 2 GB
+//! Per batch: requests that succeeded, cycle time (the loop in the account, an apply's wait
+//! for the account's lease left out) and end-to-end latency (submitted to result; it includes
+//! queueing behind the workers) at p50 and p99 (with a handful of requests, p99 is the
+//! slowest), cycles per hour and per day of one worker running one request at a time (3,600 s
+//! / mean cycle time), and the cost of a cycle: the `GetMetricData` metrics it requested (USD
+//! 0.01 per 1,000), its S3 and SQS requests (USD 0.005 per 1,000 S3 PUT-class requests, USD
+//! 0.40 per million SQS requests; every S3 request counted as PUT-class, an upper bound), and
+//! the time it held its worker (lease wait included) as Fargate task time at 1 vCPU and 2 GB
 //! (USD 0.04048 per vCPU-hour, USD 0.004445 per GB-hour): us-east-1 list prices, Linux/x86.
 //! The plan's KPIs are printed beside them.
 //!
@@ -92,13 +93,14 @@ struct Fleet {
     /// The fleet role's credentials, for the workers' environment.
     credentials: [(&'static str, String); 3],
     visibility: u64,
+    max_in_flight: u64,
     logs: PathBuf,
     workers: Vec<(String, tokio::process::Child)>,
     started: usize,
 }
 
 impl Fleet {
-    async fn new(local: &LocalAws, proxy: FaultProxy, visibility: u64) -> anyhow::Result<Self> {
+    async fn new(local: &LocalAws, proxy: FaultProxy, visibility: u64, max_in_flight: u64) -> anyhow::Result<Self> {
         let endpoints = local.endpoints();
         let direct = Arc::new(AwsSession::new(AwsOptions {
             endpoint_url: Some(endpoints.moto.clone()),
@@ -143,6 +145,7 @@ impl Fleet {
             queue_url,
             credentials,
             visibility,
+            max_in_flight,
             logs,
             workers: Vec::new(),
             started: 0,
@@ -166,6 +169,7 @@ impl Fleet {
             .args(["--queue-url", &self.queue_url, "--results-bucket", self.bucket.name()])
             .args(["--worker-id", &id, "--concurrency", "1", "--wait-time", "2"])
             .args(["--visibility-timeout", &self.visibility.to_string()])
+            .args(["--max-in-flight", &self.max_in_flight.to_string()])
             .envs(self.credentials.iter().map(|(k, v)| (*k, v.as_str())))
             .env(
                 "MIYABI_LOG",
@@ -343,15 +347,26 @@ struct Batch {
     end_to_end: Vec<f64>,
     metrics: Vec<u64>,
     usd: Vec<f64>,
+    /// Mean seconds per phase over the batch's requests (iterations summed).
+    phases: BTreeMap<String, f64>,
     notes: String,
 }
 
 impl Batch {
     fn of(name: &'static str, sent: &[DateTime<Utc>], results: &[CycleResult], notes: String) -> Self {
-        let cycle: Vec<f64> = results.iter().map(|r| seconds(r.started_at, r.finished_at)).collect();
+        // The cycle itself (an apply's wait for the account's lease left out), and the time
+        // the request held the worker (what the task is paid for).
+        let cycle: Vec<f64> = results
+            .iter()
+            .map(|r| {
+                r.run
+                    .as_ref()
+                    .map_or(seconds(r.started_at, r.finished_at), |run| run.seconds)
+            })
+            .collect();
         let usd = results
             .iter()
-            .zip(&cycle)
+            .map(|r| (r, seconds(r.started_at, r.finished_at)))
             .map(|(r, secs)| {
                 let calls = |service: &str| {
                     let run = r.run.as_ref().and_then(|run| run.api_calls.get(service)).copied();
@@ -375,6 +390,7 @@ impl Batch {
             cycle,
             metrics: results.iter().map(|r| r.metrics_requested).collect(),
             usd,
+            phases: mean_phase_seconds(results),
             notes,
         }
     }
@@ -386,6 +402,21 @@ impl Batch {
     fn cycles_per_hour(&self) -> f64 {
         3600.0 / Self::mean(&self.cycle)
     }
+}
+
+fn mean_phase_seconds(results: &[CycleResult]) -> BTreeMap<String, f64> {
+    let mut sums: BTreeMap<String, f64> = BTreeMap::new();
+    for it in results
+        .iter()
+        .filter_map(|r| r.run.as_ref())
+        .flat_map(|run| &run.iterations)
+    {
+        for (phase, secs) in &it.phase_seconds {
+            *sums.entry(phase.clone()).or_default() += secs;
+        }
+    }
+    let n = results.len().max(1) as f64;
+    sums.into_iter().map(|(phase, secs)| (phase, secs / n)).collect()
 }
 
 fn print(batches: &[Batch], instances: usize, workers: u64, visibility: u64) {
@@ -414,6 +445,11 @@ fn print(batches: &[Batch], instances: usize, workers: u64, visibility: u64) {
             Batch::mean(&metrics),
             Batch::mean(&b.usd),
         );
+    }
+    println!("\nMean seconds per phase and request (iterations summed):\n");
+    for b in batches {
+        let phases: Vec<String> = b.phases.iter().map(|(p, s)| format!("{p} {s:.1}")).collect();
+        println!("- {}: {}", b.name, phases.join(", "));
     }
     for b in batches.iter().filter(|b| !b.notes.is_empty()) {
         println!("\n{}: {}", b.name, b.notes);
@@ -476,107 +512,111 @@ async fn main() -> anyhow::Result<()> {
     let proxy = FaultProxy::start(&endpoints.moto, &endpoints.cloudwatch).await?;
     proxy.set_aws_like(Some(AwsLike::default()));
     proxy.set_ec2_state_times(Some(StateTimes::default()));
-    let mut fleet = Fleet::new(&local, proxy, visibility).await?;
+    let mut fleet = Fleet::new(&local, proxy, visibility, number("--max-in-flight", 8)).await?;
     for _ in 0..workers {
         fleet.spawn()?;
     }
     let limit = Duration::from_secs(3 * 3600);
     let mut batches = Vec::new();
 
-    eprintln!("== dry runs");
-    let requests: Vec<CycleRequest> = (0..dry_runs)
-        .map(|n| request(&format!("dry-{n}"), "dry_run", &spec.regions))
-        .collect::<anyhow::Result<_>>()?;
-    let sent = fleet.submit(&requests).await?;
-    let results = fleet.results(&requests, limit).await?;
-    batches.push(Batch::of("dry runs", &sent, &results, String::new()));
-
-    eprintln!("== applies");
-    let requests: Vec<CycleRequest> = (0..applies)
-        .map(|n| request(&format!("apply-{n}"), "apply", &spec.regions))
-        .collect::<anyhow::Result<_>>()?;
-    let sent = fleet.submit(&requests).await?;
-    let results = fleet.results(&requests, limit).await?;
-    let applied: Vec<String> = results
-        .iter()
-        .map(|r| {
-            let changes: usize = r
-                .run
-                .iter()
-                .flat_map(|run| &run.iterations)
-                .filter_map(|it| it.applied_changes)
-                .sum();
-            format!("{} applied {changes} change(s)", r.request.request_id)
-        })
-        .collect();
-    batches.push(Batch::of(
-        "applies",
-        &sent,
-        &results,
-        format!(
-            "one account, so one apply at a time under its lease; {}",
-            applied.join(", ")
-        ),
-    ));
-
-    eprintln!("== faults: throttling storms and a killed worker");
-    fleet.proxy.reset_log();
-    let requests: Vec<CycleRequest> = (0..faulty)
-        .map(|n| request(&format!("faulty-{n}"), "dry_run", &spec.regions))
-        .collect::<anyhow::Result<_>>()?;
-    let storms: Vec<FaultRule> = [("ec2", 25), ("cloudwatch", 5), ("s3", 5)]
-        .iter()
-        .map(|&(service, n)| FaultRule::new(service, Fault::Throttle).times(n))
-        .collect();
-    let storm = |fleet: &Fleet| {
-        for rule in &storms {
-            fleet.proxy.inject(rule.clone());
-        }
-    };
-    let sent = fleet.submit(&requests).await?;
-    storm(&fleet);
-    let mut storm_count = 1;
-    // Each worker took a request at once: 15 s in, the first is mid-cycle.
-    tokio::time::sleep(Duration::from_secs(15)).await;
-    let held = fleet.claims_of("w-0").await?;
-    let killed = fleet.kill(0).await?;
-    fleet.spawn()?;
-    let results = {
-        let waiting = fleet.results(&requests, limit);
-        tokio::pin!(waiting);
-        let mut tick = tokio::time::interval_at(
-            tokio::time::Instant::now() + Duration::from_secs(5),
-            Duration::from_secs(20),
-        );
-        loop {
-            tokio::select! {
-                done = &mut waiting => break done?,
-                _ = tick.tick() => {
-                    storm(&fleet);
-                    storm_count += 1;
+    if dry_runs > 0 {
+        eprintln!("== dry runs");
+        let requests: Vec<CycleRequest> = (0..dry_runs)
+            .map(|n| request(&format!("dry-{n}"), "dry_run", &spec.regions))
+            .collect::<anyhow::Result<_>>()?;
+        let sent = fleet.submit(&requests).await?;
+        let results = fleet.results(&requests, limit).await?;
+        batches.push(Batch::of("dry runs", &sent, &results, String::new()));
+    }
+    if applies > 0 {
+        eprintln!("== applies");
+        let requests: Vec<CycleRequest> = (0..applies)
+            .map(|n| request(&format!("apply-{n}"), "apply", &spec.regions))
+            .collect::<anyhow::Result<_>>()?;
+        let sent = fleet.submit(&requests).await?;
+        let results = fleet.results(&requests, limit).await?;
+        let applied: Vec<String> = results
+            .iter()
+            .map(|r| {
+                let changes: usize = r
+                    .run
+                    .iter()
+                    .flat_map(|run| &run.iterations)
+                    .filter_map(|it| it.applied_changes)
+                    .sum();
+                format!("{} applied {changes} change(s)", r.request.request_id)
+            })
+            .collect();
+        batches.push(Batch::of(
+            "applies",
+            &sent,
+            &results,
+            format!(
+                "one account, so one apply at a time under its lease; {}",
+                applied.join(", ")
+            ),
+        ));
+    }
+    if faulty > 0 {
+        eprintln!("== faults: throttling storms and a killed worker");
+        fleet.proxy.reset_log();
+        let requests: Vec<CycleRequest> = (0..faulty)
+            .map(|n| request(&format!("faulty-{n}"), "dry_run", &spec.regions))
+            .collect::<anyhow::Result<_>>()?;
+        let storms: Vec<FaultRule> = [("ec2", 25), ("cloudwatch", 5), ("s3", 5)]
+            .iter()
+            .map(|&(service, n)| FaultRule::new(service, Fault::Throttle).times(n))
+            .collect();
+        let storm = |fleet: &Fleet| {
+            for rule in &storms {
+                fleet.proxy.inject(rule.clone());
+            }
+        };
+        let sent = fleet.submit(&requests).await?;
+        storm(&fleet);
+        let mut storm_count = 1;
+        // Each worker took a request at once: 15 s in, the first is mid-cycle.
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        let held = fleet.claims_of("w-0").await?;
+        let killed = fleet.kill(0).await?;
+        fleet.spawn()?;
+        let results = {
+            let waiting = fleet.results(&requests, limit);
+            tokio::pin!(waiting);
+            let mut tick = tokio::time::interval_at(
+                tokio::time::Instant::now() + Duration::from_secs(5),
+                Duration::from_secs(20),
+            );
+            loop {
+                tokio::select! {
+                    done = &mut waiting => break done?,
+                    _ = tick.tick() => {
+                        storm(&fleet);
+                        storm_count += 1;
+                    }
                 }
             }
-        }
-    };
-    fleet.proxy.clear_faults();
-    let log = fleet.proxy.requests();
-    let injected = log.iter().filter(|r| r.fault == Some(Fault::Throttle)).count();
-    let over_quota = log.iter().filter(|r| r.over_quota).count();
-    batches.push(Batch::of(
-        "faults",
-        &sent,
-        &results,
-        format!(
-            "{storm_count} storms, {injected} throttling errors injected and {over_quota} from the AWS-like buckets \
-             ({} requests in all); worker {killed} SIGKILLed 15 s in, holding {}, and replaced",
-            log.len(),
-            if held.is_empty() {
-                "no request".to_owned()
-            } else {
-                held.join(", ")
-            },
-        ),
-    ));
+        };
+        fleet.proxy.clear_faults();
+        let log = fleet.proxy.requests();
+        let injected = log.iter().filter(|r| r.fault == Some(Fault::Throttle)).count();
+        let over_quota = log.iter().filter(|r| r.over_quota).count();
+        batches.push(Batch::of(
+            "faults",
+            &sent,
+            &results,
+            format!(
+                "{storm_count} storms, {injected} throttling errors injected and {over_quota} from the AWS-like buckets \
+                 ({} requests in all); worker {killed} SIGKILLed 15 s in, holding {}, and replaced",
+                log.len(),
+                if held.is_empty() {
+                    "no request".to_owned()
+                } else {
+                    held.join(", ")
+                },
+            ),
+        ));
+    }
     fleet.stop().await;
     print(&batches, instances, workers, visibility);
     Ok(())

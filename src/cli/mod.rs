@@ -205,6 +205,9 @@ struct WorkerArgs {
     /// Metric lookback in days.
     #[arg(long, default_value_t = 14)]
     lookback_days: u32,
+    /// θ4's steps of a wave in flight at once, per request (never two on one resource).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_IN_FLIGHT, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    max_in_flight: u16,
 }
 
 #[derive(Args, Debug)]
@@ -715,6 +718,7 @@ async fn worker(g: &Global, args: &WorkerArgs, options: AwsOptions) -> Result<u8
     config.visibility_timeout = std::time::Duration::from_secs(args.visibility_timeout.into());
     config.wait_time = std::time::Duration::from_secs(args.wait_time.into());
     config.lookback_hours = args.lookback_days.saturating_mul(24);
+    config.max_in_flight = args.max_in_flight.into();
     config.aws = options;
     if let Some(id) = &args.worker_id {
         crate::fleet::request::check_id(id).map_err(|why| Error::Config(format!("--worker-id {why}")))?;

@@ -67,6 +67,8 @@ pub struct WorkerConfig {
     pub worker_id: String,
     /// θ1's metric lookback, hours.
     pub lookback_hours: u32,
+    /// θ4's steps of a wave in flight at once, per request.
+    pub max_in_flight: usize,
     /// How AWS is reached (the worker's own credentials; a request's role is assumed with them).
     pub aws: AwsOptions,
     /// A folder for the cycles' files before they are uploaded; the system's temporary folder
@@ -88,6 +90,7 @@ impl WorkerConfig {
             wait_time: Duration::from_secs(20),
             worker_id: default_worker_id(),
             lookback_hours: 14 * 24,
+            max_in_flight: usize::from(crate::phases::deployment::DEFAULT_MAX_IN_FLIGHT),
             aws: AwsOptions::default(),
             scratch: None,
         }
@@ -555,7 +558,7 @@ impl<'w> Job<'w> {
             .then(|| Arc::new(BucketJournal::new(self.bucket.clone(), &target.account_id)) as _);
         let recorder = Arc::new(RunRecorder::new());
         let bill = Arc::new(MetricBill::default());
-        let cycle = cycle_for(request, self.config().lookback_hours, journal)
+        let cycle = cycle_for(request, self.config(), journal)
             .with_hook(recorder.clone())
             .with_hook(bill.clone());
         let report = cycle.run(&mut ctx).await;
@@ -821,13 +824,13 @@ impl CycleHook for MetricBill {
 /// the journal in the bucket) or dry-running.
 fn cycle_for(
     request: &CycleRequest,
-    lookback_hours: u32,
+    config: &WorkerConfig,
     journal: Option<Arc<dyn crate::phases::deployment::journal::JournalStore>>,
 ) -> Cycle {
     let regions = request.regions.clone();
     let discovery = Discovery::new(DiscoveryConfig {
         regions: regions.clone(),
-        lookback_hours,
+        lookback_hours: config.lookback_hours,
         ..DiscoveryConfig::default()
     });
     let approval = match &request.approve {
@@ -842,6 +845,7 @@ fn cycle_for(
         },
         approval,
         journal,
+        max_in_flight: config.max_in_flight,
         ..DeploymentConfig::default()
     });
     Cycle::new()
