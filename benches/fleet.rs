@@ -567,7 +567,10 @@ async fn main() -> anyhow::Result<()> {
             .iter()
             .map(|&(service, n)| FaultRule::new(service, Fault::Throttle).times(n))
             .collect();
+        // A storm is a burst: what the last one left unspent is cleared first, so that bursts
+        // never pile up into one that throttles everything.
         let storm = |fleet: &Fleet| {
+            fleet.proxy.clear_faults();
             for rule in &storms {
                 fleet.proxy.inject(rule.clone());
             }

@@ -140,6 +140,9 @@ impl ResultsBucket {
         match put {
             Ok(out) => Ok(Written::Done(out.e_tag().unwrap_or_default().to_owned())),
             Err(e) if lost_condition(&e) => Ok(Written::Lost),
+            // S3 answers an `If-Match` on a key that is gone with 404: the object matched
+            // against was deleted (a lease cleared away after it expired).
+            Err(e) if matches!(condition, Condition::Matches(_)) && e.code() == Some("NoSuchKey") => Ok(Written::Lost),
             Err(e) => Err(e),
         }
     }

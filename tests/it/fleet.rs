@@ -277,6 +277,10 @@ async fn of_workers_racing_for_a_lease_one_wins_an_expired_one_is_taken_over_and
         2,
         "the expired presence is deleted"
     );
+    assert!(
+        !present[2].renew().await.unwrap(),
+        "a lease whose object was cleared away is lost"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
