@@ -17,15 +17,16 @@
 //!    replaced, as ECS replaces a task; its request comes back when its message's visibility
 //!    timeout (`--visibility`, the claim's life too) runs out.
 //!
-//! Per batch: requests that succeeded, cycle time (the loop in the account, an apply's wait
-//! for the account's lease left out) and end-to-end latency (submitted to result; it includes
-//! queueing behind the workers) at p50 and p99 (with a handful of requests, p99 is the
-//! slowest), cycles per hour and per day of one worker running one request at a time (3,600 s
-//! / mean cycle time), and the cost of a cycle: the `GetMetricData` metrics it requested (USD
-//! 0.01 per 1,000), its S3 and SQS requests (USD 0.005 per 1,000 S3 PUT-class requests, USD
-//! 0.40 per million SQS requests; every S3 request counted as PUT-class, an upper bound), and
-//! the time it held its worker (lease wait included) as Fargate task time at 1 vCPU and 2 GB
-//! (USD 0.04048 per vCPU-hour, USD 0.004445 per GB-hour): us-east-1 list prices, Linux/x86.
+//! Per batch: requests by outcome (a `partial` one finished with the reads that failed marked
+//! missing), cycle time (the loop in the account, an apply's wait for the account's lease left
+//! out) and end-to-end latency (submitted to result; it includes queueing behind the workers)
+//! at p50 and p99 (with a handful of requests, p99 is the slowest), cycles per hour and per day
+//! of one worker running one request at a time (3,600 s / mean cycle time), and the cost of a
+//! cycle: the `GetMetricData` metrics it requested (USD 0.01 per 1,000), its S3 and SQS
+//! requests (USD 0.005 per 1,000 S3 PUT-class requests, USD 0.40 per million SQS requests;
+//! every S3 request counted as PUT-class, an upper bound), and the time it held its worker
+//! (lease wait included) as Fargate task time at 1 vCPU and 2 GB (USD 0.04048 per vCPU-hour,
+//! USD 0.004445 per GB-hour): us-east-1 list prices, Linux/x86.
 //! The plan's KPIs are printed beside them.
 //!
 //! The estate lives in one account (the emulators' default), the queue and the results bucket
@@ -343,6 +344,8 @@ struct Batch {
     name: &'static str,
     requests: usize,
     succeeded: usize,
+    /// Requests by status (`partial` ones are complete but marked so).
+    statuses: BTreeMap<String, usize>,
     cycle: Vec<f64>,
     end_to_end: Vec<f64>,
     metrics: Vec<u64>,
@@ -382,6 +385,10 @@ impl Batch {
             name,
             requests: sent.len(),
             succeeded: results.iter().filter(|r| r.status == RunStatus::Succeeded).count(),
+            statuses: results.iter().fold(BTreeMap::new(), |mut counts, r| {
+                *counts.entry(format!("{:?}", r.status).to_lowercase()).or_default() += 1;
+                counts
+            }),
             end_to_end: sent
                 .iter()
                 .zip(results)
@@ -425,7 +432,7 @@ fn print(batches: &[Batch], instances: usize, workers: u64, visibility: u64) {
          (2 Regions), AWS-like (50 ms a call, AWS's buckets, EC2 stop 30 s / start 20 s), visibility timeout {visibility} s\n"
     );
     println!(
-        "| batch | requests | succeeded | cycle p50 s | cycle p99 s | end-to-end p50 s | end-to-end p99 s | \
+        "| batch | requests | outcomes | cycle p50 s | cycle p99 s | end-to-end p50 s | end-to-end p99 s | \
          cycles/h/worker | cycles/day/worker | metrics/cycle | USD/cycle |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
@@ -435,7 +442,11 @@ fn print(batches: &[Batch], instances: usize, workers: u64, visibility: u64) {
             "| {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.1} | {:.0} | {:.0} | {:.4} |",
             b.name,
             b.requests,
-            b.succeeded,
+            b.statuses
+                .iter()
+                .map(|(status, n)| format!("{n} {status}"))
+                .collect::<Vec<_>>()
+                .join(", "),
             quantile(&b.cycle, 0.5),
             quantile(&b.cycle, 0.99),
             quantile(&b.end_to_end, 0.5),
