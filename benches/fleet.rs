@@ -324,6 +324,13 @@ fn request(id: &str, mode: &str, regions: &[String]) -> anyhow::Result<CycleRequ
     CycleRequest::parse(&body.to_string()).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
+/// `count` requests `<prefix>-0`, `<prefix>-1`, … in `mode`.
+fn requests(prefix: &str, mode: &str, count: u64, regions: &[String]) -> anyhow::Result<Vec<CycleRequest>> {
+    (0..count)
+        .map(|n| request(&format!("{prefix}-{n}"), mode, regions))
+        .collect()
+}
+
 fn seconds(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
     (to - from).num_milliseconds() as f64 / 1000.0
 }
@@ -532,18 +539,14 @@ async fn main() -> anyhow::Result<()> {
 
     if dry_runs > 0 {
         eprintln!("== dry runs");
-        let requests: Vec<CycleRequest> = (0..dry_runs)
-            .map(|n| request(&format!("dry-{n}"), "dry_run", &spec.regions))
-            .collect::<anyhow::Result<_>>()?;
+        let requests = requests("dry", "dry_run", dry_runs, &spec.regions)?;
         let sent = fleet.submit(&requests).await?;
         let results = fleet.results(&requests, limit).await?;
         batches.push(Batch::of("dry runs", &sent, &results, String::new()));
     }
     if applies > 0 {
         eprintln!("== applies");
-        let requests: Vec<CycleRequest> = (0..applies)
-            .map(|n| request(&format!("apply-{n}"), "apply", &spec.regions))
-            .collect::<anyhow::Result<_>>()?;
+        let requests = requests("apply", "apply", applies, &spec.regions)?;
         let sent = fleet.submit(&requests).await?;
         let results = fleet.results(&requests, limit).await?;
         let applied: Vec<String> = results
@@ -571,9 +574,7 @@ async fn main() -> anyhow::Result<()> {
     if faulty > 0 {
         eprintln!("== faults: throttling storms and a killed worker");
         fleet.proxy.reset_log();
-        let requests: Vec<CycleRequest> = (0..faulty)
-            .map(|n| request(&format!("faulty-{n}"), "dry_run", &spec.regions))
-            .collect::<anyhow::Result<_>>()?;
+        let requests = requests("faulty", "dry_run", faulty, &spec.regions)?;
         let storms: Vec<FaultRule> = [("ec2", 25), ("cloudwatch", 5), ("s3", 5)]
             .iter()
             .map(|&(service, n)| FaultRule::new(service, Fault::Throttle).times(n))
